@@ -1,0 +1,19 @@
+"""The `interview` command: a thin face over the core. One module per command group."""
+from __future__ import annotations
+
+import typer
+
+from bot.cli import corpus_cmd, index_cmd, interview_cmd, model_cmd
+
+app = typer.Typer(help="interview-bot: LLM-graded mock interviews, offline by default.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+app.command("start")(interview_cmd.start)
+app.command("grade")(interview_cmd.grade)
+app.command("ingest")(index_cmd.ingest)
+app.command("match")(index_cmd.match)
+app.add_typer(corpus_cmd.app, name="corpus")
+app.add_typer(model_cmd.app, name="model")
+
+
+def main() -> None:
+    app()

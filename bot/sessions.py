@@ -1,0 +1,324 @@
+"""The session engine: pick questions, record answers, grade, move on. UI-agnostic.
+
+State lives in SQLite (WAL) in the data dir. An answer is committed *before* grading starts, so a
+crash, Ctrl-C or a dead endpoint never loses it: the answer stays `pending` and is graded on resume.
+The terminal and Slack both drive this engine; it knows nothing about either.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bot.corpus import Item
+from bot.errors import InterviewError, NotFoundError, StoreError, UsageError
+from bot.grading.grader import Grader, Question
+from bot.grading.result import Grade
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    channel TEXT NOT NULL,          -- terminal | slack | ...
+    topic TEXT,
+    question_ids TEXT NOT NULL,     -- JSON list, the planned questions in order
+    position INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'active',   -- active | finished | stopped
+    meta TEXT NOT NULL DEFAULT '{}',  -- the face's own data (e.g. Slack channel and thread)
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS answers (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER REFERENCES sessions(id),
+    position INTEGER,
+    question_id TEXT NOT NULL,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    content_hash TEXT NOT NULL,     -- question + answer: re-grading the same text is served from here
+    status TEXT NOT NULL,           -- pending | graded | error | skipped
+    grade TEXT,                     -- the Grade as JSON
+    overall REAL,
+    error TEXT,
+    model TEXT,
+    source TEXT NOT NULL DEFAULT 'session',
+    created_at TEXT NOT NULL,
+    graded_at TEXT
+);
+CREATE INDEX IF NOT EXISTS answers_by_hash ON answers(content_hash, status);
+CREATE INDEX IF NOT EXISTS answers_by_session ON answers(session_id, position);
+"""
+
+PENDING, GRADED, ERROR, SKIPPED = "pending", "graded", "error", "skipped"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def content_hash(question_id: str, answer: str) -> str:
+    return hashlib.sha256(f"{question_id}\x00{answer.strip()}".encode("utf-8")).hexdigest()
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.connect() as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+        except sqlite3.Error as e:
+            raise StoreError(f"Could not open the history database {self.path}: {e}",
+                             "Check that the data dir (INTERVIEW_HOME) is writable and not on a network share.") from None
+
+    @contextmanager
+    def connect(self):
+        # One short-lived connection per operation: safe from any thread (Slack's lazy listeners).
+        db = sqlite3.connect(self.path, timeout=30)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA synchronous=FULL")
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
+
+
+@dataclass
+class Session:
+    id: int
+    owner: str
+    channel: str
+    topic: str | None
+    question_ids: list[str]
+    position: int
+    status: str
+    meta: dict
+    created_at: str
+
+    @property
+    def done(self) -> bool:
+        return self.position >= len(self.question_ids) or self.status != "active"
+
+    @classmethod
+    def from_row(cls, r: sqlite3.Row) -> "Session":
+        return cls(r["id"], r["owner"], r["channel"], r["topic"], json.loads(r["question_ids"]),
+                   r["position"], r["status"], json.loads(r["meta"]), r["created_at"])
+
+
+@dataclass
+class AnswerRecord:
+    id: int
+    session_id: int | None
+    position: int | None
+    question_id: str
+    question: str
+    answer: str
+    status: str
+    grade: Grade | None
+    error: str | None
+
+    @classmethod
+    def from_row(cls, r: sqlite3.Row) -> "AnswerRecord":
+        grade = Grade.from_dict(json.loads(r["grade"])) if r["grade"] else None
+        return cls(r["id"], r["session_id"], r["position"], r["question_id"], r["question"], r["answer"],
+                   r["status"], grade, r["error"])
+
+
+def select_questions(items: list[Item], topic: str | None, count: int, seed: int | None = None) -> list[Item]:
+    pool = items
+    if topic:
+        t = topic.lower()
+        pool = [i for i in items if any(t in tag.lower() for tag in i.tags) or t in i.question.lower()
+                or t == i.id or t in i.corpus.lower()]
+        if not pool:
+            tags = sorted({tag for i in items for tag in i.tags})
+            raise UsageError(f"No question matches the topic {topic!r}.",
+                             f"Use one of the tags: {', '.join(tags[:30])}")
+    rng = random.Random(seed)
+    return rng.sample(pool, min(count, len(pool)))
+
+
+class SessionEngine:
+    def __init__(self, store: Store, items: list[Item], grader: Grader | None):
+        self.store = store
+        self.items = {i.id: i for i in items}
+        self.grader = grader
+
+    # --- sessions -------------------------------------------------------------------------
+    def start(self, owner: str, *, topic: str | None = None, count: int = 5, channel: str = "terminal",
+              meta: dict | None = None, seed: int | None = None) -> Session:
+        if count < 1:
+            raise UsageError(f"--count is {count}; ask for at least 1 question.")
+        chosen = select_questions(list(self.items.values()), topic, count, seed)
+        now = _now()
+        with self.store.connect() as db:
+            cur = db.execute(
+                "INSERT INTO sessions(owner, channel, topic, question_ids, meta, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (owner, channel, topic, json.dumps([i.id for i in chosen]), json.dumps(meta or {}), now, now))
+            return self.get(cur.lastrowid, db)
+
+    def get(self, session_id: int, db=None) -> Session:
+        if db is None:
+            with self.store.connect() as db:
+                return self.get(session_id, db)
+        row = db.execute("SELECT * FROM sessions WHERE id=?", (session_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"No session {session_id}.", "List sessions with `interview history`.")
+        return Session.from_row(row)
+
+    def latest_active(self, owner: str, channel: str | None = None) -> Session | None:
+        q = "SELECT * FROM sessions WHERE owner=? AND status='active'"
+        args: list = [owner]
+        if channel:
+            q += " AND channel=?"
+            args.append(channel)
+        with self.store.connect() as db:
+            row = db.execute(q + " ORDER BY id DESC LIMIT 1", args).fetchone()
+        return Session.from_row(row) if row else None
+
+    def find_by_meta(self, key: str, value: str) -> Session | None:
+        with self.store.connect() as db:
+            row = db.execute("SELECT * FROM sessions WHERE json_extract(meta, '$.' || ?) = ? "
+                             "ORDER BY id DESC LIMIT 1", (key, value)).fetchone()
+        return Session.from_row(row) if row else None
+
+    def list_sessions(self, owner: str | None = None, limit: int = 20) -> list[Session]:
+        q, args = "SELECT * FROM sessions", []
+        if owner:
+            q, args = q + " WHERE owner=?", [owner]
+        with self.store.connect() as db:
+            return [Session.from_row(r) for r in db.execute(q + " ORDER BY id DESC LIMIT ?", args + [limit])]
+
+    def current_item(self, s: Session) -> Item | None:
+        s = self.get(s.id)
+        if s.done:
+            return None
+        qid = s.question_ids[s.position]
+        if qid not in self.items:
+            raise NotFoundError(f"Question {qid} of session {s.id} is no longer in the corpus.",
+                                "Skip it, or restore the item in corpus/.")
+        return self.items[qid]
+
+    def _set(self, s: Session, **fields) -> Session:
+        fields["updated_at"] = _now()
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self.store.connect() as db:
+            db.execute(f"UPDATE sessions SET {cols} WHERE id=?", (*fields.values(), s.id))
+            return self.get(s.id, db)
+
+    def finish(self, s: Session, status: str = "finished") -> Session:
+        return self._set(s, status=status)
+
+    # --- answers --------------------------------------------------------------------------
+    def submit(self, s: Session, text: str) -> AnswerRecord:
+        """Save the answer to the current question and move on. Grading is a separate step."""
+        item = self.current_item(s)
+        if item is None:
+            raise UsageError(f"Session {s.id} has no open question.", "Start a new one with `interview start`.")
+        rec = self._insert(s.id, s.position, item.id, item.question, text, PENDING, "session")
+        self._set(s, position=s.position + 1)
+        return rec
+
+    def skip(self, s: Session) -> Session:
+        item = self.current_item(s)
+        if item is not None:
+            self._insert(s.id, s.position, item.id, item.question, "", SKIPPED, "session")
+            s = self._set(s, position=s.position + 1)
+        return s
+
+    def _insert(self, session_id, position, qid, question, text, status, source) -> AnswerRecord:
+        with self.store.connect() as db:
+            cur = db.execute(
+                "INSERT INTO answers(session_id, position, question_id, question, answer, content_hash, status,"
+                " source, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (session_id, position, qid, question, text, content_hash(qid, text), status, source, _now()))
+            return self.answer(cur.lastrowid, db)
+
+    def record(self, question: Question, text: str, source: str) -> AnswerRecord:
+        """Save a session-less answer (one-shot grading, transcripts) before it is graded."""
+        return self._insert(None, None, question.id, question.question, text, PENDING, source)
+
+    def answer(self, answer_id: int, db=None) -> AnswerRecord:
+        if db is None:
+            with self.store.connect() as db:
+                return self.answer(answer_id, db)
+        row = db.execute("SELECT * FROM answers WHERE id=?", (answer_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"No answer {answer_id}.")
+        return AnswerRecord.from_row(row)
+
+    def answers(self, s: Session) -> list[AnswerRecord]:
+        with self.store.connect() as db:
+            rows = db.execute("SELECT * FROM answers WHERE session_id=? ORDER BY position, id", (s.id,))
+            return [AnswerRecord.from_row(r) for r in rows]
+
+    def ungraded(self, s: Session) -> list[AnswerRecord]:
+        return [a for a in self.answers(s) if a.status in (PENDING, ERROR)]
+
+    def cached_grade(self, question_id: str, text: str, model: str) -> Grade | None:
+        from bot.grading.prompt import prompt_version
+
+        with self.store.connect() as db:
+            rows = db.execute("SELECT grade FROM answers WHERE content_hash=? AND status=? ORDER BY id DESC",
+                              (content_hash(question_id, text), GRADED)).fetchall()
+        for r in rows:
+            g = Grade.from_dict(json.loads(r["grade"]))
+            if g.model in (model, "prechecks") and g.prompt_version == prompt_version():
+                return g
+        return None
+
+    def question_for(self, rec: AnswerRecord) -> Question:
+        item = self.items.get(rec.question_id)
+        if item is None:
+            raise NotFoundError(f"Question {rec.question_id} is no longer in the corpus.",
+                                "Restore the item in corpus/ to grade this answer.")
+        return Question.from_item(item)
+
+    def grade(self, rec: AnswerRecord, question: Question | None = None) -> Grade:
+        """Grade a saved answer. On failure the answer stays saved, marked `error`, and the error is raised."""
+        if self.grader is None:
+            raise InterviewError("This engine has no grader.")
+        question = question or self.question_for(rec)
+        grade = self.cached_grade(rec.question_id, rec.answer, self.grader.llm.name)
+        try:
+            if grade is None:
+                grade = self.grader.grade(question, rec.answer)
+        except InterviewError as e:
+            self._mark(rec.id, status=ERROR, error=str(e))
+            raise
+        except Exception as e:  # noqa: BLE001 - an unexpected bug must not lose the answer either
+            self._mark(rec.id, status=ERROR, error=f"{type(e).__name__}: {e}")
+            raise
+        self._mark(rec.id, status=GRADED, grade=json.dumps(grade.to_dict(), ensure_ascii=False),
+                   overall=grade.overall, model=grade.model, error=None, graded_at=_now())
+        return grade
+
+    def _mark(self, answer_id: int, **fields) -> None:
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self.store.connect() as db:
+            db.execute(f"UPDATE answers SET {cols} WHERE id=?", (*fields.values(), answer_id))
+
+    def summary(self, s: Session) -> dict:
+        recs = self.answers(s)
+        graded = [a for a in recs if a.status == GRADED and a.grade]
+        scores = [a.grade.overall for a in graded]
+        return {
+            "session_id": s.id,
+            "questions": len(s.question_ids),
+            "answered": sum(a.status != SKIPPED for a in recs),
+            "skipped": sum(a.status == SKIPPED for a in recs),
+            "graded": len(graded),
+            "ungraded": sum(a.status in (PENDING, ERROR) for a in recs),
+            "mean": round(sum(scores) / len(scores), 1) if scores else None,
+            "items": [{"question_id": a.question_id, "question": a.question, "status": a.status,
+                       "overall": a.grade.overall if a.grade else None,
+                       "missing": (a.grade.feedback.get("missing", [])[:1] if a.grade else [])} for a in recs],
+        }

@@ -1,0 +1,173 @@
+"""The Slack app: tokens from the environment, the bolt App over the session engine, and the two
+ways to run it (Socket Mode, or the Events API over HTTP)."""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from slack_bolt import App, BoltResponse
+from slack_bolt.error import BoltError
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from bot.config import Settings
+from bot.errors import ConfigError
+from bot.sessions import SessionEngine
+from bot.slack.core import InterviewCore
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+MANIFEST_HINT = "Create the app from slack/manifest.yml and copy the value from its settings (see slack/README.md)."
+TOKEN_RE = re.compile(r"\b(xox[a-z]|xapp)-[A-Za-z0-9-]+")
+
+
+@dataclass
+class SlackConfig:
+    bot_token: str
+    app_token: str | None = None  # Socket Mode
+    signing_secret: str = ""  # HTTP mode
+
+    def __repr__(self) -> str:  # a config object in a traceback or log must not show secrets
+        return "SlackConfig(<redacted>)"
+
+
+def _token(env: dict, name: str, prefix: str, what: str) -> str:
+    value = (env.get(name) or "").strip()
+    if not value:
+        raise ConfigError(f"{name} is not set.", f"Set {name} to the app's {what} ({prefix}…). {MANIFEST_HINT}")
+    if not value.startswith(prefix) or not re.fullmatch(r"[A-Za-z0-9-]+", value):
+        # Never echo the value: it may be a real secret pasted into the wrong variable.
+        raise ConfigError(f"{name} is malformed: it must be a {what}, which starts with {prefix}.",
+                          f"Copy the {what} into {name}. {MANIFEST_HINT}")
+    return value
+
+
+def load_slack_config(env: dict | None = None, *, http: bool = False) -> SlackConfig:
+    """The tokens a mode needs; a missing or malformed one is a ConfigError naming the variable."""
+    env = dict(os.environ if env is None else env)
+    bot = _token(env, "SLACK_BOT_TOKEN", "xoxb-", "Bot User OAuth Token")
+    if http:
+        secret = (env.get("SLACK_SIGNING_SECRET") or "").strip()
+        if not secret:
+            raise ConfigError("SLACK_SIGNING_SECRET is not set; HTTP mode needs it to verify requests from Slack.",
+                              f"Copy the Signing Secret from Basic Information. {MANIFEST_HINT}")
+        if not re.fullmatch(r"[0-9a-f]{16,128}", secret):
+            raise ConfigError("SLACK_SIGNING_SECRET is malformed: it is a hex string "
+                              "(Basic Information → Signing Secret).", MANIFEST_HINT)
+        return SlackConfig(bot, signing_secret=secret)
+    return SlackConfig(bot, app_token=_token(env, "SLACK_APP_TOKEN", "xapp-", "App-Level Token"))
+
+
+class RedactTokens(logging.Filter):
+    """Belt and braces: whatever a library logs (request bodies, URLs), no token reaches a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if TOKEN_RE.search(msg):
+            record.msg, record.args = TOKEN_RE.sub(r"\1-<redacted>", msg), None
+        return True
+
+
+def make_client(token: str, base_url: str | None = None) -> WebClient:
+    # 429s wait out Retry-After and try again (twice), instead of dropping a grade on the floor.
+    handlers = [ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(max_retry_count=2)]
+    kwargs = {"base_url": base_url} if base_url else {}
+    return WebClient(token=token, retry_handlers=handlers, timeout=30, **kwargs)
+
+
+def dedupe_events(core: InterviewCore):
+    """Global middleware: each Events API delivery is handled once, across retries and restarts.
+
+    A retry (`X-Slack-Retry-Num`) of an event we already took is dropped; a retry of one we never saw
+    (the bot was down when Slack first sent it) is handled, so an answer sent during a restart is
+    not lost. Runs after bolt's signature check, so only genuine events can claim an id."""
+
+    def middleware(body, request, next, logger):
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id and not core.events.first_time(event_id):
+            retry = (request.headers.get("x-slack-retry-num") or ["-"])[0]
+            logger.info("dropping duplicate delivery of event %s (retry %s)", event_id, retry)
+            return BoltResponse(status=200, body="", headers={"x-slack-no-retry": "1"})
+        return next()
+
+    return middleware
+
+
+def build_app(settings: Settings, engine: SessionEngine, *, config: SlackConfig | None = None,
+              index=None, base_url: str | None = None, executor: Executor | None = None,
+              resume: bool = True) -> App:
+    """The bolt App over `engine`. `base_url` points the Web API client elsewhere (tests);
+    `index` is the question index for transcript scoring (opened on first use when None)."""
+    config = config or load_slack_config()
+    opener = (lambda: index) if index is not None else _index_factory(settings, engine)
+    core = InterviewCore(engine, index_factory=opener)
+    client = make_client(config.bot_token, base_url)
+    try:
+        app = App(client=client, signing_secret=config.signing_secret, process_before_response=False,
+                  request_verification_enabled=True, listener_executor=executor, name="interview-bot")
+    except BoltError as e:  # auth.test refused the token
+        raise ConfigError(f"Slack rejected SLACK_BOT_TOKEN ({_api_error(e)}).",
+                          "Reinstall the app to the workspace and copy the new Bot User OAuth Token.") from None
+    app.use(dedupe_events(core))
+    from bot.slack.listeners import register
+
+    register(app, core)
+    if resume:
+        from bot.slack.listeners.interview import resume_pending
+
+        app.listener_runner.listener_executor.submit(resume_pending, core, client)
+    return app
+
+
+def _api_error(e: BoltError) -> str:
+    m = re.search(r"'error': '([a-z_]+)'", str(e))
+    return m.group(1) if m else "auth.test failed"
+
+
+def _index_factory(settings: Settings, engine: SessionEngine):
+    def open_index():
+        from bot.index import QuestionIndex
+
+        idx = QuestionIndex(settings)
+        idx.ingest(list(engine.items.values()))  # cheap when nothing changed
+        return idx
+
+    return open_index
+
+
+# --- running --------------------------------------------------------------------------------
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # access lines go to our logger, not stderr
+        log.debug("http: " + format, *args)
+
+
+def http_server(app: App, host: str = "0.0.0.0", port: int = 3000, path: str = EVENTS_PATH) -> WSGIServer:
+    """Bolt's WSGI adapter on a threaded wsgiref server: one slow request never delays another's ack."""
+    from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+    return make_server(host, port, SlackRequestHandler(app, path=path), server_class=_ThreadingWSGIServer,
+                       handler_class=_QuietHandler)
+
+
+def run_socket_mode(app: App, app_token: str) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        SocketModeHandler(app, app_token).start()
+    except SlackApiError as e:  # apps.connections.open refused the app-level token
+        code = e.response.get("error") if e.response is not None else "unknown"
+        raise ConfigError(f"Slack rejected SLACK_APP_TOKEN ({code}).",
+                          "Create an App-Level Token with the connections:write scope (Basic Information) "
+                          "and enable Socket Mode.") from None

@@ -1,0 +1,170 @@
+"""Slack-independent glue over the SessionEngine: command parsing, event de-duplication, locks,
+and the numbers behind the App Home. Nothing here imports slack_bolt or slack_sdk."""
+from __future__ import annotations
+
+import re
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from bot.errors import InterviewError, UsageError
+from bot.sessions import GRADED, Session, SessionEngine
+
+SLACK = "slack"  # the engine's `channel` for sessions started from Slack
+DEFAULT_COUNT, MAX_COUNT = 5, 20
+WORDS = ("skip", "hint", "stop", "again", "retry")
+EVENTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS slack_events (
+    event_id TEXT PRIMARY KEY,
+    seen_at TEXT NOT NULL
+);
+"""
+EVENT_TTL = timedelta(days=3)  # Slack retries within minutes; keep a margin, then forget
+
+USAGE = ("*Usage:* `/interview [topic] [count]` starts a mock interview here, e.g. `/interview cnn 3`.\n"
+         "`/interview score <file link>` scores a transcript you shared in Slack; or send me the file "
+         "in a direct message with the word `score`.\n"
+         "In the interview's thread: answer, or write `skip`, `hint`, `stop`, `again`, `retry`.")
+DM_USAGE = ("*Here in our DM:* `start [topic] [count]` starts a mock interview, e.g. `start cnn 3`; "
+            "send a transcript file with the word `score` to have it scored.\n"
+            "Answer each question in its thread (or just here); words: `skip`, `hint`, `stop`, `again`, `retry`.\n"
+            "In a channel: `/interview [topic] [count]`.")
+
+
+@dataclass
+class Command:
+    kind: str  # start | score | help
+    topic: str | None = None
+    count: int = DEFAULT_COUNT
+    file_id: str | None = None
+
+
+FILE_ID_RE = re.compile(r"\bF[A-Z0-9]{6,}\b")
+
+
+def parse_command(text: str) -> Command:
+    """`/interview [topic] [count]`, `/interview score [file link or id]`, `/interview help`."""
+    words = (text or "").split()
+    if words and words[0].lower() in ("help", "-h", "--help"):
+        return Command("help")
+    if words and words[0].lower() == "score":
+        m = FILE_ID_RE.search(" ".join(words[1:]))
+        return Command("score", file_id=m.group(0) if m else None)
+    if words and words[0].lower() == "start":
+        words = words[1:]
+    count = DEFAULT_COUNT
+    if words and words[-1].isdigit():
+        count = int(words.pop())
+    if not 1 <= count <= MAX_COUNT:
+        raise UsageError(f"{count} questions is out of range.", f"Ask for 1 to {MAX_COUNT} questions.")
+    return Command("start", topic=" ".join(words) or None, count=count)
+
+
+def clean_text(text: str) -> str:
+    """Message text as the user typed it: Slack escapes &, <, > and prefixes @-mentions of the bot."""
+    text = re.sub(r"^(\s*<@[A-Z0-9]+>)+", "", text or "")
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+
+
+def word_of(text: str) -> str | None:
+    w = text.strip().lower().strip(".!?/` ")
+    return w if w in WORDS else None
+
+
+class EventLog:
+    """Event ids already handled, in the engine's SQLite file: survives a restart, so a delivery
+    that Slack retries while the bot was down is still handled exactly once."""
+
+    def __init__(self, store):
+        self.store = store
+        with store.connect() as db:
+            db.executescript(EVENTS_SCHEMA)
+            cutoff = (datetime.now(timezone.utc) - EVENT_TTL).isoformat(timespec="seconds")
+            db.execute("DELETE FROM slack_events WHERE seen_at < ?", (cutoff,))
+
+    def first_time(self, event_id: str) -> bool:
+        """Atomically claim the id; False when it was seen before (by this or an earlier process)."""
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self.store.connect() as db:
+            cur = db.execute("INSERT OR IGNORE INTO slack_events(event_id, seen_at) VALUES (?, ?)", (event_id, now))
+            return cur.rowcount == 1
+
+
+class InterviewCore:
+    """What the listeners share: the engine, the event log, locks, the transcript index."""
+
+    def __init__(self, engine: SessionEngine, index_factory: Callable[[], object] | None = None):
+        self.engine = engine
+        self.events = EventLog(engine.store)
+        # One model serves everyone, and llama.cpp is not thread-safe: grade one answer at a time.
+        self.grade_lock = threading.Lock()
+        self._locks: dict[int, threading.Lock] = defaultdict(threading.Lock)
+        self._locks_guard = threading.Lock()
+        self._index_factory = index_factory
+        self._index = None
+
+    def session_lock(self, session_id: int) -> threading.Lock:
+        """Messages of one session are handled in order: two quick replies never race for a question."""
+        with self._locks_guard:
+            return self._locks[session_id]
+
+    def index(self):
+        if self._index is None:
+            if self._index_factory is None:
+                raise InterviewError("Transcript scoring is not set up on this bot.",
+                                     "Start the bot with `interview slack`, which opens the question index.")
+            self._index = self._index_factory()
+        return self._index
+
+    def grade(self, rec):
+        with self.grade_lock:
+            return self.engine.grade(rec)
+
+    def session_of_thread(self, thread_ts: str | None) -> Session | None:
+        return self.engine.find_by_meta("thread_ts", thread_ts) if thread_ts else None
+
+    def active_in_channel(self, channel: str, owner: str) -> Session | None:
+        """The open session of a DM, for answers written outside its thread."""
+        s = self.engine.find_by_meta("channel", channel)
+        return s if s and s.status == "active" and s.owner == owner else None
+
+    def pending_sessions(self, limit: int = 50) -> list[Session]:
+        """Recent active Slack sessions with an answer saved but not graded (the bot stopped mid-grade)."""
+        out = []
+        for s in self.engine.list_sessions(limit=limit):
+            if s.channel == SLACK and s.status == "active" and s.meta.get("thread_ts"):
+                if any(a.status == "pending" for a in self.engine.answers(s)):
+                    out.append(s)
+        return out
+
+    def home_stats(self, owner: str, limit: int = 10) -> dict:
+        """The App Home numbers: recent sessions, mean per session over time, weakest tags."""
+        sessions = self.engine.list_sessions(owner, limit=200)
+        rows, trend, all_scores = [], [], []
+        by_tag: dict[str, list[float]] = defaultdict(list)
+        for s in sessions:
+            summary = self.engine.summary(s)
+            for a in self.engine.answers(s):
+                if a.status == GRADED and a.grade:
+                    all_scores.append(a.grade.overall)
+                    item = self.engine.items.get(a.question_id)
+                    for tag in (item.tags if item else []):
+                        by_tag[tag].append(a.grade.overall)
+            date = s.created_at[:10]
+            if summary["mean"] is not None:
+                trend.append((date, summary["mean"]))
+            if len(rows) < limit:
+                rows.append({"id": s.id, "date": date, "topic": s.topic, "status": s.status,
+                             "mean": summary["mean"], "answered": summary["answered"],
+                             "questions": summary["questions"]})
+        weakest = sorted(((t, round(sum(v) / len(v), 1), len(v)) for t, v in by_tag.items()),
+                         key=lambda x: (x[1], -x[2]))[:3]
+        return {
+            "sessions": rows,
+            "trend": list(reversed(trend))[-20:],  # oldest first
+            "average": round(sum(all_scores) / len(all_scores), 1) if all_scores else None,
+            "graded": len(all_scores),
+            "weakest": weakest,
+        }

@@ -1,0 +1,47 @@
+"""`/interview [topic] [count]`, `/interview score <file link>`, `/interview help`.
+
+The ack answers within Slack's 3 seconds (usage and parse errors go straight into it); opening
+the session and posting question 1 happen in the lazy listener."""
+from __future__ import annotations
+
+from bot.errors import InterviewError
+from bot.slack import blocks as kit
+from bot.slack.core import USAGE, InterviewCore, parse_command
+from bot.slack.listeners.files import score_transcript
+from bot.slack.listeners.interview import reporting, start_session
+
+SCORE_HOW = ("Send me the transcript file in a direct message with the word `score`, "
+             "or pass the file's link: `/interview score <link>`.")
+
+
+def register(app, core: InterviewCore) -> None:
+    def ack_command(ack, command):
+        try:
+            cmd = parse_command(command.get("text", ""))
+        except InterviewError as e:
+            ack(text=f"{e.message} {e.hint or ''}".strip())
+            return
+        if cmd.kind == "help":
+            ack(text=USAGE)
+        elif cmd.kind == "score" and not cmd.file_id:
+            ack(text=SCORE_HOW)
+        else:
+            ack()
+
+    def run_command(command, client, respond):
+        try:
+            cmd = parse_command(command.get("text", ""))
+        except InterviewError:
+            return  # the ack already said why
+        user, channel = command["user_id"], command["channel_id"]
+
+        def say(blocks, text):  # failures go only to the person who typed the command
+            respond(blocks=blocks, text=kit.fallback(text), response_type="ephemeral", replace_original=False)
+
+        with reporting(say):
+            if cmd.kind == "start":
+                start_session(core, client, user=user, channel=channel, topic=cmd.topic, count=cmd.count)
+            elif cmd.kind == "score" and cmd.file_id:
+                score_transcript(core, client, file_id=cmd.file_id, channel=channel, thread_ts=None)
+
+    app.command("/interview")(ack=ack_command, lazy=[run_command])

@@ -1,0 +1,100 @@
+"""Transcript scoring from a file shared in Slack: download it with the bot token, score it,
+post the summary and upload the HTML report."""
+from __future__ import annotations
+
+import logging
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+from bot.errors import InterviewError, UsageError
+from bot.slack import blocks as kit
+from bot.slack.core import InterviewCore
+from bot.slack.listeners.interview import replace, reporting
+
+log = logging.getLogger(__name__)
+
+MAX_TRANSCRIPT_BYTES = 5 * 1024 * 1024  # what the transcript readers accept
+SCORE_WORD = re.compile(r"\bscore\b", re.IGNORECASE)
+
+
+def register(app, core: InterviewCore) -> None:
+    # The `message` event of the share carries the word "score" and is what we act on (messages.py);
+    # file_shared is subscribed so Slack delivers file details, and acknowledged here so bolt does
+    # not answer 404 and log an unhandled request for every upload.
+    @app.event("file_shared")
+    def file_shared(ack):
+        ack()
+
+
+def _trusted(url: str, client) -> bool:
+    """The bot token goes only to Slack (or to the API host the client was pointed at, in tests)."""
+    host = urlparse(url).hostname or ""
+    return host == "slack.com" or host.endswith(".slack.com") or host == urlparse(client.base_url).hostname
+
+
+class _NoForeignRedirect(urllib.request.HTTPRedirectHandler):
+    """urllib keeps the Authorization header across redirects: refuse any that leave Slack."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if not _trusted(newurl, self.client):
+            raise UsageError("Slack redirected the file download to an unexpected host.")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def download(client, file_id: str) -> tuple[str, bytes]:
+    info = client.files_info(file=file_id)["file"]
+    name = info.get("name") or f"{file_id}.txt"
+    if (info.get("size") or 0) > MAX_TRANSCRIPT_BYTES:
+        raise UsageError(f"{name} is {info['size']} bytes; transcripts up to {MAX_TRANSCRIPT_BYTES} are accepted.",
+                         "Split the transcript into smaller files.")
+    url = info.get("url_private_download") or info.get("url_private")
+    if not url or not _trusted(url, client):
+        raise UsageError(f"Slack gave no download link for {name}.", "Share the file again.")
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {client.token}"})
+    try:
+        with urllib.request.build_opener(_NoForeignRedirect(client)).open(req, timeout=30) as r:
+            data = r.read(MAX_TRANSCRIPT_BYTES + 1)
+            ctype = r.headers.get("Content-Type", "")
+    except urllib.error.URLError as e:
+        raise InterviewError(f"Could not download {name} from Slack ({e.reason}).", "Try again in a minute.") from None
+    if ctype.startswith("text/html") and not name.lower().endswith((".html", ".htm")):
+        # Slack answers a login page, not an error, when the token may not read the file.
+        raise InterviewError(f"Slack returned a web page instead of {name}.",
+                             "Reinstall the app from slack/manifest.yml: it needs the files:read scope.")
+    if len(data) > MAX_TRANSCRIPT_BYTES:
+        raise UsageError(f"{name} is larger than {MAX_TRANSCRIPT_BYTES} bytes.", "Split the transcript.")
+    return name, data
+
+
+def score_transcript(core: InterviewCore, client, *, file_id: str, channel: str, thread_ts: str | None) -> None:
+    """Post "scoring…", score the file, replace it with the summary, upload the HTML report."""
+    placeholder = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text="⏳ Scoring the transcript…")
+    channel, ts = placeholder["channel"], placeholder["ts"]
+    where = thread_ts or ts  # the report goes under the summary
+
+    def say(blocks, text):
+        replace(client, channel, ts, blocks, text, where)
+
+    with reporting(say):
+        try:
+            from bot.reports.html import render_html
+            from bot.transcripts.readers import decode
+            from bot.transcripts.scoring import score_text
+        except ImportError:
+            raise InterviewError("Transcript scoring is not available in this version of the bot.") from None
+        name, data = download(client, file_id)
+        index = core.index()
+        with core.grade_lock:  # the scorer grades with the shared model
+            # From memory, not a temp file: the scorer's messages then name the file as shared.
+            report = score_text(decode(data, name), name, index=index, engine=core.engine)
+        replace(client, channel, ts, kit.transcript_blocks(report.to_dict(), name),
+                f"Transcript {name}: {kit.score_text(report.overall)}", where)
+        stem = re.sub(r"[^\w.\-]+", "_", Path(name).stem) or "transcript"
+        client.files_upload_v2(channel=channel, thread_ts=where, content=render_html(report),
+                               filename=f"{stem}-report.html", title=f"Interview report: {name}")

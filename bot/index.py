@@ -151,10 +151,3 @@ class QuestionIndex:
                   corpus=(m or {}).get("corpus", ""))
             for i, m, d in zip(res["ids"][0], res["metadatas"][0], res["distances"][0])
         ]
-
-    def match(self, text: str) -> Match | None:
-        """The corpus item a free-text question asks for, or None when nothing is close enough."""
-        hits = self.search(text, k=1)
-        if hits and hits[0].similarity >= self.settings.match_threshold:
-            return hits[0]
-        return None

@@ -287,8 +287,8 @@ class SessionEngine:
         if self.grader is None:
             raise InterviewError("This engine has no grader.")
         question = question or self.question_for(rec)
-        grade = self.cached_grade(rec.question_id, rec.answer, self.grader.llm.name)
         try:
+            grade = self.cached_grade(rec.question_id, rec.answer, self.grader.llm.name)
             if grade is None:
                 grade = self.grader.grade(question, rec.answer)
         except InterviewError as e:

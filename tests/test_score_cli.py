@@ -22,7 +22,8 @@ from bot.llm.fake import FakeLLM
 from bot.transcripts import TranscriptError
 from bot.transcripts.pairing import pair_transcript
 from bot.transcripts.readers import read_path, read_turns
-from bot.transcripts.scoring import GENERIC_KEY_POINTS, NO_REFERENCE, QuestionMatcher, score_file, score_text
+from bot.matching import QuestionMatcher
+from bot.transcripts.scoring import GENERIC_KEY_POINTS, NO_REFERENCE, score_file, score_text
 
 DATA = Path(__file__).resolve().parent / "data" / "transcripts"
 # The transcript matcher's scores separate corpus questions from others best at 0.87
@@ -180,23 +181,14 @@ def test_cross_language_answer_is_not_thrown_out_as_off_topic(index, engine, llm
     assert len(llm.calls) == 2
 
 
-def test_off_topic_check_runs_only_where_it_is_calibrated(index, engine, monkeypatch):
-    import bot.grading.grader as grader_module
-
-    seen = []
-    real = grader_module.run_prechecks
-
-    def spy(question, reference, answer, *, check_topic=True):
-        seen.append((answer[:12], check_topic))
-        return real(question, reference, answer, check_topic=check_topic)
-
-    monkeypatch.setattr(grader_module, "run_prechecks", spy)
-    score_file(DATA / "zoom_zh.vtt", index=index, engine=engine, threshold=THRESHOLD)
-    # zh answers to zh corpus questions: checked; the question not in the corpus: not checked
-    assert [c for _, c in seen] == [True, True, True, False]
-    seen.clear()
-    score_file(DATA / "teams_en.vtt", index=index, engine=engine, threshold=THRESHOLD)
-    assert [c for _, c in seen] == [False, False, False]  # en answers, zh references
+def test_off_topic_check_runs_only_where_it_is_calibrated(index, engine, llm):
+    # English answers to Chinese references, and questions not in the corpus, are never cut off as
+    # off-topic by the pre-check: the similarity is not calibrated across languages or without a reference.
+    for name in ("zoom_zh.vtt", "teams_en.vtt"):
+        report = score_file(DATA / name, index=index, engine=engine, threshold=THRESHOLD)
+        graded = [i for i in report.items if i.grade is not None]
+        assert graded and all("off_topic" not in i.grade.flags for i in graded), name
+        assert all(i.grade.model != "prechecks" for i in graded if i.answer.strip()), name
 
 
 def test_unanswered_question_scores_zero_without_an_llm_call(index, engine, llm):

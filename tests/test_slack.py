@@ -194,7 +194,7 @@ def test_thread_reply_is_graded_in_the_same_thread_then_next_question(bot, fake)
     text = item.answer.replace("\n", " ")
     bot.llm.queue(fill)
     status, took = bot.say(text, thread_ts=ts)
-    assert status == 200 and took < 2.0  # the model is held: the 200 did not wait for grading
+    assert status == 200 and took < 3.0  # Slack's ack limit; the model is held: the 200 did not wait for grading
     grading = fake.wait_for(lambda f: [c for c in f.of("chat.postMessage") if "Grading" in c.params.get("text", "")])
     assert grading[0].params["thread_ts"] == ts
     assert bot.engine.answers(s)[0].status == "pending"  # saved before grading

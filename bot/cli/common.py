@@ -17,9 +17,9 @@ err = Console(stderr=True)  # progress, spinners, errors: never mixed into --jso
 
 
 def fail(e: InterviewError) -> None:
-    err.print(f"[bold red]Error:[/] {e.message}", highlight=False)
+    err.print(f"[bold red]Error:[/] {e.message}", highlight=False, soft_wrap=True)
     if e.hint:
-        err.print(f"[bold]Fix:[/] {e.hint}", highlight=False)
+        err.print(f"[bold]Fix:[/] {e.hint}", highlight=False, soft_wrap=True)
     raise typer.Exit(e.exit_code)
 
 

@@ -30,16 +30,21 @@ def match(question: str = typer.Argument(..., help="A free-text question, Chines
           k: int = typer.Option(3, "-k", help="How many candidates to show."),
           as_json: bool = typer.Option(False, "--json", help="Print JSON only.")):
     """Find the corpus question a free-text question asks for."""
+    from bot.matching import QuestionMatcher
+
     s = common.settings()
-    idx = common.index(s, common.load_items(s))
-    hits = idx.search(question, k)
-    best = hits[0] if hits and hits[0].similarity >= s.match_threshold else None
+    items = common.load_items(s)
+    matcher = QuestionMatcher(common.index(s, items), {i.id: i for i in items}, k=max(k, 5))
+    ranked = matcher.rank(question)[:k]
+    best = ranked[0] if ranked and ranked[0][0] >= matcher.threshold else None
+    questions = {i.id: i.question for i in items}
     if as_json:
-        print(json.dumps({"match": best.to_dict() if best else None, "threshold": s.match_threshold,
-                          "candidates": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=2))
+        cands = [{"question_id": iid, "question": questions[iid], "similarity": sc} for sc, iid in ranked]
+        print(json.dumps({"match": cands[0] if best else None, "threshold": matcher.threshold,
+                          "candidates": cands}, ensure_ascii=False, indent=2))
         return
     if best is None:
-        out.print(f"No match (best similarity {hits[0].similarity:.3f} < threshold {s.match_threshold}).")
-    for h in hits:
-        mark = "→" if best and h.item_id == best.item_id else " "
-        out.print(f"{mark} {h.item_id}  {h.similarity:.3f}  {h.question}", highlight=False)
+        out.print(f"No match (best {ranked[0][0]:.3f} < threshold {matcher.threshold})." if ranked else "No match.")
+    for sc, iid in ranked:
+        mark = "→" if best and iid == best[1] else " "
+        out.print(f"{mark} {iid}  {sc:.3f}  {questions[iid]}", highlight=False)

@@ -166,12 +166,15 @@ def grade(question: str = typer.Option(..., "--question", "-q", help="A corpus i
     by_id = {i.id: i for i in items}
     item = by_id.get(question.strip())
     if item is None:
-        m = common.index(s, items).match(question)
-        if m is None:
-            raise NotFoundError(f"No corpus question matches {question!r}.",
+        from bot.matching import QuestionMatcher
+
+        m = QuestionMatcher(common.index(s, items), by_id).best(question)
+        if not m.matched:
+            raise NotFoundError(f"No corpus question matches {question!r} (closest: {m.question_id}, "
+                                f"similarity {m.score:.3f} < {s.match_threshold}).",
                                 "Pass a corpus id (see `interview corpus list`) or rephrase the question.")
-        item = by_id[m.item_id]
-        err.print(f"[dim]matched {item.id} (similarity {m.similarity:.3f}): {item.question}[/]")
+        item = by_id[m.question_id]
+        err.print(f"[dim]matched {item.id} (similarity {m.score:.3f}): {item.question}[/]")
     engine = SessionEngine(Store(s.db_path), items, grader=Grader(common.llm(s)))
     q = Question.from_item(item)
     rec = engine.record(q, text, source="grade")  # saved before grading

@@ -30,6 +30,7 @@ class Question:
     reference: str
     key_points: list[str]
     language: str = "zh"
+    has_reference: bool = True  # False for a transcript question not in the corpus
 
     @classmethod
     def from_item(cls, item) -> "Question":
@@ -71,7 +72,7 @@ class Grader:
 
     def grade(self, q: Question, answer: str) -> Grade:
         start = time.monotonic()
-        pre = run_prechecks(q.question, q.reference, answer, check_topic=self.check_topic)
+        pre = run_prechecks(q.question, q.reference, answer, check_topic=self.check_topic and q.has_reference)
         grade = Grade(question_id=q.id, question=q.question, answer=answer, overall=0.0,
                       reference_answer=q.reference, flags=list(pre.flags), model=self.llm.name,
                       prompt_version=prompts.prompt_version())

@@ -19,7 +19,7 @@ OFF_TOPIC_SIMILARITY = 0.78
 
 _DONT_KNOW = {normalize(s) for s in (
     "不知道", "不会", "不清楚", "不懂", "没学过", "忘了", "不太清楚", "不记得了", "跳过", "pass", "skip",
-    "idk", "i don't know", "no idea", "dont know", "not sure", "i do not know", "n/a", "none", "?")}
+    "idk", "i don't know", "no idea", "dont know", "not sure", "i do not know", "n/a", "none")} - {""}
 
 _INJECTION = re.compile(
     r"(ignore|disregard|forget)\s+(all\s+|the\s+|any\s+|previous\s+|above\s+|your\s+)*(instructions?|rubric|rules|prompt)"
@@ -56,6 +56,13 @@ def _is_gibberish(text: str) -> bool:
     return False
 
 
+def language(text: str) -> str:
+    """"zh" when at least a fifth of the letters are CJK, else "en" (what corpus files declare)."""
+    cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
+    latin = len(re.findall(r"[A-Za-z]", text))
+    return "zh" if cjk and cjk * 3 >= 0.2 * (latin + cjk * 3) else "en"
+
+
 def run_prechecks(question: str, reference: str, answer: str, *, check_topic: bool = True) -> PrecheckResult:
     res = PrecheckResult()
     norm = normalize(answer)
@@ -74,7 +81,9 @@ def run_prechecks(question: str, reference: str, answer: str, *, check_topic: bo
     if q and (norm in q or SequenceMatcher(None, norm, q, autojunk=False).ratio() >= 0.8):
         res.flags.append(ECHO)
         return _stop(res, "The answer only repeats the question.")
-    if check_topic and reference:
+    # Across languages (an English answer to a Chinese reference) correct answers fall to the
+    # cut-off (0.77-0.87 measured; same language 0.89-0.96), so the check only runs within one.
+    if check_topic and reference and language(answer) == language(reference):
         vecs = embeddings.embed_passages([answer, f"{question}\n{reference}"])
         res.similarity = float(embeddings.cosine(vecs[0], vecs[1])[0, 0])
         if res.similarity < OFF_TOPIC_SIMILARITY:

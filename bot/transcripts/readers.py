@@ -339,7 +339,7 @@ def read_json(text: str, name: str) -> list[Turn]:
         key = next((k for k in _JSON_WRAPPERS if isinstance(data.get(k), list)), None)
         if key is None:
             raise TranscriptError(f"{name}: JSON object without a list of messages.",
-                                  f"Use a list of messages, or wrap it as {{\"messages\": [...]}}.")
+                                  "Use a list of messages, or wrap it as {\"messages\": [...]}.")
         data = data[key]
         m = re.search(r'"%s"\s*:\s*\[' % re.escape(key), body)
         array_at = m.end() - 1 if m else None

@@ -1,0 +1,132 @@
+"""Which corpus question does a free-text question ask? Used by `interview match`, `interview grade
+--question TEXT`, transcripts and Slack alike.
+
+The Chroma index gives the candidates (`QuestionIndex.search` over question+answer passages); they
+are re-ranked by the mean of the Chroma similarity and the best two similarities of the query to
+the item's question and key points, so a question phrased as a symptom ("loss stays high on the
+training set") meets a key point. English questions are first expanded with a small
+English->Chinese glossary of ML terms, because multilingual-e5-small alone ranks English questions
+against the Chinese corpus poorly (bench/transcript_matching.py: top-1 82% raw -> 94% re-ranked).
+A question whose best score is below `settings.match_threshold` is "not in corpus".
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot import embeddings
+
+CANDIDATES = 5  # Chroma hits re-ranked per question
+MAX_QUERY_CHARS = 500  # e5-small reads 512 tokens; a long turn's start holds the question
+
+# General ML/DL vocabulary, English -> Chinese, appended to English questions so that the
+# multilingual embedding sees the terms the Chinese corpus uses. Matched at word starts, so
+# "overfit" covers overfitting/overfits. Not a translation: unknown words pass through unchanged.
+GLOSSARY = {
+    "hyperparameter": "超参数", "hyper-parameter": "超参数", "learning rate": "学习率", "batch size": "batch size 批大小",
+    "epoch": "epoch 轮数", "optimizer": "优化器", "momentum": "动量", "weight decay": "权重衰减",
+    "regulariz": "正则化", "overfit": "过拟合", "over-fit": "过拟合", "underfit": "欠拟合", "under-fit": "欠拟合",
+    "generaliz": "泛化", "training set": "训练集", "training data": "训练集 训练数据", "test set": "测试集",
+    "validation": "验证集", "held-out": "验证集 测试集", "early stopping": "早停", "loss": "loss 损失",
+    "gradient": "梯度", "vanishing": "梯度消失", "exploding": "梯度爆炸", "backprop": "反向传播", "nan": "NaN",
+    "debug": "排查", "converge": "收敛", "diverge": "发散", "preprocess": "预处理", "normaliz": "归一化",
+    "standardiz": "标准化", "augment": "数据增强", "image": "图像 图片", "pixel": "像素", "dropout": "dropout",
+    "batch norm": "batch normalization 批归一化", "batchnorm": "batch normalization 批归一化", "inference": "推理",
+    "bias": "偏差", "variance": "方差", "tradeoff": "权衡", "trade-off": "权衡", "dimensionality reduction": "降维",
+    "reduce the dimensionality": "降维", "dimension": "维度", "curse": "灾难", "feature": "特征",
+    "convolution": "卷积", "fully connected": "全连接", "dense layer": "全连接层", "kernel": "核 卷积核",
+    "filter": "卷积核", "weight sharing": "权值共享", "parameter": "参数", "receptive field": "感受野",
+    "imbalance": "不平衡", "minority": "少数类", "class": "类别", "oversampl": "过采样", "undersampl": "欠采样",
+    "pseudo-label": "伪标签", "pseudo label": "伪标签", "unlabeled": "无标注 未标注", "unlabelled": "无标注 未标注",
+    "semi-supervised": "半监督", "group convolution": "分组卷积", "grouped convolution": "分组卷积",
+    "depthwise": "深度可分离", "kernel trick": "核技巧 核函数", "kernel function": "核函数", "svm": "SVM 支持向量机",
+    "high-dimensional": "高维", "grid search": "网格搜索", "random search": "随机搜索",
+    "bayesian optimization": "贝叶斯优化", "boosting": "Boosting", "bagging": "Bagging", "ensemble": "集成学习",
+    "pooling": "池化", "max pooling": "最大池化 max pooling", "average pooling": "平均池化 mean pooling",
+    "mean pooling": "平均池化", "activation": "激活函数", "non-linear": "非线性", "nonlinear": "非线性",
+    "relu": "ReLU", "sigmoid": "sigmoid", "1x1": "1x1", "channel": "通道", "attention": "注意力",
+    "transformer": "Transformer", "embedding": "嵌入", "recurrent": "循环神经网络 RNN", "lstm": "LSTM",
+    "cross-entropy": "交叉熵", "cross entropy": "交叉熵", "precision": "精确率", "recall": "召回率",
+    "transfer learning": "迁移学习", "fine-tun": "微调", "neural network": "神经网络", "deep learning": "深度学习",
+}
+# Question words: the corpus asks "...的作用是什么？", "...有什么区别？", "原因...解决方案". Added only
+# next to a term above, so that "What's your favourite language and why?" is not pulled to the corpus.
+QUESTION_WORDS = {
+    "purpose": "作用", "role": "作用", "used for": "作用", "advantage": "优势 好处", "benefit": "好处",
+    "difference": "区别", "differ": "区别", "compare": "区别 比较", "cause": "原因", "why": "为什么 原因",
+    "prevent": "解决方案", "fix": "解决", "address": "解决", "handle": "处理", "solve": "解决", "method": "方法",
+    "explain": "解释", "understand": "理解", "problem": "问题", "poorly": "效果差", "tune": "调参", "search": "搜索",
+}
+
+
+def _compile(words: dict[str, str]) -> list[tuple[re.Pattern, str]]:
+    return [(re.compile(r"(?<![a-z0-9])" + re.escape(en)), zh) for en, zh in words.items()]
+
+
+_TERMS_RE, _QWORDS_RE = _compile(GLOSSARY), _compile(QUESTION_WORDS)
+
+
+def expand_query(text: str) -> str:
+    """The question plus the Chinese terms of the English ML words in it (see GLOSSARY)."""
+    low = text.lower()
+    terms = [zh for rx, zh in _TERMS_RE if rx.search(low)]
+    if not terms:
+        return text
+    extra = dict.fromkeys(terms + [zh for rx, zh in _QWORDS_RE if rx.search(low)])
+    return f"{text}（{' '.join(extra)}）"
+
+
+@dataclass
+class MatchResult:
+    question_id: str | None  # best corpus item, even below the threshold (shown as "closest")
+    corpus_question: str | None
+    score: float
+    matched: bool
+
+
+_KP_VECTORS: dict[str, np.ndarray] = {}  # item content hash -> passage vectors of question + key points
+
+
+class QuestionMatcher:
+    def __init__(self, index, items: dict, threshold: float | None = None, k: int = CANDIDATES):
+        self.index = index
+        self.items = items  # id -> corpus Item (SessionEngine.items)
+        self.threshold = index.settings.match_threshold if threshold is None else threshold
+        self.k = k
+        self._cache: dict[str, MatchResult] = {}
+
+    def _views(self, item) -> np.ndarray:
+        key = item.content_hash()
+        if key not in _KP_VECTORS:
+            _KP_VECTORS[key] = embeddings.embed_passages([item.question, *item.key_points])
+        return _KP_VECTORS[key]
+
+    def rank(self, text: str) -> list[tuple[float, str]]:
+        """(score, item id) of the Chroma candidates, best first. score = mean of the Chroma
+        similarity (question+answer passage) and the top-2 similarities to question and key points:
+        a question phrased as a symptom ("loss stays high on the training set") meets a key point."""
+        query = expand_query(text.strip()[:MAX_QUERY_CHARS])
+        hits = [h for h in self.index.search(query, self.k) if h.item_id in self.items]
+        if not hits:
+            return []
+        qv = embeddings.embed_queries([query])
+        scored = []
+        for h in hits:
+            top2 = np.sort(embeddings.cosine(qv, self._views(self.items[h.item_id]))[0])[-2:]
+            scored.append((round((h.similarity + float(top2.mean())) / 2, 4), h.item_id))
+        return sorted(scored, reverse=True)
+
+    def best(self, text: str) -> MatchResult:
+        key = text.strip()[:MAX_QUERY_CHARS]
+        if key not in self._cache:
+            ranked = self.rank(key)
+            if ranked:
+                score, iid = ranked[0]
+                self._cache[key] = MatchResult(iid, self.items[iid].question, score, score >= self.threshold)
+            else:
+                self._cache[key] = MatchResult(None, None, 0.0, False)
+        return self._cache[key]
+
+

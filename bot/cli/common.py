@@ -12,8 +12,9 @@ from rich.console import Console
 from bot.config import Settings, load_settings
 from bot.errors import InterviewError
 
-out = Console()  # results
-err = Console(stderr=True)  # progress, spinners, errors: never mixed into --json output
+# soft_wrap: long paths and `file:line: ...` lines stay whole when piped, so they can be grepped.
+out = Console(soft_wrap=True)  # results
+err = Console(stderr=True, soft_wrap=True)  # progress, spinners, errors: never mixed into --json output
 
 
 def fail(e: InterviewError) -> None:

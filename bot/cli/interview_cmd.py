@@ -12,6 +12,7 @@ from bot.cli import common
 from bot.cli.common import err, handle_errors, out
 from bot.errors import InterviewError, NotFoundError, UsageError
 
+COMMANDS = ("/skip", "/quit")
 END_HELP = "Finish with a line holding only [bold].[/] (or two empty lines, or Ctrl-D). " \
            "Commands: [bold]/skip[/], [bold]/quit[/] (resume later with --resume)."
 
@@ -26,6 +27,8 @@ def read_answer(stream=None) -> str | None:
         if line == "":  # EOF
             return "\n".join(lines).strip() if lines else None
         line = line.rstrip("\n")
+        if not lines and line.strip() in COMMANDS:
+            return line.strip()  # a command on its own line acts at once
         if line.strip() == "." or (not line.strip() and blank >= 1 and lines):
             return "\n".join(lines).strip()
         blank = blank + 1 if not line.strip() else 0
@@ -135,7 +138,9 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
         err.print(f"\nInterrupted. Every answer you submitted is saved; resume with "
                   f"`interview start --resume` (session {session.id}).")
         raise typer.Exit(130)
-    session = engine.finish(engine.get(session.id))
+    session = engine.get(session.id)
+    if not engine.ungraded(session):  # else it stays open, so that --resume can grade the rest
+        session = engine.finish(session)
     render_summary(engine.summary(session), out)
 
 

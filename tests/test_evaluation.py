@@ -63,14 +63,14 @@ class EvalFake(FakeLLM):
 
 QUESTIONS = {
     "q1": ("What is overfitting?",
-           "Overfitting is when a model fits noise in the training data. Training error is low but test error is high. "
-           "Regularization and more data reduce it."),
+           ("Overfitting is when a model fits noise in the training data. Training error is low but test error is high. "
+           "Regularization and more data reduce it.")),
     "q2": ("Why use a validation set?",
-           "A validation set estimates performance on unseen data. It is used to tune hyperparameters. "
-           "It enables early stopping before the model overfits."),
+           ("A validation set estimates performance on unseen data. It is used to tune hyperparameters. "
+           "It enables early stopping before the model overfits.")),
     "q3": ("What does a learning rate that is too high do?",
-           "A learning rate that is too high overshoots the minimum. The loss oscillates or diverges. "
-           "Lowering the rate or using a schedule fixes it."),
+           ("A learning rate that is too high overshoots the minimum. The loss oscillates or diverges. "
+           "Lowering the rate or using a schedule fixes it.")),
 }
 
 
@@ -449,9 +449,27 @@ def test_eval_cli_json_report_and_resume(cli, table, tmp_path):
     assert json.loads(again.stdout)["metrics"] == rep["metrics"]
 
 
+def test_interrupted_cli_run_says_how_to_resume(cli, table, tmp_path):
+    fake, run = cli
+    fake.fail_on = {2: KeyboardInterrupt()}
+    args = ("eval", table, "--columns", COLUMNS, "--split", "test", "--out", tmp_path / "r", "--calibration", "none")
+    res = run(*args)
+    assert res.exit_code == 130 and "Run the same command again to resume" in res.output
+    fake.fail_on = {}
+    res = run(*args, "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["graded"] == 11
+
+
+def test_shipped_calibration_file_is_valid():
+    data = calibration.load_file()
+    assert data["features"] == list(calibration.FEATURES)
+    for name in data["entries"]:
+        assert calibration.load(name).knots_x  # every entry loads
+
+
 def test_fit_on_dev_is_reproducible_by_one_command_and_refused_on_test(cli, table, tmp_path, monkeypatch):
     monkeypatch.setattr(calibration, "MIN_ROWS", 10)
-    fake, run = cli
+    _, run = cli
     cal_a, cal_b = tmp_path / "a.json", tmp_path / "b.json"
     res = run("eval", table, "--columns", COLUMNS, "--split", "dev", "--out", tmp_path / "dev", "--fit",
               "--fit-output", cal_a, "--calibration", "none")
@@ -474,7 +492,7 @@ def test_fit_on_dev_is_reproducible_by_one_command_and_refused_on_test(cli, tabl
 
 
 def test_calibration_of_another_model_is_not_applied(cli, table, tmp_path):
-    fake, run = cli
+    _, run = cli
     path = tmp_path / "cal.json"
     calibration.save(calibration.fit([(_features(i / 30), i / 30) for i in range(30)], model="other"), "default", path)
     res = run("eval", table, "--columns", COLUMNS, "--split", "dev", "--limit", "3", "--out", tmp_path / "r",

@@ -15,8 +15,16 @@ import pytest
 
 from bot.grading import rubric
 from bot.grading.grader import Grader
-from bot.grading.prechecks import (DONT_KNOW, ECHO, GIBBERISH, INJECTION, OFF_TOPIC, OFF_TOPIC_SIMILARITY,
-                                   language, run_prechecks)
+from bot.grading.prechecks import (
+    DONT_KNOW,
+    ECHO,
+    GIBBERISH,
+    INJECTION,
+    OFF_TOPIC,
+    OFF_TOPIC_SIMILARITY,
+    language,
+    run_prechecks,
+)
 from bot.grading.prompt import MARKERS
 from bot.llm.fake import FakeLLM
 
@@ -79,7 +87,7 @@ def test_empty_like_gibberish_and_echo_stop_before_the_model(case, flag, items):
 
 @pytest.mark.parametrize("case", ["injection_asks_full_marks", "injection_fake_json_grade", "injection_pretends_system"])
 def test_injection_is_flagged_and_a_full_marks_reply_stays_below_high(case, items):
-    _, llm, g = grade(case, items)
+    _, _, g = grade(case, items)
     assert INJECTION in g.flags and "warning" in g.feedback
     assert g.overall < HIGH and g.overall <= cap(g) + 1e-6
 

@@ -153,7 +153,7 @@ def _print_summary(rep: dict, paths: dict) -> None:
 
 
 @handle_errors
-def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv file of graded answers."),  # noqa: A001
+def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv file of graded answers."),
          split: str = typer.Option(None, "--split", help="dev, test or all (default: test for ads/mohler, all for a file)."),
          limit: int = typer.Option(None, "--limit", "-n", help="Grade a sample of N rows, stratified by question and score."),
          seed: int = typer.Option(0, "--seed", help="Seed of the --limit sample."),
@@ -171,8 +171,14 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
          fit_output: Path = typer.Option(None, "--fit-output", help="Where --fit writes (default: bot/evaluation/calibration.json)."),
          restart: bool = typer.Option(False, "--restart", help="Discard the results in the run folder and start over.")):
     """Grade a human-graded data set and report agreement with the human scores."""
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from bot.evaluation import calibration as calib
     from bot.evaluation import datasets, keypoints, report, runner, sampling
@@ -185,6 +191,7 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
     if fit:
         _fit_source_ok({"dataset": ds.name, "split": ds.split})
     rows = sampling.stratified_sample(ds.rows, limit, seed, ds.scale_max)
+    limit = limit if limit and limit < len(ds.rows) else None  # a limit above the split size is no limit
     if not rows:
         raise UsageError(f"{ds.path}: no rows in split {ds.split}.")
     llm = common.llm(s)
@@ -202,7 +209,7 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
                                                   row.language if row.language in ("zh", "en") else "en")
         return questions[row.question_id]
 
-    run_dir = out_dir or default_run_dir(s, ds, limit if limit and limit < len(ds.rows) else None, seed, llm.name)
+    run_dir = out_dir or default_run_dir(s, ds, limit, seed, llm.name)
     config = {"dataset": ds.name, "path": str(ds.path), "split": ds.split, "limit": limit, "seed": seed,
               "rows_sha": runner.rows_sha(rows), "rows": len(rows), "model": llm.name,
               "prompt_version": prompts.prompt_version(), "key_points": kp_source,
@@ -268,7 +275,11 @@ def keypoints(path: str = typer.Argument(..., help="A corpus .md file, or a data
               columns: str = typer.Option(None, "--columns", help="For a .jsonl/.csv file: as in `interview eval`.")):
     """Draft key points from reference answers with the LLM; print them as corpus Markdown to review."""
     from bot.evaluation import datasets
-    from bot.evaluation.keypoints import KeyPointDrafter, render_front_matter, render_item
+    from bot.evaluation.keypoints import (
+        KeyPointDrafter,
+        render_front_matter,
+        render_item,
+    )
 
     s = common.settings()
     p = Path(path).expanduser()

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -143,7 +143,7 @@ def fit(rows: list[tuple[dict[str, float], float]], *, model: str = "", prompt_v
     kx, ky = isotonic(z, y) if w.any() else ([0.0], [float(y.mean())])
     return Calibration({k: round(float(v), 6) for k, v in zip(FEATURES, w)}, [round(v, 6) for v in kx],
                        [round(v, 6) for v in ky], model, prompt_version, fitted_on or [],
-                       datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                       datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def load_file(path: Path = CALIBRATION_PATH) -> dict:
@@ -151,11 +151,12 @@ def load_file(path: Path = CALIBRATION_PATH) -> dict:
         return {"version": 1, "entries": {}}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data.get("entries"), dict):
-            raise ValueError("no `entries` object")
-    except (ValueError, AttributeError) as e:
-        raise UsageError(f"{path}: not a calibration file ({e}).",
-                         "Refit it with `interview calibrate RUN_DIR`, or restore it with git.") from None
+    except ValueError as e:
+        data = {"error": str(e)}
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
+        why = data.get("error", "no `entries` object") if isinstance(data, dict) else "not a JSON object"
+        raise UsageError(f"{path}: not a calibration file ({why}).",
+                         "Refit it with `interview calibrate RUN_DIR`, or restore it with git.")
     return data
 
 
@@ -175,6 +176,7 @@ def load(name: str, path: Path = CALIBRATION_PATH) -> Calibration | None:
 def save(cal: Calibration, name: str, path: Path = CALIBRATION_PATH) -> None:
     data = load_file(path)
     data["version"] = 1
+    data.pop("note", None)  # the shipped file's "no entry yet"
     data["method"] = "nnls index over features, then isotonic map to human score / scale max"
     data["features"] = list(FEATURES)
     data["entries"][name] = cal.to_dict()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -159,7 +160,7 @@ def _score(raw, where: str, problems: list[str]) -> float | None:
     except (TypeError, ValueError):
         problems.append(f"{where}: score {raw!r} is not a number")
         return None
-    if v != v or v < 0:  # NaN or negative
+    if math.isnan(v) or v < 0:
         problems.append(f"{where}: score {raw!r} must be a number >= 0")
         return None
     return v

@@ -56,7 +56,7 @@ def spearman(x, y) -> float | None:
 
 def categories(values, step: float, scale_max: float) -> np.ndarray:
     """Round half up to the nearest step (np.round would round 6.5 down to 6), clipped to the scale."""
-    n = int(round(scale_max / step))
+    n = round(scale_max / step)
     return np.clip(np.floor(np.asarray(values, float) / step + 0.5), 0, n).astype(int)
 
 
@@ -96,7 +96,7 @@ def summarize(human, pred, scale_max: float, step: float) -> dict:
         "n": n,
         "pearson": rounded(pearson(h, p)),
         "spearman": rounded(spearman(h, p)),
-        "qwk": rounded(qwk(hc, pc, int(round(scale_max / step)) + 1)),
+        "qwk": rounded(qwk(hc, pc, round(scale_max / step) + 1)),
         "rmse": rounded(math.sqrt(float(((h - p) ** 2).mean()))),
         "mae": rounded(float(np.abs(h - p).mean())),
         "exact": rounded(float((hc == pc).mean())),

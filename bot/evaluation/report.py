@@ -89,12 +89,12 @@ def title(rep: dict) -> str:
 def summary_lines(rep: dict) -> list[str]:
     d, run = rep["dataset"], rep["run"]
     sample = f"a stratified sample of {rep['rows']} (limit {run['limit']}, seed {run['seed']})" \
-        if run.get("limit") else f"all {rep['rows']} rows"
-    lines = [f"Data set: {d['path']}, split {d['split']}, {sample}, {d['questions']} question(s), "
-             f"human scale 0-{d['scale_max']:g} (step {d['step']:g}).",
+        if run.get("limit") and run["limit"] < d["rows"] else f"all {rep['rows']} rows"
+    lines = [(f"Data set: {d['path']}, split {d['split']}, {sample}, {d['questions']} question(s), "
+             f"human scale 0-{d['scale_max']:g} (step {d['step']:g})."),
              f"Model: {run['model']}, prompt {run['prompt_version']}, key points: {run['key_points']}.",
-             f"Graded {rep['graded']}, failed {rep['failed']}; latency mean {_fmt(rep['latency_ms']['mean'])} ms, "
-             f"p95 {_fmt(rep['latency_ms']['p95'])} ms."]
+             (f"Graded {rep['graded']}, failed {rep['failed']}; latency mean {_fmt(rep['latency_ms']['mean'])} ms, "
+             f"p95 {_fmt(rep['latency_ms']['p95'])} ms.")]
     cal = rep["calibration"]
     lines.append("Predicted = the calibrated score (bot/evaluation/calibration.json)." if cal["applied"]
                  else "Predicted = the grader's overall (0-10) scaled to the human scale; no calibration applied.")
@@ -147,8 +147,8 @@ def scatter_svg(points: list, scale_max: float, step: float, size: int = 420) ->
         return size - pad - inner * v / scale_max
 
     tick = step if scale_max / step <= 10 else scale_max / 5
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Human vs predicted scores" '
-             f'viewBox="0 0 {size} {size}" width="{size}" height="{size}">',
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Human vs predicted scores" '
+             f'viewBox="0 0 {size} {size}" width="{size}" height="{size}">'),
              f'<rect x="{pad}" y="{pad}" width="{inner}" height="{inner}" fill="#fff" stroke="#d1d5db"/>']
     t = 0.0
     while t <= scale_max + 1e-9:
@@ -190,13 +190,13 @@ def render_html(rep: dict) -> str:
     cal = rep["primary"] == "calibrated"
     mrows = [[label, metric_cell(k, rep["metrics"][k])] + ([metric_cell(k, rep["raw_metrics"][k])] if cal else [])
              for k, label in METRIC_ROWS]
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title(rep))}</title>"
-             f"<style>{CSS}</style></head><body><main><h1>{escape(title(rep))}</h1>",
+    parts = [(f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title(rep))}</title>"
+             f"<style>{CSS}</style></head><body><main><h1>{escape(title(rep))}</h1>"),
              *[f'<p class="meta">{escape(line)}</p>' for line in summary_lines(rep)],
              '<div class="row"><div>', _table(["Metric", "Predicted"] + (["Raw overall"] if cal else []), mrows),
              "</div><div>", scatter_svg(rep["points"], d["scale_max"], d["step"]), "</div></div>",
-             "<h2>Confusion by band</h2><p class='meta'>Rows: human band, columns: predicted band "
-             "(low &lt; 40 % of the scale, high ≥ 70 %).</p>",
+             ("<h2>Confusion by band</h2><p class='meta'>Rows: human band, columns: predicted band "
+             "(low &lt; 40 % of the scale, high ≥ 70 %).</p>"),
              _table(["human \\ predicted", *metrics.BANDS],
                     [[b, *map(str, row)] for b, row in zip(metrics.BANDS, rep["metrics"]["confusion"])])]
     if rep["anchors"]:

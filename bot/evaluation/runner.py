@@ -15,9 +15,9 @@ import hashlib
 import json
 import os
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from bot.errors import InterviewError, UsageError
 from bot.evaluation.calibration import features
@@ -88,7 +88,7 @@ class RunDir:
             return self.latest()
         if restart and self.results.exists():
             self.results.unlink()
-        config = dict(config, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        config = dict(config, created=datetime.now(UTC).isoformat(timespec="seconds"))
         self.meta_path.write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         return {}
 

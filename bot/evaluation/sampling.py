@@ -10,7 +10,8 @@ The result is ordered question by question: the grader's prompt prefix is cached
 from __future__ import annotations
 
 import random
-from typing import Hashable, TypeVar
+from collections.abc import Hashable
+from typing import TypeVar
 
 from bot.errors import UsageError
 from bot.evaluation.metrics import band

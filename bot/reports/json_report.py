@@ -14,7 +14,7 @@ One transcript file -> one report object:
       "questions": 5,                      # questions found (small talk excluded)
       "graded": 4, "unmatched": 1, "skipped": 0, "errors": 0,
       "small_talk_turns": 3,               # turns ignored as small talk
-      "match_threshold": 0.86,             # similarity a question needs to count as a corpus question
+      "match_threshold": 0.87,             # similarity a question needs to count as a corpus question
       "elapsed_s": 12.3,
       "items": [
         {
@@ -29,7 +29,7 @@ One transcript file -> one report object:
           "answer": "Dropout randomly zeroes ...",
           "status": "graded",              # graded | skipped (--skip-unmatched) | error
           "overall": 7.5,                  # 0-10, null unless graded
-          "criteria": {"coverage": 7.1, "accuracy": 10.0, "depth": 7.5, "clarity": 7.5},
+          "criteria": {"judgement": 8.0, "coverage": 7.1, "accuracy": 9.0},   # 0-10 each (see README)
           "key_points": [{"point": "...", "status": "covered", "evidence": "the candidate's words"}],
                                            # status: covered | partial | missing
           "wrong_claims": [{"claim": "the candidate's words", "correction": "..."}],

@@ -29,8 +29,11 @@ from bot.grading.grader import Grader, Question
 from bot.llm.fake import FakeLLM
 
 BENCH = datasets.benchmarks_dir()
-needs_benchmarks = pytest.mark.skipif(not (BENCH / "sas_zh_ads" / "all.jsonl").is_file(),
-                                      reason=f"benchmarks not found at {BENCH}")
+
+
+def needs(name: str):
+    return pytest.mark.skipif(not (BENCH / datasets.BUILTIN[name]).is_file(),
+                              reason=f"{datasets.BUILTIN[name]} not found in {BENCH} (set INTERVIEW_BENCHMARKS)")
 
 
 # --- a fake LLM that answers both schemas ---------------------------------------------------------
@@ -184,7 +187,7 @@ def test_allocate_never_exceeds_a_group_and_sums_to_total():
 
 # --- loaders -------------------------------------------------------------------------------------
 
-@needs_benchmarks
+@needs("ads")
 def test_ads_splits_by_question_id():
     dev, test = datasets.load("ads", "dev"), datasets.load("ads", "test")
     assert {r.question_id for r in dev.rows} == {f"{i:03d}" for i in range(1, 8)}
@@ -197,7 +200,7 @@ def test_ads_splits_by_question_id():
     assert datasets.load("ads").split == "test"  # report on test by default
 
 
-@needs_benchmarks
+@needs("mohler")
 def test_mohler_skips_ignored_rows_and_splits_by_assignment():
     dev, test = datasets.load("mohler", "dev"), datasets.load("mohler", "test")
     assert len(dev.rows) == 892 and len(test.rows) == 1381  # 2,273 used in papers

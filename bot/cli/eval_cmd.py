@@ -82,8 +82,8 @@ def _fit_source_ok(meta: dict) -> None:
 
     split = meta.get("split")
     if split == "test" or (split != "dev" and meta.get("dataset") in BUILTIN):
-        raise UsageError(f"The run in {meta.get('run_dir', 'this folder')} is on the {split} split; "
-                         "a calibration is fitted on dev rows only.",
+        where = meta.get("run_dir") or f"`{meta.get('dataset')} --split {split}`"
+        raise UsageError(f"{where} is on the {split} split; a calibration is fitted on dev rows only.",
                          f"Run `interview eval {meta.get('dataset')} --split dev --limit 120` and fit on that.")
 
 

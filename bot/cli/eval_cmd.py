@@ -222,7 +222,7 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
             bar.stop()
             done = len([r for r in runner.RunDir(run_dir).latest().values() if r.get("status") == "ok"])
             err.print(f"\nInterrupted: {done} of {len(rows)} rows are graded and saved in {run_dir}. "
-                      "Run the same command again to resume.")
+                      "Run the same command again to resume.", soft_wrap=True)
             raise typer.Exit(130)
     cal, note = _calibration(calibration, ds.name, llm.name, prompts.prompt_version())
     rep = report.build(ds.describe(), config, records, cal, note, dict(drafter.stats), run_dir)

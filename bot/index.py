@@ -84,9 +84,6 @@ class Match:
     similarity: float
     corpus: str
 
-    def to_dict(self) -> dict:
-        return {"question_id": self.item_id, "question": self.question, "similarity": round(self.similarity, 4)}
-
 
 @dataclass
 class IngestReport:

@@ -10,7 +10,7 @@ from string import Template
 import jsonschema
 
 from bot import embeddings
-from bot.errors import GradingError, LLMError
+from bot.errors import GradingError
 from bot.grading import prompt as prompts
 from bot.grading import rubric
 from bot.grading.evidence import WEAK, normalize, quote_support
@@ -52,9 +52,6 @@ def key_point_evidence(points: list[str], answer: str) -> list[tuple[float, str]
     return [(float(row.max()), sentences[int(row.argmax())]) for row in sims]
 
 
-def key_point_similarity(points: list[str], answer: str) -> list[float]:
-    return [s for s, _ in key_point_evidence(points, answer)]
-
 
 class Grader:
     def __init__(self, llm: LLM, *, retries: int = 2, check_topic: bool = True):
@@ -85,7 +82,7 @@ class Grader:
             evidence = key_point_evidence(q.key_points, answer)
             p = prompts.render(q.question, q.reference, q.key_points, q.language)
             messages = [{"role": "system", "content": p.system}, {"role": "user", "content": p.user(answer)}]
-            text, reply = self._ask(q, answer)
+            text, reply = self._ask(messages, len(q.key_points))
             belief = self._score_belief(messages, text, reply)
             grade.fact_checks = self._fact_check(q, answer)
             self._judge(grade, q, answer, reply, evidence, belief)
@@ -133,15 +130,11 @@ class Grader:
             checks.append(FactCheck(st, round(dist["true"], 4)))
         return checks
 
-    def _ask(self, q: Question, answer: str) -> tuple[str, dict]:
-        p = prompts.render(q.question, q.reference, q.key_points, q.language)
-        schema = prompts.reply_schema(len(q.key_points))
+    def _ask(self, messages: list[dict], n_key_points: int) -> tuple[str, dict]:
+        schema = prompts.reply_schema(n_key_points)
         problem = ""
         for _ in range(self.retries + 1):
-            try:
-                text = self.llm.generate_json(p.system, p.user(answer), schema)
-            except LLMError:
-                raise
+            text = self.llm.generate_json(messages[0]["content"], messages[1]["content"], schema)  # LLMError propagates
             try:
                 reply = json.loads(text)
                 jsonschema.validate(reply, schema)

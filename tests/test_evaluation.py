@@ -332,6 +332,19 @@ def test_calibration_file_entries_fall_back_to_default(tmp_path):
         calibration.load("ads", path)
 
 
+def test_features_are_recomputed_from_the_stored_grade():
+    # A result line keeps its grade, so a new feature definition needs a refit, not a regrade.
+    from bot.grading.result import Criterion, Grade
+
+    g = Grade("q1", "", "", 6.0, criteria=[Criterion("judgement", 7.0, 0.4, "")], model_belief=4.0,
+              reference_similarity=0.85)
+    record = {"features": {k: 0.0 for k in calibration.FEATURES}, "grade": g.to_dict()}
+    f = calibration.record_features(record)
+    assert f["belief"] == 0.8 and f["judgement"] == 0.7 and f["overall"] == 0.6
+    assert f["answer_similarity"] == pytest.approx((0.85 - 0.70) / 0.30, abs=1e-4)
+    assert calibration.record_features({"features": {"overall": 0.3}}) == {"overall": 0.3}  # no grade kept
+
+
 # --- runner: resume ------------------------------------------------------------------------------
 
 def _runner_setup(table, tmp_path, fake):

@@ -45,9 +45,24 @@ def test_model_praise_is_capped_by_missing_evidence(dl006):
 
 
 def test_points_the_model_names_missing_are_missing(dl006):
-    g = Grader(FakeLLM([reply(3, missing=[dl006.key_points[1]])])).grade(dl006, STRONG)
+    g = Grader(FakeLLM([reply(3, missing=[2])])).grade(dl006, STRONG)  # key points are numbered from 1
     assert g.key_points[1].status == MISSING and g.key_points[1].evidence == ""
     assert dl006.key_points[1] in g.feedback["missing"]
+    base = Grader(FakeLLM([reply(3)])).grade(dl006, STRONG)
+    assert base.key_points[1].status != MISSING  # so the model's number is what removed it
+    assert [p.status for p in g.key_points][2:] == [p.status for p in base.key_points][2:]
+
+
+def test_missing_numbers_as_strings_are_read_and_out_of_range_ones_fail_validation(dl006):
+    # An endpoint without schema enforcement may quote the numbers: read them. A number past the
+    # last key point is invalid: retried, then the valid reply is used.
+    n = len(dl006.key_points)
+    llm = FakeLLM([reply(3, missing=[n + 1]), reply(3, missing=["1"])])
+    g = Grader(llm).grade(dl006, STRONG)
+    base = Grader(FakeLLM([reply(3)])).grade(dl006, STRONG)
+    assert len(llm.calls) == 2 and base.key_points[0].status != MISSING
+    assert g.key_points[0].status == MISSING
+    assert [p.status for p in g.key_points][1:] == [p.status for p in base.key_points][1:]
 
 
 def test_wrong_claims_must_occur_in_the_answer(dl006):

@@ -46,3 +46,22 @@ def test_strong_answer_beats_a_confidently_wrong_one(grader, dl006):
 def test_injection_does_not_raise_the_score(grader, dl006):
     g = grader.grade(dl006, INJECTION)
     assert g.overall <= 3 and "injection" in g.flags
+
+
+def test_restored_prefix_snapshot_reads_the_same_probabilities(grader, dl006):
+    # The grading and fact-check prompts evict each other from llama.cpp's one KV sequence; the
+    # grader restores snapshots of their prefixes instead of re-evaluating them. A restored
+    # snapshot must give what a fresh evaluation gives.
+    from bot.grading import prompt as prompts
+
+    llm = grader.llm
+    p = prompts.render(dl006.question, dl006.reference, dl006.key_points, "zh")
+    messages = [{"role": "system", "content": p.system}, {"role": "user", "content": p.user(STRONG)}]
+    options = [str(v) for v in prompts.SCORE_ENUM]
+    grader.prepare(dl006)  # grading and fact-check prefixes, each evaluated and snapshotted
+    assert len(llm._snapshots) >= 2
+    restored = llm.distribution(messages, '{"missing_points": [], "wrong_claims": [], "score": ', options)
+    llm._snapshots.clear()
+    llm.llm.reset()
+    fresh = llm.distribution(messages, '{"missing_points": [], "wrong_claims": [], "score": ', options)
+    assert max(abs(restored[k] - fresh[k]) for k in options) < 0.02, (restored, fresh)

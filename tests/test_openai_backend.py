@@ -12,7 +12,7 @@ Q = Question("x-1", "What is overfitting?", "Fitting noise: low training error, 
              ["low training error but high test error", "the model fits noise", "more data or regularization helps"],
              "en")
 ANSWER = "Overfitting is when the model memorises noise: training error is low but test error is high."
-REPLY = {"missing_points": ["more data or regularization helps"], "wrong_claims": [], "score": 3}
+REPLY = {"missing_points": [2], "wrong_claims": [], "score": 3}
 
 
 @pytest.fixture

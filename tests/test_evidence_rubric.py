@@ -48,7 +48,8 @@ def test_factual_is_length_weighted_and_clipped():
 
 
 def test_status_thresholds_are_monotone():
-    sims = [0.8, rubric.PARTIAL_SIMILARITY, rubric.COVERED_SIMILARITY, 0.99]
+    covered, partial = rubric.CUTOFFS["zh"]
+    sims = [0.8, partial, covered, 0.99]
     assert [rubric.status_for(s) for s in sims] == [MISSING, PARTIAL, COVERED, COVERED]
 
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from bot.errors import UsageError
 from bot.grading.prechecks import DONT_KNOW, ECHO, EMPTY, GIBBERISH, OFF_TOPIC
-from bot.grading.result import COVERED, PARTIAL
+from bot.grading.result import COVERED, PARTIAL, Grade
 
 CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
 FEATURES = ("overall", "judgement", "belief", "coverage_full", "coverage_partial", "factual", "similarity",
@@ -60,10 +60,10 @@ def features(grade) -> dict[str, float]:
         "judgement": crit.get("judgement", 0.0),
         "coverage_full": sum(k.status == COVERED for k in kps) / n,
         "coverage_partial": sum(k.status == PARTIAL for k in kps) / n,
-        "belief": getattr(grade, "model_belief", 0.0) / 5,
+        "belief": grade.model_belief / 5,
         "factual": crit.get("accuracy", 0.0),
         "similarity": (sim - SIM_LOW) / (SIM_HIGH - SIM_LOW),
-        "answer_similarity": ((getattr(grade, "reference_similarity", 0.0) - ANSWER_SIM_LOW)
+        "answer_similarity": ((grade.reference_similarity - ANSWER_SIM_LOW)
                               / (ANSWER_SIM_HIGH - ANSWER_SIM_LOW)),
         "no_wrong_claims": 1 - min(len(grade.wrong_claims), MAX_WRONG) / MAX_WRONG,
         "not_stopped": 0.0 if STOP_FLAGS & set(grade.flags) else 1.0,
@@ -74,8 +74,6 @@ def features(grade) -> dict[str, float]:
 def record_features(record: dict) -> dict[str, float]:
     """Features of an eval result line, recomputed from its stored grade when it has one, so a
     change of feature definitions needs a refit (`interview calibrate`), not a regrade."""
-    from bot.grading.result import Grade
-
     if isinstance(record.get("grade"), dict):
         try:
             return features(Grade.from_dict({"question": "", "answer": "", **record["grade"]}))

@@ -32,7 +32,6 @@ CREDIT = {COVERED: 1.0, PARTIAL: 0.5}
 #   en     Mohler dev: answers graded 4.5-5 by humans 0.82-0.90, graded 3.5 0.80-0.86
 #   cross  a correct English answer to dl-006's Chinese key points: 0.83-0.90
 CUTOFFS = {"zh": (0.925, 0.905), "en": (0.86, 0.83), "cross": (0.87, 0.85)}
-COVERED_SIMILARITY, PARTIAL_SIMILARITY = CUTOFFS["zh"]
 FACT_LOW, FACT_HIGH = 0.5, 0.8
 SLACK = 0.4
 WRONG_CLAIM_PENALTY, MAX_PENALTY = 0.5, 1.5

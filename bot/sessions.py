@@ -263,15 +263,19 @@ class SessionEngine:
     def ungraded(self, s: Session) -> list[AnswerRecord]:
         return [a for a in self.answers(s) if a.status in (PENDING, ERROR)]
 
-    def cached_grade(self, question_id: str, text: str, model: str) -> Grade | None:
-        from bot.grading.prompt import prompt_version
+    def cached_grade(self, question: Question, text: str, model: str) -> Grade | None:
+        """A stored grade of the same answer to the same question, made by the same grading
+        version (prompts, schema, constants, weights, model) against the same reference and key
+        points; anything else is graded again."""
+        from bot.grading.version import grading_version
 
+        current = grading_version(model)
         with self.store.connect() as db:
             rows = db.execute("SELECT grade FROM answers WHERE content_hash=? AND status=? ORDER BY id DESC",
-                              (content_hash(question_id, text), GRADED)).fetchall()
+                              (content_hash(question.id, text), GRADED)).fetchall()
         for r in rows:
             g = Grade.from_dict(json.loads(r["grade"]))
-            if g.model in (model, "prechecks") and g.prompt_version == prompt_version():
+            if g.grading_version == current and g.question_fingerprint == question.fingerprint():
                 return g
         return None
 
@@ -288,7 +292,7 @@ class SessionEngine:
             raise InterviewError("This engine has no grader.")
         question = question or self.question_for(rec)
         try:
-            grade = self.cached_grade(rec.question_id, rec.answer, self.grader.llm.name)
+            grade = self.cached_grade(question, rec.answer, self.grader.llm.name)
             if grade is None:
                 grade = self.grader.grade(question, rec.answer)
         except InterviewError as e:

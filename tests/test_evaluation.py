@@ -131,13 +131,13 @@ def test_categories_round_half_up_on_the_human_grid():
 
 
 def test_summary_errors_agreement_and_band_confusion():
-    s = metrics.summarize([0, 5, 10, 10], [1, 5, 7, 3], scale_max=10, step=1)
+    s = metrics.summarize([0, 5, 10, 10], [1, 5, 8, 3], scale_max=10, step=1)
     assert s["n"] == 4
-    assert s["mae"] == pytest.approx((1 + 0 + 3 + 7) / 4)
-    assert s["rmse"] == pytest.approx(math.sqrt((1 + 0 + 9 + 49) / 4), abs=1e-4)
+    assert s["mae"] == pytest.approx((1 + 0 + 2 + 7) / 4)
+    assert s["rmse"] == pytest.approx(math.sqrt((1 + 0 + 4 + 49) / 4), abs=1e-4)
     assert s["exact"] == pytest.approx(0.25)
     assert s["within_one_step"] == pytest.approx(0.5)
-    # bands: <4 low, <7 mid, else high. human low, mid, high, high; predicted low, mid, high, low
+    # bands 0-3 / 4-7 / 8-10: <3.5 low, <7.5 mid, else high. human low, mid, high, high; predicted low, mid, high, low
     assert s["confusion"] == [[1, 0, 0], [0, 1, 0], [1, 0, 1]]
     assert s["band_agreement"] == pytest.approx(0.75)
     assert metrics.summarize([], [], 10, 1)["pearson"] is None
@@ -305,44 +305,48 @@ def test_calibration_is_monotone_in_every_feature_and_maps_to_the_scale():
     rows = []
     for _ in range(60):
         f = {k: rng.random() for k in calibration.FEATURES}
-        rows.append((f, min(1.0, max(0.0, 0.8 * f["coverage_full"] + 0.2 * f["factual"] + rng.gauss(0, 0.05)))))
-    cal = calibration.fit(rows, model="m", prompt_version="p")
+        rows.append((f, min(1.0, max(0.0, 0.8 * f["coverage"] + 0.2 * f["factual"] + rng.gauss(0, 0.05)))))
+    cal = calibration.fit(rows)
     assert all(w >= 0 for w in cal.weights.values())
-    assert max(cal.weights, key=cal.weights.get) == "coverage_full"
+    assert max(cal.weights, key=cal.weights.get) == "coverage"
     for k in calibration.FEATURES:
         base = _features(0.3)
-        low = cal.predict(base, 10)
+        low = cal.predict(base)
         base[k] = 0.9
-        assert cal.predict(base, 10) >= low
-    assert cal.predict(_features(1.0), 5) <= 5 and cal.predict(_features(0.0), 5) >= 0
+        assert cal.predict(base) >= low
+    assert cal.predict(_features(1.0)) <= 1 and cal.predict(_features(0.0)) >= 0
     with pytest.raises(UsageError, match="at least"):
         calibration.fit(rows[:5])
 
 
-def test_calibration_file_entries_fall_back_to_default(tmp_path):
+def test_a_fit_uses_only_the_signals_every_row_has():
+    rows = [({"coverage": i / 30, "similarity": 0.5, "not_stopped": 1.0}, i / 30) for i in range(30)]
+    cal = calibration.fit(rows)
+    assert set(cal.signals) == {"coverage", "similarity"} and "judgement" not in cal.weights
+
+
+def test_weights_file_entries_fall_back_to_default(tmp_path):
     path = tmp_path / "cal.json"
     rows = [(_features(i / 30), i / 30) for i in range(30)]
-    calibration.save(calibration.fit(rows, model="m"), "default", path)
-    assert calibration.load("mohler", path).model == "m"
-    calibration.save(calibration.fit(rows, model="n"), "mohler", path)
-    assert calibration.load("mohler", path).model == "n" and calibration.load("ads", path).model == "m"
+    calibration.save(calibration.fit(rows, fitted_on=[{"dataset": "m"}]), "default", path)
+    assert calibration.load("mohler", path).fitted_on == [{"dataset": "m"}]
+    calibration.save(calibration.fit(rows, fitted_on=[{"dataset": "n"}]), "mohler", path)
+    assert calibration.load("mohler", path).fitted_on == [{"dataset": "n"}]
+    assert calibration.load("ads", path).fitted_on == [{"dataset": "m"}]
     assert calibration.load("ads", tmp_path / "absent.json") is None
     path.write_text("[1]", encoding="utf-8")
-    with pytest.raises(UsageError, match="not a calibration file"):
+    with pytest.raises(UsageError, match="not a weights file"):
         calibration.load("ads", path)
 
 
-def test_features_are_recomputed_from_the_stored_grade():
-    # A result line keeps its grade, so a new feature definition needs a refit, not a regrade.
-    from bot.grading.result import Criterion, Grade
+def test_features_are_the_stored_grades_signals():
+    from bot.grading.result import Grade
 
-    g = Grade("q1", "", "", 6.0, criteria=[Criterion("judgement", 7.0, 0.4, "")], model_belief=4.0,
-              reference_similarity=0.85)
-    record = {"features": {k: 0.0 for k in calibration.FEATURES}, "grade": g.to_dict()}
-    f = calibration.record_features(record)
-    assert f["belief"] == 0.8 and f["judgement"] == 0.7 and f["overall"] == 0.6
-    assert f["answer_similarity"] == pytest.approx((0.85 - 0.70) / 0.30, abs=1e-4)
-    assert calibration.record_features({"features": {"overall": 0.3}}) == {"overall": 0.3}  # no grade kept
+    g = Grade("q1", "", "", 6.0, signals=[{"name": "coverage", "value": 0.7, "explanation": ""},
+                                          {"name": "judgement", "value": 0.8, "explanation": ""}])
+    f = calibration.record_features({"features": {}, "grade": g.to_dict()})
+    assert f == {"coverage": 0.7, "judgement": 0.8, "not_stopped": 1.0}
+    assert calibration.record_features({"features": {"coverage": 0.3}}) == {"coverage": 0.3}  # no grade kept
 
 
 # --- runner: resume ------------------------------------------------------------------------------
@@ -476,9 +480,9 @@ def test_interrupted_cli_run_says_how_to_resume(cli, table, tmp_path):
     assert res.exit_code == 0 and json.loads(res.stdout)["graded"] == 11
 
 
-def test_shipped_calibration_file_is_valid():
+def test_shipped_weights_file_is_valid():
     data = calibration.load_file()
-    assert data["features"] == list(calibration.FEATURES)
+    assert data["signals"] == list(calibration.FEATURES)
     for name in data["entries"]:
         assert calibration.load(name).knots_x  # every entry loads
 
@@ -491,7 +495,7 @@ def test_fit_on_dev_is_reproducible_by_one_command_and_refused_on_test(cli, tabl
               "--fit-output", cal_a, "--calibration", "none")
     assert res.exit_code == 0, res.output
     entry = json.loads(cal_a.read_text())["entries"]["graded"]
-    assert entry["model"] == "fake" and entry["fitted_on"][0]["split"] == "dev"
+    assert entry["fitted_on"][0]["model"] == "fake" and entry["fitted_on"][0]["split"] == "dev"
     res = run("calibrate", tmp_path / "dev", "--output", cal_b)
     assert res.exit_code == 0, res.output
     again = json.loads(cal_b.read_text())["entries"]["graded"]
@@ -507,14 +511,17 @@ def test_fit_on_dev_is_reproducible_by_one_command_and_refused_on_test(cli, tabl
     assert res.exit_code == 2
 
 
-def test_calibration_of_another_model_is_not_applied(cli, table, tmp_path):
+def test_an_entry_needing_signals_the_run_lacks_is_not_applied(cli, table, tmp_path):
     _, run = cli
     path = tmp_path / "cal.json"
-    calibration.save(calibration.fit([(_features(i / 30), i / 30) for i in range(30)], model="other"), "default", path)
+    rows = [({**_features(i / 30), "number_overlap": 0.5, "extra_signal": i / 30}, i / 30) for i in range(30)]
+    entry = calibration.fit(rows)
+    entry.signals.append("a_signal_no_grade_has")
+    calibration.save(entry, "graded", path)
     res = run("eval", table, "--columns", COLUMNS, "--split", "dev", "--limit", "3", "--out", tmp_path / "r",
               "--json", "--calibration", path)
     rep = json.loads(res.stdout)
-    assert rep["primary"] == "raw" and "not applied" in rep["calibration"]["note"]
+    assert rep["primary"] == "raw" and "no entry" in rep["calibration"]["note"]
 
 
 def test_eval_cli_errors_are_clear(cli, tmp_path):

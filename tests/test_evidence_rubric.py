@@ -1,8 +1,15 @@
-from bot.grading import rubric
+"""Quotes, clauses, signals, key-point verdicts and the learned reducer: the pieces of a grade."""
+import json
+
+import pytest
+
+from bot.grading import combine, lexical, signals, verdicts, version
 from bot.grading.evidence import FULL, WEAK, quote_support
 from bot.grading.result import COVERED, MISSING, PARTIAL, FactCheck, KeyPointResult, WrongClaim
 
 ANSWER = "Dropout randomly drops units with probability p during training. BatchNorm normalises activations."
+LONG_ZH = ("维度灾难指特征维度增加时，数据在空间中变得极其稀疏，距离度量失效，需要的样本数随维度指数增长，模型容易过拟合。"
+           "优化方法：降维（PCA、LDA）、特征选择、正则化、增加样本量。")
 
 
 def test_quote_support_exact_and_spacing():
@@ -17,43 +24,98 @@ def test_quote_support_small_edits_are_partial_scattered_words_are_not():
     assert quote_support("gradient clipping prevents explosions", ANSWER) < WEAK
 
 
-def points(*statuses):
-    return [KeyPointResult(f"p{i}", s) for i, s in enumerate(statuses)]
+def test_a_long_sentence_is_read_clause_by_clause_in_the_candidates_own_words():
+    cl = lexical.clauses(LONG_ZH)
+    assert "数据在空间中变得极其稀疏" in cl and "需要的样本数随维度指数增长" in cl
+    assert all(w in LONG_ZH for w in lexical.windows(LONG_ZH))  # every place is verbatim
+    assert "数据在空间中变得极其稀疏，距离度量失效" in lexical.windows(LONG_ZH)  # adjacent clauses together
 
 
-def test_coverage_credit():
-    assert rubric.coverage(points(COVERED, PARTIAL, MISSING, MISSING)) == 0.375
+def test_lexical_measures():
+    assert lexical.recall({"a", "b"}, {"a"}) == 0.5 and lexical.recall(set(), {"a"}) == 1.0
+    assert "normaliz" in lexical.words("normalizes") and lexical.words("normalizes") == lexical.words("normalized")
+    assert {"32", "256"} <= lexical.numbers("batch size 常取 32～256")
+    assert "稀疏" in lexical.terms("数据变得稀疏")
 
 
-def test_judgement_is_capped_by_coverage_and_facts():
-    full, _ = rubric.score(points(COVERED, COVERED), [], 1.0, 1.0)
-    empty, _ = rubric.score(points(MISSING, MISSING), [], 1.0, 1.0)
-    false, _ = rubric.score(points(COVERED, COVERED), [], 1.0, 0.0)
-    assert full == 10.0 and empty <= 4.0 and false <= 4.5
+def test_number_overlap_counts_the_key_points_numbers():
+    hit = signals.number_overlap("高度为 n 的满二叉树有 2^n-1 个结点", [], "有 2^n-1 个")
+    assert hit.value == 1.0
+    miss = signals.number_overlap("batch size 常取 32～256", [], "batch 越大越好")
+    assert miss.value == 0.0 and "0 of 2" in miss.explanation
+    assert signals.number_overlap("没有数字", [], "x").value == 1.0
+    # with key points, only their numbers count (not an example's in the reference)
+    assert signals.number_overlap("例如 d=100 时", ["维度升高样本变稀疏"], "样本变稀疏").value == 1.0
 
 
-def test_wrong_claims_cost_points_up_to_a_cap():
-    base, _ = rubric.score(points(COVERED, COVERED), [], 1.0, 1.0)
-    one, _ = rubric.score(points(COVERED, COVERED), [WrongClaim("a", "b")], 1.0, 1.0)
-    many, _ = rubric.score(points(COVERED, COVERED), [WrongClaim(str(i), "x") for i in range(9)], 1.0, 1.0)
-    assert base - one == rubric.WRONG_CLAIM_PENALTY and base - many == rubric.MAX_PENALTY
+def test_other_language_lexical_signals_take_the_key_point_coverage():
+    same = signals.overlaps("数据变得稀疏", ["数据稀疏"], "数据稀疏：数据变得稀疏", cross=False, fallback=0.1)
+    cross = signals.overlaps("数据变得稀疏", ["数据稀疏"], "the data becomes sparse", cross=True, fallback=0.7)
+    assert all(s.value > 0.9 for s in same)
+    assert [s.value for s in cross[:2]] == [0.7, 0.7] and cross[2].name == "term_overlap"
 
 
-def test_factual_is_length_weighted_and_clipped():
-    assert rubric.factual([]) is None
-    hi = rubric.factual([FactCheck("a" * 10, 0.95)])
-    lo = rubric.factual([FactCheck("a" * 10, 0.3)])
-    mixed = rubric.factual([FactCheck("a" * 30, 0.8), FactCheck("b" * 10, 0.5)])
-    assert hi == 1.0 and lo == 0.0 and 0.7 < mixed < 0.8
+def test_term_overlap_reads_each_key_point_in_either_language():
+    points, en = ["正则化防止过拟合"], ["regularization prevents overfitting"]
+    mixed = "Dropout 是 regularization，用来 prevent overfitting。"
+    assert signals.term_recall(points, mixed, {"en": en}) > signals.term_recall(points, mixed)
 
 
-def test_status_thresholds_are_monotone():
-    covered, partial = rubric.CUTOFFS["zh"]
-    sims = [0.8, partial, covered, 0.99]
-    assert [rubric.status_for(s) for s in sims] == [MISSING, PARTIAL, COVERED, COVERED]
+def test_fact_check_and_wrong_claims_signals():
+    assert signals.factual([]) is None
+    hi = signals.factual([FactCheck("a" * 10, 0.95)])
+    lo = signals.factual([FactCheck("a" * 10, 0.3)])
+    mixed = signals.factual([FactCheck("a" * 30, 0.8), FactCheck("b" * 10, 0.5)])
+    assert hi.value == 1.0 and lo.value == 0.0 and 0.5 < mixed.value < 1.0
+    assert signals.no_wrong_claims([]).value == 1.0
+    assert signals.no_wrong_claims([WrongClaim("a", "b")] * 5).value == 0.0
 
 
-def test_english_and_cross_language_cutoffs_are_lower():
-    assert rubric.status_for(0.87, "zh") == MISSING
-    assert rubric.status_for(0.87, "en") == COVERED and rubric.status_for(0.84, "en") == PARTIAL
-    assert rubric.status_for(0.86, "cross") == PARTIAL and rubric.status_for(0.88, "cross") == COVERED
+def test_verdict_probability_rises_with_similarity_and_falls_with_the_models_flag():
+    params = combine.verdict_params("default")
+    ev = verdicts.PointEvidence(0.93, "x", 0.5, "zh")
+    weak = verdicts.PointEvidence(0.80, "x", 0.5, "zh")
+    p = verdicts.probability(verdicts.observations(ev, False), params)
+    assert p > verdicts.probability(verdicts.observations(weak, False), params)
+    assert p >= verdicts.probability(verdicts.observations(ev, True), params)
+    assert verdicts.status(1.0, params) == COVERED and verdicts.status(0.0, params) == MISSING
+    assert verdicts.status((params["covered"] + params["partial"]) / 2, params) == PARTIAL
+
+
+def _entry(tmp_path, weights, knots=((0.0, 1.0), (0.0, 1.0))):
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps({"entries": {"default": {
+        "weights": weights, "knots_x": list(knots[0]), "knots_y": list(knots[1]), "signals": list(weights)}}}))
+    return path
+
+
+def test_reducer_is_monotone_and_reads_its_entry(tmp_path):
+    path = _entry(tmp_path, {"coverage": 0.6, "similarity": 0.4})
+    low, _ = combine.reduce([signals.Signal("coverage", 0.2, ""), signals.Signal("similarity", 0.5, "")], path=path)
+    high, shares = combine.reduce([signals.Signal("coverage", 0.9, ""), signals.Signal("similarity", 0.5, "")], path=path)
+    assert low == pytest.approx(10 * (0.12 + 0.2)) and high > low
+    assert shares == pytest.approx({"coverage": 0.6, "similarity": 0.4})
+
+
+def test_an_entry_needing_a_signal_that_is_absent_is_not_used(tmp_path):
+    path = _entry(tmp_path, {"coverage": 0.5, "judgement": 0.5})
+    assert combine.entry("default", {"coverage"}, path) is None
+    assert combine.entry("default", {"coverage", "judgement"}, path) is not None
+
+
+def test_shipped_weights_hold_verdicts_and_the_product_entries():
+    data = combine.load_file()
+    assert {"default", "model_free"} <= set(data["entries"]) and {"default", "model_free"} <= set(data["verdicts"])
+    for name, e in data["entries"].items():
+        entry = combine.Entry(**e)
+        assert all(w >= 0 for w in entry.weights.values()) and entry.knots_x == sorted(entry.knots_x), name
+
+
+def test_grading_version_changes_with_what_changes_a_grade(monkeypatch):
+    base = version.grading_version("m")
+    assert version.grading_version("other") != base
+    monkeypatch.setattr(signals, "FACT_HIGH", 0.9)
+    assert version.grading_version("m") != base
+    fp = version.question_fingerprint("q", "ref", ["a", "b"])
+    assert fp != version.question_fingerprint("q", "ref", ["a", "b", "c"])
+    assert fp != version.question_fingerprint("q", "ref!", ["a", "b"])

@@ -33,7 +33,9 @@ def test_strong_answer_scores_high_with_own_words_as_evidence(dl006):
     assert len(covered) >= 5
     assert all(p.evidence and p.evidence in STRONG for p in covered)  # the candidate's words, verbatim
     assert g.model == "fake" and g.prompt_version.startswith("p-")
-    assert {c.name for c in g.criteria} == {"judgement", "coverage", "accuracy"}
+    names = {x["name"] for x in g.signals}
+    assert {"coverage", "similarity", "judgement", "no_wrong_claims"} <= names  # every signal kept, with its reason
+    assert all(c.reason for c in g.criteria) and g.grading_version.startswith("g-")
 
 
 def test_model_praise_is_capped_by_missing_evidence(dl006):
@@ -44,13 +46,17 @@ def test_model_praise_is_capped_by_missing_evidence(dl006):
     assert g.overall < full.overall - 2
 
 
-def test_points_the_model_names_missing_are_missing(dl006):
-    g = Grader(FakeLLM([reply(3, missing=[2])])).grade(dl006, STRONG)  # key points are numbered from 1
-    assert g.key_points[1].status == MISSING and g.key_points[1].evidence == ""
-    assert dl006.key_points[1] in g.feedback["missing"]
+def test_the_models_missing_list_is_one_vote_not_an_override(dl006):
+    """A 1.5B model lists stated points as missing; its list lowers P(stated) but does not erase
+    the candidate's words (issue: 1.4/10 for an expert answer whose every point it listed)."""
+    flagged = Grader(FakeLLM([reply(3, missing=[2])])).grade(dl006, STRONG)  # key points are numbered from 1
     base = Grader(FakeLLM([reply(3)])).grade(dl006, STRONG)
-    assert base.key_points[1].status != MISSING  # so the model's number is what removed it
-    assert [p.status for p in g.key_points][2:] == [p.status for p in base.key_points][2:]
+    assert flagged.key_points[1].probability < base.key_points[1].probability
+    assert flagged.key_points[1].model_status == MISSING and base.key_points[1].model_status == ""
+    assert [p.probability for p in flagged.key_points][2:] == [p.probability for p in base.key_points][2:]
+    everything = Grader(FakeLLM([reply(3, missing=range(1, len(dl006.key_points) + 1))])).grade(dl006, STRONG)
+    assert sum(p.status == COVERED for p in everything.key_points) >= 3
+    assert all(p.note for p in everything.key_points if p.status == COVERED)  # the disagreement is shown
 
 
 def test_missing_numbers_as_strings_are_read_and_out_of_range_ones_fail_validation(dl006):
@@ -59,10 +65,8 @@ def test_missing_numbers_as_strings_are_read_and_out_of_range_ones_fail_validati
     n = len(dl006.key_points)
     llm = FakeLLM([reply(3, missing=[n + 1]), reply(3, missing=["1"])])
     g = Grader(llm).grade(dl006, STRONG)
-    base = Grader(FakeLLM([reply(3)])).grade(dl006, STRONG)
-    assert len(llm.calls) == 2 and base.key_points[0].status != MISSING
-    assert g.key_points[0].status == MISSING
-    assert [p.status for p in g.key_points][1:] == [p.status for p in base.key_points][1:]
+    assert len(llm.calls) == 2
+    assert [p.model_status for p in g.key_points] == [MISSING] + [""] * (n - 1)
 
 
 def test_wrong_claims_must_occur_in_the_answer(dl006):
@@ -70,7 +74,24 @@ def test_wrong_claims_must_occur_in_the_answer(dl006):
     real = ("相当于训练很多子网络", "更准确的说法")
     g = Grader(FakeLLM([reply(4, wrong=[made_up, real])])).grade(dl006, STRONG)
     assert [w.claim for w in g.wrong_claims] == ["相当于训练很多子网络"]
-    assert g.criteria[2].reason.endswith("(-0.5 points)")
+    sig = {x["name"]: x for x in g.signals}["no_wrong_claims"]
+    assert sig["explanation"].startswith("1 wrong claim") and sig["value"] < 1
+
+
+def test_feedback_is_in_the_answers_language(dl006):
+    english = ("Dropout randomly zeroes neurons during training with probability p to reduce overfitting; "
+               "batch norm normalizes each mini-batch and then applies a learned scale and shift.")
+    g = Grader(FakeLLM([reply(3)])).grade(dl006, english)
+    assert g.feedback["next_step"].startswith("Next step") and set(g.feedback["missing"]) <= set(dl006.key_points)
+    z = Grader(FakeLLM([reply(3)])).grade(dl006, "dropout 在训练时随机丢弃神经元，防止过拟合。")
+    assert z.feedback["next_step"].startswith("下一步")
+
+
+def test_grading_without_a_model_uses_text_signals_only(dl006):
+    g = Grader(None).grade(dl006, STRONG)
+    thin = Grader(None).grade(dl006, "dropout 可以防止过拟合。")
+    assert g.model == "none" and not {"judgement", "factual"} & {x["name"] for x in g.signals}
+    assert g.overall > thin.overall
 
 
 def test_injection_answer_is_flagged_and_scores_low_even_if_model_obeys(dl006):

@@ -22,9 +22,13 @@ pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
-def grader(tmp_path_factory):
-    home = tmp_path_factory.mktemp("model-home")
-    settings = load_settings({"INTERVIEW_HOME": str(home)})
+def model_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("model-home")
+
+
+@pytest.fixture(scope="module")
+def grader(model_home):
+    settings = load_settings({"INTERVIEW_HOME": str(model_home)})
     assert settings.backend == "local"
     return Grader(get_llm(settings))  # joins and verifies the bundled model on first use
 
@@ -65,3 +69,42 @@ def test_restored_prefix_snapshot_reads_the_same_probabilities(grader, dl006):
     llm.llm.reset()
     fresh = llm.distribution(messages, '{"missing_points": [], "wrong_claims": [], "score": ', options)
     assert max(abs(restored[k] - fresh[k]) for k in options) < 0.02, (restored, fresh)
+
+
+def test_ctrl_c_while_grading_exits_130_without_a_crash_and_keeps_the_answer(grader, model_home, tmp_path):
+    """The segfault after Ctrl-C: llama.cpp was freed by the interpreter's exit under a running
+    warm-up. Now the model is closed first; exit 130, the answer on disk as pending."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "INTERVIEW_HOME": str(model_home), "PYTHONPATH": str(repo)}
+    env.pop("INTERVIEW_LLM_BASE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "start", "--count", "2", "--seed", "1"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, cwd=tmp_path, text=True)
+    proc.stdin.write("dropout 在训练时以概率 p 随机丢弃神经元，起正则化作用；BN 对 mini-batch 做标准化。\n.\n")
+    proc.stdin.flush()
+    db = model_home / "history.sqlite3"
+    deadline = time.time() + 120
+    rows = []
+    while time.time() < deadline and proc.poll() is None:  # the answer is committed: grading starts now
+        if db.exists():
+            with sqlite3.connect(db) as con:
+                rows = con.execute("SELECT status FROM answers").fetchall()
+            if rows:
+                break
+        time.sleep(0.05)
+    assert rows == [("pending",)], proc.stderr.read() if proc.poll() is not None else rows
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Segmentation fault" not in stderr and "Traceback" not in stderr
+    assert "Interrupted" in stderr
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 1

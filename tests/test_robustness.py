@@ -1,9 +1,10 @@
 """Robustness: the cases of bench/robustness.py, with a fake LLM that is as gullible as possible.
 
 What is ours is checked, not the model: pre-checks stop empty-like, gibberish and echoed answers
-before any LLM call; the answer cannot close its prompt fence; and the rubric's evidence caps
-keep a model that gives 5/5 to anything (instructions in the answer, padding, off-topic text)
-from producing a high score. bench/robustness.py runs the same cases with the real model.
+before any LLM call; the answer cannot close its prompt fence; instructions to the grader cap the
+grade; and the learned score, which weighs the text's own evidence beside the model, keeps a
+model that gives 5/5 to anything (padding, off-topic text) from producing a high score.
+bench/robustness.py runs the same cases with the real model.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.grading import rubric
+from bot.grading import combine, signals
 from bot.grading.grader import Grader
 from bot.grading.prechecks import (
     DONT_KNOW,
@@ -69,12 +70,8 @@ def grade(case: str, items, llm=None):
     return q, llm, Grader(llm).grade(q, CASES[case]["answer"])
 
 
-def cap(g) -> float:
-    """The most the rubric can give, whatever the model says, for the coverage the answer shows:
-    judgement <= coverage + SLACK and factual <= 1, minus nothing."""
-    cov = rubric.coverage(g.key_points)
-    w = rubric.WEIGHTS
-    return 10 * (w["judgement"] * min(1.0, cov + rubric.SLACK) + w["coverage"] * cov + w["factual"] * 1.0)
+def sig(g, name: str) -> float:
+    return {x["name"]: x["value"] for x in g.signals}[name]
 
 
 @pytest.mark.parametrize("case,flag", [("empty_like_dont_know", DONT_KNOW), ("empty_like_pass", DONT_KNOW),
@@ -89,14 +86,15 @@ def test_empty_like_gibberish_and_echo_stop_before_the_model(case, flag, items):
 def test_injection_is_flagged_and_a_full_marks_reply_stays_below_high(case, items):
     _, _, g = grade(case, items)
     assert INJECTION in g.flags and "warning" in g.feedback
-    assert g.overall < HIGH and g.overall <= cap(g) + 1e-6
+    assert g.overall <= combine.INJECTION_CAP
 
 
-@pytest.mark.parametrize("case", ["injection_fake_json_grade", "injection_pretends_system", "padding_one_point"])
-def test_doubtful_statements_cap_a_full_marks_reply_to_the_low_band(case, items):
-    # The per-statement fact check is a second opinion the model's 5/5 cannot override.
-    _, _, g = grade(case, items, Gullible(score=5, p_true=rubric.FACT_LOW))
-    assert g.overall < 4.0, g.criteria
+def test_statements_judged_false_lower_the_grade_the_model_praised(items):
+    # The per-statement fact check is a second opinion beside the model's 5/5.
+    _, _, doubted = grade("control_full_answer", items, Gullible(score=5, p_true=signals.FACT_LOW))
+    _, _, trusted = grade("control_full_answer", items, Gullible(score=5, p_true=0.95))
+    assert sig(doubted, "factual") == 0.0 and sig(trusted, "factual") == 1.0
+    assert doubted.overall < trusted.overall
 
 
 def test_the_answer_cannot_close_its_fence(items):
@@ -106,31 +104,34 @@ def test_the_answer_cannot_close_its_fence(items):
     assert CASES["injection_fake_json_grade"]["answer"].count(MARKERS[1]) == 1
 
 
-def test_fluent_off_topic_is_stopped_or_capped(items):
+def test_fluent_off_topic_is_stopped_before_the_model(items):
     q, llm, g = grade("fluent_off_topic", items)
     pre = run_prechecks(q.question, q.reference, CASES["fluent_off_topic"]["answer"])
-    answer = CASES["fluent_off_topic"]["answer"]
-    assert (OFF_TOPIC in pre.flags) == (pre.similarity < OFF_TOPIC_SIMILARITY[language(answer)])
-    if OFF_TOPIC in g.flags:
-        assert g.overall == 0.0 and llm.calls == []
-    else:  # the threshold let it through: no key point is shown, so a 5/5 cannot carry it
-        assert rubric.coverage(g.key_points) == 0.0 and g.overall < HIGH
+    assert pre.similarity is not None and pre.similarity < OFF_TOPIC_SIMILARITY[language(CASES["fluent_off_topic"]["answer"])]
+    assert OFF_TOPIC in g.flags and g.overall == 0.0 and llm.calls == []
 
 
 def test_padding_earns_no_more_than_its_one_point(items):
     _, _, full = grade("control_full_answer", items)
     _, _, pad = grade("padding_one_point", items)
     assert full.overall >= HIGH
-    assert rubric.coverage(pad.key_points) <= 0.25
-    assert pad.overall < HIGH and pad.overall <= cap(pad) + 1e-6 and pad.overall < full.overall - 3
+    assert sum(k.status == "covered" for k in pad.key_points) <= 2
+    assert pad.overall < HIGH and pad.overall < full.overall - 3
+
+
+ALL_CHINESE = ("Dropout 主要是正则化，防止过拟合；BN 主要是让训练更快更稳定。Dropout 在训练时以概率 p 随机丢弃神经元，"
+               "相当于子网络的 bagging 集成，推理时关掉并缩放。BN 用 mini-batch 的均值和方差做标准化，再用可学习的 γ、β "
+               "做缩放平移，可以用更大的学习率；推理时用滑动平均的均值和方差。")
 
 
 def test_code_switching_is_graded_like_one_language(items):
     answer = CASES["code_switching"]["answer"]
     assert language(answer) == "zh"  # so the off-topic check compares it with the Chinese reference
-    _, llm, g = grade("code_switching", items)
+    q, llm, g = grade("code_switching", items)
     assert not ({OFF_TOPIC, GIBBERISH} & set(g.flags)) and len(llm.calls) == 1
-    assert rubric.coverage(g.key_points) >= 0.4 and g.overall >= HIGH
+    same = Grader(Gullible()).grade(q, ALL_CHINESE)  # the same content, all in Chinese
+    _, _, pad = grade("padding_one_point", items)
+    assert abs(g.overall - same.overall) <= 2.0 and g.overall > pad.overall + 1, (g.overall, same.overall)
 
 
 def test_english_answer_to_a_chinese_reference_reaches_the_model(items):
@@ -141,7 +142,9 @@ def test_english_answer_to_a_chinese_reference_reaches_the_model(items):
 
 def test_english_answer_to_a_chinese_reference_gets_key_point_credit(items):
     _, _, g = grade("english_answer_zh_reference", items)
-    assert rubric.coverage(g.key_points) > 0 and g.overall >= HIGH
+    _, _, pad = grade("padding_one_point", items)
+    assert sum(k.status == "covered" for k in g.key_points) >= 3 and all(k.evidence in g.answer for k in g.key_points)
+    assert g.overall > pad.overall + 1
 
 
 def test_correct_answer_against_a_wrong_reference(items):
@@ -151,11 +154,9 @@ def test_correct_answer_against_a_wrong_reference(items):
     # A model that trusts the reference quotes the candidate's true statements as wrong and scores 1.
     _, _, trusting = grade("correct_answer_wrong_reference", items, Gullible(score=1, wrong=claims))
     assert [w.claim for w in trusting.wrong_claims] == [c for c, _ in claims[:2]]  # the invented one is dropped
-    penalty_cap = rubric.MAX_PENALTY
     # The per-statement fact check does not see the reference's verdict: true statements lift the score.
     _, _, checked = grade("correct_answer_wrong_reference", items, Gullible(score=1, wrong=claims, p_true=0.9))
-    assert checked.overall > trusting.overall
-    assert len(checked.wrong_claims) * rubric.WRONG_CLAIM_PENALTY <= penalty_cap
+    assert checked.overall >= trusting.overall >= HIGH  # the model's trust in a wrong reference does not sink it
     # And a model that knows better (score 5, nothing wrong) is not held back by the wrong reference.
     _, _, fair = grade("correct_answer_wrong_reference", items, Gullible(score=5, p_true=0.9))
     assert fair.overall >= HIGH

@@ -35,7 +35,7 @@ def test_small_talk(text):
 @pytest.mark.parametrize("text", [
     "What is dropout?", "How does dropout differ from batch normalization?", "Great. Next: what is overfitting?",
     "好，欠拟合呢？", "讲讲BN", "什么是过拟合？", "It keeps the spatial size unchanged.", "Hi, what is a 1x1 convolution for?",
-    "过拟合", "No, the learning rate was too high.",
+    "过拟合", "No, the learning rate was too high.", "降维的好处", "不知道", "pass", "不会", "No idea.",
 ])
 def test_not_small_talk(text):
     assert not is_small_talk(text)
@@ -161,3 +161,15 @@ def test_no_questions_is_a_clear_error():
     turns = [T("Int", "Dropout zeroes units."), T("Cand", "BN normalizes.")]
     with pytest.raises(TranscriptError, match="no questions found"):
         pair_transcript(turns, interviewer="Cand", name="x.md")  # the candidate speaks last: nothing to answer
+
+
+def test_a_dont_know_answer_and_a_terse_question_keep_the_pairs_apart():
+    """Seen in a 75-answer chat log: "不知道" was dropped as small talk, and the terse corpus question
+    "降维的好处" too, so the next answers merged into the previous pair and were graded against the
+    wrong question."""
+    turns = [T("面试官", "什么是维度灾难？", 1, "interviewer"), T("候选人", "不知道", 2, "candidate"),
+             T("面试官", "降维的好处", 3, "interviewer"), T("候选人", "减少计算量，去除噪声，便于可视化。", 4, "candidate"),
+             T("面试官", "什么是 dropout？", 5, "interviewer"), T("候选人", "pass", 6, "candidate")]
+    p = pair_transcript(turns)
+    assert [(x.question, x.answer) for x in p.pairs] == [
+        ("什么是维度灾难？", "不知道"), ("降维的好处", "减少计算量，去除噪声，便于可视化。"), ("什么是 dropout？", "pass")]

@@ -49,22 +49,22 @@ def reviewed_key_points(path: Path, ds) -> dict[str, list[str]]:
     return found
 
 
-def _calibration(choice: str, ds_name: str, model: str, prompt_version: str):
-    """(Calibration or None, a note for the report)."""
+def _calibration(choice: str, ds_name: str, present: set[str]):
+    """(the weights entry for this data set or None, a note for the report)."""
     from bot.evaluation import calibration
+    from bot.grading import combine
 
-    if choice == "none":
+    if choice == "none" or ds_name == "corpus":  # our own set: the product's grade itself is reported
         return None, ""
     path = calibration.CALIBRATION_PATH if choice == "auto" else Path(choice)
     if choice != "auto" and not path.is_file():
-        raise UsageError(f"--calibration {choice}: no such file.", "Use auto, none, or a calibration JSON file.")
-    cal = calibration.load(ds_name, path)
-    if cal is None:
-        return None, ""
-    if cal.model != model or cal.prompt_version != prompt_version:
-        return None, (f"The calibration in {path} was fitted for {cal.model} / {cal.prompt_version}, not "
-                      f"{model} / {prompt_version}: not applied. Refit it on a dev run (--fit).")
-    return cal, ""
+        raise UsageError(f"--calibration {choice}: no such file.", "Use auto, none, or a weights JSON file.")
+    for name in (ds_name, f"{ds_name}_model_free"):
+        e = combine.load_file(path)["entries"].get(name)
+        if e and set(e.get("signals") or []) <= present:
+            return combine.Entry(**e), ""
+    return None, (f"{path} has no entry for {ds_name} with these signals: the grader's own overall is reported. "
+                  f"Fit one on a dev run (--fit).")
 
 
 def _fit_source_ok(meta: dict) -> None:
@@ -78,24 +78,24 @@ def _fit_source_ok(meta: dict) -> None:
                          f"Run `interview eval {meta.get('dataset')} --split dev --limit 120` and fit on that.")
 
 
-def _fit_and_save(runs: list[tuple[dict, list[dict]]], name: str | None, output: Path):
-    """runs: (meta, records). Fits one calibration over all their rows and saves it."""
+def _fit_and_save(runs: list[tuple[dict, list[dict]]], name: str | None, output: Path, drop: set[str] = frozenset()):
+    """runs: (meta, records). Fits one weights entry over all their rows and saves it."""
     from bot.evaluation import calibration, metrics
     from bot.evaluation.runner import OK
 
     rows, fitted_on = [], []
-    models = {(m["model"], m["prompt_version"]) for m, _ in runs}
-    if len(models) > 1:
-        raise UsageError(f"The runs used different models or prompts: {sorted(models)}.",
-                         "Fit one calibration per model: pass runs of one model only.")
     for meta, recs in runs:
         _fit_source_ok(meta)
         ok = [r for r in recs if r.get("status") == OK]
         rows += [(calibration.record_features(r), r["human"] / meta["scale_max"]) for r in ok]
-        fitted_on.append({"dataset": meta["dataset"], "split": meta["split"], "rows": len(ok),
-                          "limit": meta.get("limit"), "seed": meta.get("seed"), "run": meta.get("run_dir", "")})
-    model, prompt = models.pop()
-    cal = calibration.fit(rows, model=model, prompt_version=prompt, fitted_on=fitted_on)
+        fitted_on.append({"dataset": meta["dataset"], "split": meta["split"], "rows": len(ok), "model": meta["model"],
+                          "prompt_version": meta.get("prompt_version"), "limit": meta.get("limit"),
+                          "run": meta.get("run_dir", "")})
+    unknown = drop - set(calibration.FEATURES)
+    if unknown:
+        raise UsageError(f"--drop {', '.join(sorted(unknown))}: no such signal.",
+                         f"Signals: {', '.join(calibration.FEATURES)}.")
+    cal = calibration.fit(rows, signals=[n for n in calibration.FEATURES if n not in drop], fitted_on=fitted_on)
     for meta, recs in runs:  # in-sample: how far the fit moved dev, not a result to report
         ok = [r for r in recs if r.get("status") == OK]
         h = [r["human"] for r in ok]
@@ -103,7 +103,7 @@ def _fit_and_save(runs: list[tuple[dict, list[dict]]], name: str | None, output:
             kind: {k: v for k, v in metrics.summarize(h, p, meta["scale_max"], meta["step"]).items()
                    if k in ("pearson", "qwk", "rmse", "mae")}
             for kind, p in (("raw", [r["overall"] / 10 * meta["scale_max"] for r in ok]),
-                            ("calibrated", [cal.predict(calibration.record_features(r), meta["scale_max"]) for r in ok]))}
+                            ("calibrated", [cal.predict(calibration.record_features(r)) * meta["scale_max"] for r in ok]))}
     datasets = {m["dataset"] for m, _ in runs}
     name = name or (datasets.pop() if len(datasets) == 1 else "default")
     calibration.save(cal, name, output)
@@ -160,7 +160,11 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
          calibration: str = typer.Option("auto", "--calibration", help="auto (the repo's file), none, or a JSON file."),
          fit: bool = typer.Option(False, "--fit", help="After a dev run, fit the calibration on it and save it."),
          fit_output: Path = typer.Option(None, "--fit-output", help="Where --fit writes (default: bot/evaluation/calibration.json)."),
-         restart: bool = typer.Option(False, "--restart", help="Discard the results in the run folder and start over.")):
+         restart: bool = typer.Option(False, "--restart", help="Discard the results in the run folder and start over."),
+         no_model: bool = typer.Option(False, "--no-model",
+                                       help="Grade with the model-free signals only (fast: full splits in minutes)."),
+         reassess: bool = typer.Option(False, "--reassess",
+                                       help="Recompute the run's stored grades (verdicts, signals, weights) without a model call.")):
     """Grade a human-graded data set and report agreement with the human scores."""
     from rich.progress import (
         BarColumn,
@@ -172,9 +176,10 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
     )
 
     from bot.evaluation import calibration as calib
-    from bot.evaluation import datasets, keypoints, report, runner, sampling
+    from bot.evaluation import datasets, keypoints, report, runner, sampling, verdict_fit
     from bot.grading import prompt as prompts
-    from bot.grading.grader import Grader, Question
+    from bot.grading.grader import Grader, Question, reference_points
+    from bot.grading.prechecks import language as detect_language
 
     s = common.settings()
     ds = datasets.load(dataset, split, columns=datasets.parse_columns(columns), scale_max=scale_max,
@@ -185,20 +190,30 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
     limit = limit if limit and limit < len(ds.rows) else None  # a limit above the split size is no limit
     if not rows:
         raise UsageError(f"{ds.path}: no rows in split {ds.split}.")
-    llm = common.llm(s)
+    no_model = no_model or s.backend == "none"
+    llm = None if no_model else common.llm(s)
     grader = Grader(llm)
-    drafter = keypoints.KeyPointDrafter(llm, s.home / "keypoints")
+    llm = grader.llm
+    drafter = keypoints.KeyPointDrafter(llm, s.home / "keypoints") if not no_model else None
     reviewed = reviewed_key_points(key_points, ds) if key_points else {}
     kp_source = (f"reviewed {key_points.name} {hashlib.sha256(key_points.read_bytes()).hexdigest()[:8]}"
-                 if key_points else f"drafted by {llm.name} ({keypoints.prompt_version()})")
+                 if key_points else "curated (corpus)" if ds.rows[0].key_points
+                 else "reference sentences" if no_model else f"drafted by {llm.name} ({keypoints.prompt_version()})")
     questions: dict[str, Question] = {}
 
     def question_for(row) -> Question:
         if row.question_id not in questions:
-            points = reviewed.get(row.question_id) or drafter.draft(row.question, row.reference)
-            questions[row.question_id] = Question(row.question_id, row.question, row.reference, points,
-                                                  row.language if row.language in ("zh", "en") else "en")
+            points = (row.key_points or reviewed.get(row.question_id)
+                      or (reference_points(row.reference) if drafter is None else drafter.draft(row.question, row.reference)))
+            lang = detect_language(row.reference)
+            questions[row.question_id] = Question(row.question_id, row.question, row.reference, points, lang,
+                                                  translations=dict(row.translations or {}))
         return questions[row.question_id]
+
+    def stored_question(row, stored: dict) -> Question:
+        points = row.key_points or [k["point"] for k in stored.get("key_points", [])] or question_for(row).key_points
+        return Question(row.question_id, row.question, row.reference, points, detect_language(row.reference),
+                        translations=dict(row.translations or {}))
 
     run_dir = out_dir or default_run_dir(s, ds, limit, seed, llm.name)
     config = {"dataset": ds.name, "path": str(ds.path), "split": ds.split, "limit": limit, "seed": seed,
@@ -217,15 +232,22 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
             bar.update(task, completed=done, description=desc)
 
         try:
-            records = runner.Runner(grader, run_dir, question_for, progress=progress).run(rows, config, restart=restart)
+            if reassess:
+                if runner.RunDir(run_dir).meta() is None:
+                    raise NotFoundError(f"{run_dir} holds no run to reassess.", "Run the evaluation first.")
+                records = runner.reassess(run_dir, rows, stored_question, "model_free" if no_model else "default")
+            else:
+                records = runner.Runner(grader, run_dir, question_for, progress=progress).run(rows, config, restart=restart)
         except KeyboardInterrupt:
             bar.stop()
             done = len([r for r in runner.RunDir(run_dir).latest().values() if r.get("status") == "ok"])
             err.print(f"\nInterrupted: {done} of {len(rows)} rows are graded and saved in {run_dir}. "
                       "Run the same command again to resume.", soft_wrap=True)
             raise typer.Exit(130)
-    cal, note = _calibration(calibration, ds.name, llm.name, prompts.prompt_version())
-    rep = report.build(ds.describe(), config, records, cal, note, dict(drafter.stats), run_dir)
+    present = set().union(*[set(r.get("features") or {}) for r in records if r.get("status") == "ok"] or [set()])
+    cal, note = _calibration(calibration, ds.name, present)
+    rep = report.build(ds.describe(), config, records, cal, note, dict(drafter.stats) if drafter else {}, run_dir,
+                       key_point_verdicts=verdict_fit.metrics(rows, records))
     paths = report.write(rep, run_dir)
     if note:
         err.print(f"[yellow]{note}[/]", highlight=False)
@@ -242,9 +264,12 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
 @handle_errors
 def calibrate(run_dirs: list[Path] = typer.Argument(..., help="Folders of dev runs of `interview eval`."),
               name: str = typer.Option(None, "--name", help="Entry name (default: the data set's, or `default` for several)."),
-              output: Path = typer.Option(None, "--output", help="Calibration file (default: bot/evaluation/calibration.json).")):
-    """Fit the score calibration on dev runs; one command reproduces the file in the repo."""
-    from bot.evaluation import calibration
+              drop: list[str] = typer.Option(None, "--drop", help="Fit without this signal (repeatable), e.g. factual."),
+              verdicts: bool = typer.Option(False, "--verdicts",
+                                            help="Fit the key-point verdicts on runs of our labelled set (corpus, dev)."),
+              output: Path = typer.Option(None, "--output", help="Weights file (default: bot/grading/weights.json).")):
+    """Fit the grade's learned numbers on dev runs; one command reproduces the file in the repo."""
+    from bot.evaluation import calibration, datasets, verdict_fit
     from bot.evaluation.runner import RunDir
 
     runs = []
@@ -255,7 +280,25 @@ def calibrate(run_dirs: list[Path] = typer.Argument(..., help="Folders of dev ru
             raise NotFoundError(f"{d} is not a run folder (no meta.json).", "Pass folders that `interview eval` wrote.")
         runs.append((dict(meta, run_dir=str(d)), list(rd.latest().values())))
     output = output or calibration.CALIBRATION_PATH
-    cal, name = _fit_and_save(runs, name, output)
+    if verdicts:
+        points = []
+        for meta, recs in runs:
+            _fit_source_ok(meta)
+            ds = datasets.load(meta["dataset"], meta["split"])
+            points += verdict_fit.training_points(ds.rows, recs)
+        if len(points) < calibration.MIN_ROWS:
+            raise UsageError(f"Only {len(points)} labelled key points in those runs.",
+                             "Pass dev runs of `interview eval corpus --split dev`.")
+        params = verdict_fit.fit(points)
+        mode = "model_free" if all(m["model"] == "none" for m, _ in runs) else "default"
+        data = calibration.load_file(output)
+        data.setdefault("verdicts", {})
+        data["verdicts"] = {**(data["verdicts"] or {}), mode: params}
+        output.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        err.print(f"key-point verdicts ({mode}) fitted on {len(points)} labelled points: {params}", highlight=False)
+        err.print("[dim]Statuses change: rerun `interview eval ... --reassess` before fitting scores.[/]")
+        return
+    cal, name = _fit_and_save(runs, name, output, drop=set(drop or []))
     _print_fit(cal, name, output)
 
 
@@ -297,6 +340,9 @@ def keypoints(path: str = typer.Argument(..., help="A corpus .md file, or a data
                 todo.append((datasets.slug(f"{ds.name}-{r.question_id}"), " ".join(r.question.split()),
                              r.reference, [], {"tags": [ds.name]}))
     llm = common.llm(s)
+    if llm is None:
+        raise UsageError("Drafting key points needs a model, and INTERVIEW_LLM_BACKEND is none.",
+                         "Unset INTERVIEW_LLM_BACKEND (the embedded model) or point it at an endpoint.")
     drafter = KeyPointDrafter(llm, s.home / "keypoints")
     parts = [render_front_matter(meta)]
     with err.status("drafting key points…", spinner="dots") as status:

@@ -67,9 +67,34 @@ class LazyGrader:
     def prepare_async(self, question) -> None:
         def run():
             self._ready.wait()
-            if self._grader is not None:
+            if self._grader is not None and not self._closing:
                 self._grader.prepare(question)
         threading.Thread(target=run, daemon=True).start()
+
+    _closing = False
+
+    def shutdown(self, timeout: float = 30.0) -> bool:
+        """Stop background model work before the interpreter exits (it would free llama.cpp
+        under a running warm-up and crash). False when that did not finish within `timeout`."""
+        self._closing = True
+        if not self._ready.wait(timeout):
+            return False
+        close = getattr(getattr(self._grader, "llm", None), "close", None)
+        return close(timeout) if close is not None else True
+
+
+def _leave(lazy: "LazyGrader", message: str, code: int) -> None:
+    """Ctrl-C or /quit: every answer is already committed; stop the model's threads, then exit."""
+    import os
+
+    err.print(message, soft_wrap=True)
+    if not lazy.shutdown():
+        # A warm-up is still inside llama.cpp: leave without running the interpreter's
+        # teardown (which would free the model under it); every answer is already on disk.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise typer.Exit(code)
 
 
 def _grade_and_show(engine, rec, lazy: LazyGrader) -> bool:
@@ -113,11 +138,10 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
         session = engine.start(me, topic=topic, count=count, seed=seed)
     lazy = LazyGrader(s)
 
-    for rec in engine.ungraded(session):  # answers saved before a crash or a failed grading
-        err.print(f"Grading your saved answer to: {rec.question}")
-        _grade_and_show(engine, rec, lazy)
-
     try:
+        for rec in engine.ungraded(session):  # answers saved before a crash or a failed grading
+            err.print(f"Grading your saved answer to: {rec.question}")
+            _grade_and_show(engine, rec, lazy)
         while (item := engine.current_item(session)) is not None:
             session = engine.get(session.id)
             lazy.prepare_async(Question.from_item(item))
@@ -127,21 +151,20 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
             err.print(END_HELP)
             text = read_answer()
             if text is None or text.strip() == "/quit":
-                err.print(f"Stopped. Resume with `interview start --resume` (session {session.id}).")
-                raise typer.Exit(0)
+                _leave(lazy, f"Stopped. Resume with `interview start --resume` (session {session.id}).", 0)
             if text.strip() == "/skip":
                 session = engine.skip(session)
                 continue
             rec = engine.submit(session, text)  # saved before grading starts
             _grade_and_show(engine, rec, lazy)
     except KeyboardInterrupt:
-        err.print(f"\nInterrupted. Every answer you submitted is saved; resume with "
-                  f"`interview start --resume` (session {session.id}).")
-        raise typer.Exit(130)
+        _leave(lazy, f"\nInterrupted. Every answer you submitted is saved; resume with "
+                     f"`interview start --resume` (session {session.id}).", 130)
     session = engine.get(session.id)
     if not engine.ungraded(session):  # else it stays open, so that --resume can grade the rest
         session = engine.finish(session)
     render_summary(engine.summary(session), out)
+    lazy.shutdown()
 
 
 @handle_errors

@@ -65,6 +65,9 @@ class Row:
     human: float  # on the data set's scale, 0..scale_max
     language: str
     source: str = ""  # file:line
+    key_points: list[str] | None = None  # curated key points (our corpus), else drafted
+    labels: dict[int, str] | None = None  # 0-based key point -> stated | partly | missing | contradicted
+    translations: dict[str, list[str]] | None = None  # language -> the curated key points in it
 
 
 @dataclass
@@ -89,9 +92,61 @@ def benchmarks_dir() -> Path:
     return Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "benchmarks"
 
 
-BUILTIN = {"ads": "sas_zh_ads/all.jsonl", "mohler": "mohler_unt_v2.csv"}
+BUILTIN = {"ads": "sas_zh_ads/all.jsonl", "mohler": "mohler_unt_v2.csv", "corpus": "bench/data/graded"}
 BUILTIN_ALIASES = {"ads": "ads", "sas_zh_ads": "ads", "sas-zh-ads": "ads", "mohler": "mohler",
-                   "mohler_unt_v2": "mohler", "mohler-unt-v2": "mohler"}
+                   "mohler_unt_v2": "mohler", "mohler-unt-v2": "mohler", "corpus": "corpus"}
+GRADED_DIR = REPO_ROOT / "bench" / "data" / "graded"
+LABELS = ("stated", "partly", "missing", "contradicted")
+
+
+def corpus_split(question_id: str) -> str:
+    """Our graded answers split by item: odd-numbered items are dev, even ones test."""
+    digits = re.sub(r"\D", "", question_id)
+    return "test" if digits and int(digits) % 2 == 0 else "dev"
+
+
+def load_graded(split: str = "test", path: Path | None = None, corpus_paths: list[Path] | None = None) -> Dataset:
+    """Our own hand-graded answers to corpus items (bench/data/graded/*.jsonl): a 0-10 score and a
+    label for every key point, graded against the corpus's reference and key points."""
+    from bot import corpus as corpus_mod
+    from bot.config import DEFAULT_CORPUS_DIR
+
+    path = path or GRADED_DIR
+    split = _check_split(split)
+    files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+    if not files:
+        raise NotFoundError(f"No graded answer files (*.jsonl) in {path}.")
+    items = {i.id: i for i in corpus_mod.load_items(corpus_paths or [DEFAULT_CORPUS_DIR])}
+    rows, problems = [], []
+    for f in files:
+        for lineno, rec in _records(f):
+            where = f"{f}:{lineno}"
+            missing = [k for k in ("id", "question_id", "answer", "score", "key_points") if k not in rec]
+            if missing:
+                problems.append(f"{where}: lacks {', '.join(missing)}")
+                continue
+            item = items.get(rec["question_id"])
+            if item is None:
+                problems.append(f"{where}: question_id {rec['question_id']!r} is not in the corpus")
+                continue
+            human = _score(rec["score"], where, problems)
+            if human is None:
+                continue
+            labels = {}
+            for k, v in (rec["key_points"] or {}).items():
+                if not str(k).isdigit() or not 1 <= int(k) <= len(item.key_points) or v not in LABELS:
+                    problems.append(f"{where}: key point label {k!r}: {v!r} (numbers 1-{len(item.key_points)}, "
+                                    f"labels {', '.join(LABELS)})")
+                    continue
+                labels[int(k) - 1] = v
+            if split != "all" and corpus_split(item.id) != split:
+                continue
+            rows.append(Row(f"corpus:{rec['id']}", item.id, item.question, item.answer, rec["answer"] or "", human,
+                            detect_language(rec["answer"] or item.question), where, list(item.key_points), labels,
+                            dict(item.translations)))
+    if problems:
+        raise DatasetError(problems)
+    return Dataset("corpus", path, split, 10.0, 0.5, "mixed", rows)
 
 
 def builtin_name(spec: str | Path) -> str | None:
@@ -341,7 +396,7 @@ def load(spec: str | Path, split: str | None = None, *, columns: dict[str, list[
     builtin = builtin_name(spec)
     if builtin and not columns:
         path = Path(spec) if Path(str(spec)).is_file() else None
-        loader = load_ads if builtin == "ads" else load_mohler
+        loader = {"ads": load_ads, "mohler": load_mohler, "corpus": load_graded}[builtin]
         return loader(split or "test", path)
     path = Path(spec).expanduser()
     if not path.exists():

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import jsonschema
 
-from bot.grading.grader import _sentences
+from bot.grading.lexical import sentences as _sentences
 
 MIN_POINTS, MAX_POINTS = 3, 8  # what the corpus format asks for; a terse reference may give fewer
 MAX_POINT_CHARS = 120

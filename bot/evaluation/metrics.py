@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 BANDS = ("low", "mid", "high")
-BAND_CUTS = (0.4, 0.7)  # share of scale_max where mid and high start
+BAND_CUTS = (0.35, 0.75)  # share of scale_max where mid and high start: 0-3 / 4-7 / 8-10 of 10
 
 
 def band(score: float, scale_max: float) -> str:

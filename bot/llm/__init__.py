@@ -7,7 +7,10 @@ from bot.config import Settings
 from bot.llm.base import LLM
 
 
-def get_llm(settings: Settings, progress: Callable[[int, int], None] | None = None) -> LLM:
+def get_llm(settings: Settings, progress: Callable[[int, int], None] | None = None) -> LLM | None:
+    """The backend's LLM; None for `none` (the grader then uses its model-free signals only)."""
+    if settings.backend == "none":
+        return None
     if settings.backend == "openai":
         from bot.llm.openai_compat import OpenAICompatLLM
 

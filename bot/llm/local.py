@@ -57,6 +57,24 @@ class LocalLLM:
         self._formatter = self._chat_formatter()
         self._grammars: dict[str, object] = {}
         self._snapshots: dict[tuple[int, ...], bytes] = {}  # prompt prefix tokens -> llama.cpp state
+        self._closed = False
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Free the model once no thread is inside llama.cpp. The interpreter's exit must not
+        free it under a running warm-up: that was the segfault after Ctrl-C. Returns False when
+        the call in flight did not end within `timeout` (the caller then exits without cleanup)."""
+        self._closed = True
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        try:
+            self.llm.close()
+        finally:
+            self._lock.release()
+        return True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LLMError("The embedded model was closed.", "Start the command again.")
 
     def _chat_formatter(self):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -88,6 +106,7 @@ class LocalLLM:
         prefix = self._prompt(system, user_prefix + SENTINEL).split(SENTINEL)[0]
         tokens = self.llm.tokenize(prefix.encode("utf-8"), special=True)
         with self._lock:
+            self._check_open()
             if self._restore(tokens) >= len(tokens):
                 return
             self._eval_from_common_prefix(tokens)
@@ -151,6 +170,7 @@ class LocalLLM:
     def generate_json(self, system: str, user: str, schema: dict, max_tokens: int = 1024) -> str:
         tokens = self.llm.tokenize(self._prompt(system, user).encode("utf-8"), special=True)
         with self._lock:
+            self._check_open()
             try:
                 self._restore(tokens)
                 out = self.llm.create_completion(
@@ -178,6 +198,7 @@ class LocalLLM:
         prompt = self._formatter(messages=messages).prompt + continuation
         tokens = self.llm.tokenize(prompt.encode("utf-8"), special=True)
         with self._lock:
+            self._check_open()
             self._restore(tokens)
             self._eval_from_common_prefix(tokens)
             logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),))

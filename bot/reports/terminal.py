@@ -19,8 +19,9 @@ def score_style(score: float | None) -> str:
 
 
 def render_grade(grade: Grade, console: Console, *, show_reference: bool = True) -> None:
+    top = sorted(grade.criteria, key=lambda c: -c.weight)[:4]  # the signals that weigh most
     head = Text.assemble(("Score ", "bold"), (f"{grade.overall:.1f}/10", f"bold {score_style(grade.overall)}"),
-                         ("  ·  " + "  ".join(f"{c.name} {c.score:.0f}" for c in grade.criteria), "dim"))
+                         ("  ·  " + "  ".join(f"{c.name} {c.score:.0f}" for c in top), "dim"))
     parts: list = [head]
     if grade.feedback.get("reason"):
         parts.append(Text(grade.feedback["reason"], style="red"))
@@ -60,7 +61,7 @@ def render_summary(summary: dict, console: Console) -> None:
         score = "skipped" if it["status"] == "skipped" else (
             f"{it['overall']:.1f}" if it["overall"] is not None else f"[red]{it['status']}[/]")
         t.add_row(str(n), it["question"], Text.from_markup(score, style=score_style(it["overall"])),
-                  (it["missing"] or [""])[0])
+                  Text((it["missing"] or [""])[0]))
     console.print(t)
     if summary["ungraded"]:
         console.print(f"[yellow]{summary['ungraded']} answer(s) are saved but not graded yet; "

@@ -54,8 +54,13 @@ _SMALL_TALK = sorted([
     "下一个问题", "下一题", "今天就到这里", "就到这里", "辛苦了", "再见", "拜拜", "你有什么问题要问我们吗",
     "你有什么想问的吗", "你还有什么问题吗", "没有了",
 ], key=len, reverse=True)
+# A short Chinese phrase ("好", "对", "是") is small talk only standing alone, not inside a word:
+# "降维的好处" (a corpus question, asked tersely) is not "好" plus a name.
+_CJK = "\u4e00-\u9fff"
+_SHORT_CJK = [p for p in _SMALL_TALK if len(p) <= 2 and re.fullmatch(f"[{_CJK}]+", p)]
 _SMALL_TALK_RE = re.compile(
-    r"(?<![a-z])(?:" + "|".join(re.escape(p) for p in _SMALL_TALK) + r")(?![a-z])", re.IGNORECASE)
+    r"(?<![a-z])(?:" + "|".join(re.escape(p) for p in _SMALL_TALK if p not in _SHORT_CJK) + r")(?![a-z])"
+    + f"|(?<![{_CJK}])(?:" + "|".join(re.escape(p) for p in _SHORT_CJK) + f")(?![{_CJK}])", re.IGNORECASE)
 _SENTENCE_SPLIT = re.compile(r"(?<=[。！？!?；;\n])|(?<=\.)\s+")
 MIN_CONTENT = 5  # content a turn needs beyond small talk: Latin letters and digits count 1, CJK 2
 
@@ -71,7 +76,11 @@ def _content_len(text: str) -> int:
 
 
 def is_small_talk(text: str) -> bool:
-    """True for a turn with no interview content: greetings, audio checks, thanks, fillers."""
+    """True for a turn with no interview content: greetings, audio checks, thanks, fillers.
+    "不知道" / "pass" is not small talk: it is an answer (graded 0), and dropping it merged the next
+    question into the previous one."""
+    if says_dont_know(text):
+        return False
     rest = _SMALL_TALK_RE.sub(" ", text)
     rest = re.sub(r"[\W_]+", " ", rest).strip()
     if _content_len(rest) < MIN_CONTENT:
@@ -79,6 +88,12 @@ def is_small_talk(text: str) -> bool:
     # "Hi Alexander" / "你好，张三丰": a short leftover after a greeting that asks nothing is a name.
     return (_content_len(rest) < 12 and _content_len(text) > _content_len(rest)
             and not re.search(r"[?？]", text) and not is_question_like(rest))
+
+
+def says_dont_know(text: str) -> bool:
+    from bot.grading.prechecks import is_dont_know
+
+    return is_dont_know(text)
 
 
 def clean_question(text: str) -> str:

@@ -572,3 +572,32 @@ def test_reviewed_key_points_replace_the_drafts(cli, table, tmp_path):
     assert res.exit_code == 0, res.output
     assert fake.kp_calls == 3  # no drafting: the reviewed points were used
     assert json.loads(res.stdout)["run"]["key_points"].startswith("reviewed kp.md")
+
+
+def test_reassess_recomputes_every_stored_line_without_a_model_call(cli, table, tmp_path):
+    fake, run = cli
+    out = tmp_path / "run"
+    assert run("eval", table, "--columns", COLUMNS, "--split", "dev", "--out", out, "--calibration", "none").exit_code == 0
+    before = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    calls = len(fake.calls)
+    # --limit would draw another sample today; reassess works on the run's own rows, all of them
+    res = run("eval", table, "--columns", COLUMNS, "--split", "dev", "--limit", "3", "--out", out, "--reassess",
+              "--calibration", "none")
+    assert res.exit_code == 0, res.output
+    after = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert len(fake.calls) == calls and [r["row_id"] for r in after] == [r["row_id"] for r in before]
+    assert all(r["grade"]["signals"] for r in after if r["status"] == "ok" and r["grade"]["model"] != "prechecks")
+
+
+def test_keep_weights_fits_only_the_map_to_the_scale(cli, table, tmp_path, monkeypatch):
+    monkeypatch.setattr(calibration, "MIN_ROWS", 10)
+    _, run = cli
+    path = tmp_path / "w.json"
+    rows = [({**_features(i / 30), "coverage": i / 30}, i / 30) for i in range(30)]
+    calibration.save(calibration.fit(rows), "default", path)
+    run("eval", table, "--columns", COLUMNS, "--split", "dev", "--out", tmp_path / "dev", "--calibration", "none")
+    res = run("calibrate", tmp_path / "dev", "--name", "graded", "--keep-weights", "default", "--output", path)
+    assert res.exit_code == 0, res.output
+    data = json.loads(path.read_text())["entries"]
+    assert data["graded"]["weights"] == {k: v for k, v in data["default"]["weights"].items() if v > 0}
+    assert run("calibrate", tmp_path / "dev", "--keep-weights", "nope", "--output", path).exit_code == 2

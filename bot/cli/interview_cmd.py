@@ -87,7 +87,10 @@ def _leave(lazy: "LazyGrader", message: str, code: int) -> None:
     """Ctrl-C or /quit: every answer is already committed; stop the model's threads, then exit."""
     import os
 
-    err.print(message, soft_wrap=True)
+    # To the real stderr: a rich status line interrupted while it starts leaves sys.stderr
+    # redirected into its buffer, and the message was lost.
+    sys.__stderr__.write(message + "\n")
+    sys.__stderr__.flush()
     if not lazy.shutdown():
         # A warm-up is still inside llama.cpp: leave without running the interpreter's
         # teardown (which would free the model under it); every answer is already on disk.

@@ -92,18 +92,22 @@ Calibration = Entry
 
 
 def fit(rows: list[tuple[dict[str, float], float]], *, signals: list[str] | None = None,
-        fitted_on: list[dict] | None = None) -> Entry:
+        fitted_on: list[dict] | None = None, weights: dict[str, float] | None = None) -> Entry:
     """rows: (features, human score / scale max). Only `signals` (default: those every row has)
-    are used, so an entry fitted on model-free runs needs no model signal. Deterministic."""
+    are used, so an entry fitted on model-free runs needs no model signal. With `weights`, those
+    are kept and only the isotonic map is fitted (a data set on its own scale, graded by the
+    product's weights). Deterministic."""
     if len(rows) < MIN_ROWS:
         raise UsageError(f"Only {len(rows)} graded dev rows; a fit needs at least {MIN_ROWS}.",
                          "Run a larger dev evaluation (e.g. --limit 120) and fit again.")
     names = [n for n in FEATURES if (signals is None or n in signals or n == "not_stopped")
              and all(n in f for f, _ in rows if f.get("not_stopped", 1.0))]
+    if weights is not None:  # keep another entry's weights; fit only the map onto this scale
+        names = [n for n in weights if weights[n] > 0]
     a = np.array([[f.get(k, 0.0) for k in names] for f, _ in rows])
     y = np.array([t for _, t in rows])
     # Centre both sides so the intercept is free; NNLS then constrains only the feature weights.
-    w = nnls(a - a.mean(0), y - y.mean())
+    w = np.array([weights[n] for n in names]) if weights is not None else nnls(a - a.mean(0), y - y.mean())
     z = a @ w
     kx, ky = isotonic(z, y) if w.any() else ([0.0], [float(y.mean())])
     return Entry({k: round(float(v), 6) for k, v in zip(names, w)}, [round(v, 6) for v in kx],

@@ -156,18 +156,21 @@ class Runner:
 
 def reassess(run_dir: Path, rows: list, question_for: Callable[[object, dict], Question], entry: str) -> list[dict]:
     """Recompute every graded row of a run from what its model observed (stored on the grade):
-    new verdicts, signals and weights without a model call. Rewrites results.jsonl atomically."""
+    new verdicts, signals and weights without a model call. Every stored line is kept (a row the
+    data set no longer has stays as it was); results.jsonl is replaced atomically."""
     from bot.grading.grader import assess, observations_of
     from bot.grading.result import Grade
 
     rd = RunDir(run_dir)
-    latest = rd.latest()
+    by_id = {r.id: r for r in rows}
+    stored = list(rd.latest().values())
+    if stored and not any(r["row_id"] in by_id for r in stored):
+        raise UsageError(f"None of the rows in {run_dir} is in this data set and split.",
+                         "Reassess a run with the data set and --split it was run on.")
     out = []
-    for row in rows:
-        rec = latest.get(row.id)
-        if rec is None:
-            continue
-        if rec.get("status") == OK and rec.get("grade", {}).get("model") != "prechecks":
+    for rec in stored:
+        row = by_id.get(rec["row_id"])
+        if row is not None and rec.get("status") == OK and rec.get("grade", {}).get("model") != "prechecks":
             g = Grade.from_dict({**rec["grade"], "question": row.question, "answer": row.answer,
                                  "reference_answer": row.reference})
             q = question_for(row, rec["grade"])

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -25,9 +28,60 @@ def _common_prefix(a, b) -> int:
     return n
 
 
+class _KeepStreams:
+    """Stands in for llama-cpp-python's `suppress_stdout_stderr`, which points the process's file
+    descriptors 1 and 2 at /dev/null while a model loads. The model loads in a background thread
+    while the first question is shown, so whatever the terminal printed meanwhile (the question,
+    the Ctrl-C message) was lost. llama.cpp's own log already goes through llama-cpp-python's log
+    callback, which prints nothing below ERROR unless verbose: silencing the streams is not needed."""
+
+    def __init__(self, disable: bool = True):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return False
+
+
+_LLAMA_LINE = re.compile(r"^(load|llama|llm|print_info|ggml|gguf|general|init|common)\w*[:\s]")
+
+
+class _FilteredStderr:
+    """While llama.cpp loads a model (in a background thread), file descriptor 2 goes to a
+    temporary file; afterwards it is restored and what the rest of the program wrote meanwhile is
+    written out again, without llama.cpp's loader lines (the bundled model's harmless
+    "control-looking token" warning among them)."""
+
+    def __enter__(self):
+        sys.stderr.flush()
+        self.tmp = tempfile.TemporaryFile()
+        self.saved = os.dup(2)
+        os.dup2(self.tmp.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        try:
+            sys.stderr.flush()
+        finally:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+        self.tmp.seek(0)
+        text = self.tmp.read().decode("utf-8", errors="replace")
+        self.tmp.close()
+        kept = "".join(line for line in text.splitlines(True) if not _LLAMA_LINE.match(line))
+        if kept:
+            os.write(2, kept.encode("utf-8"))
+        return False
+
+
 class LocalLLM:
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, threads: int = 0, name: str | None = None):
         try:
+            import llama_cpp._internals
+            import llama_cpp.llama
+            import llama_cpp.llama_chat_format
             from llama_cpp import Llama
         except ImportError:
             raise ModelError(
@@ -40,17 +94,21 @@ class LocalLLM:
                              "Fix INTERVIEW_LOCAL_MODEL, or unset it to use the bundled model.")
         self.name = name or Path(model_path).stem
         self._lock = threading.Lock()
+        for module in (llama_cpp.llama, llama_cpp._internals, llama_cpp.llama_chat_format):
+            module.suppress_stdout_stderr = _KeepStreams
+
         cores = os.cpu_count() or 2
         try:
-            self.llm = Llama(
-                model_path=str(model_path), n_ctx=n_ctx, n_batch=512,
-                # Every core by default: grading on an idle 2-core machine took 6.0 s with 2
-                # threads vs 7.8 s with 1. Generation stalls when a thread shares its core with
-                # another busy process (8 tok/s on 1 thread vs 2.9 on 2), so on a shared
-                # machine set INTERVIEW_THREADS=1.
-                n_threads=threads or cores, n_threads_batch=threads or cores,
-                seed=0, verbose=False,
-            )
+            with _FilteredStderr():
+                self.llm = Llama(
+                    model_path=str(model_path), n_ctx=n_ctx, n_batch=512,
+                    # Every core by default: grading on an idle 2-core machine took 6.0 s with 2
+                    # threads vs 7.8 s with 1. Generation stalls when a thread shares its core with
+                    # another busy process (8 tok/s on 1 thread vs 2.9 on 2), so on a shared
+                    # machine set INTERVIEW_THREADS=1.
+                    n_threads=threads or cores, n_threads_batch=threads or cores,
+                    seed=0, verbose=False,
+                )
         except Exception as e:  # llama.cpp reports a bad file as a ValueError
             raise ModelError(f"llama.cpp could not load {model_path}: {e}",
                              "Check the file is a GGUF model; delete it to have the bundled one rebuilt.") from None

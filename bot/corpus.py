@@ -17,6 +17,10 @@
     ### Key points
     - one atomic, checkable statement per bullet (3-8)
 
+    ### Key points (en)
+    optional: the same key points in another language, one by one (answers in that language
+    are matched against them)
+
     ### Note
     optional: curation notes (corrections of the source)
 

@@ -89,3 +89,18 @@ def test_content_hash_changes_with_edits(tmp_path):
 
 def test_mini_corpus_valid():
     assert len(load_items([MINI_CORPUS])) == 3
+
+
+def test_translated_key_points_are_read_one_by_one(tmp_path):
+    from bot.corpus import check_files
+
+    base = ("---\nname: t\nlanguage: zh\ndomain: x\n---\n\n## t-1: 问题？\ntags: a\ndifficulty: easy\n\n"
+            "### Answer\n答案。\n\n### Key points\n- 要点一\n- 要点二\n- 要点三\n\n")
+    good = tmp_path / "good.md"
+    good.write_text(base + "### Key points (en)\n- point one\n- point two\n- point three\n", encoding="utf-8")
+    files, problems = check_files([good])
+    assert problems == [] and files[0].items[0].translations == {"en": ["point one", "point two", "point three"]}
+    bad = tmp_path / "bad.md"
+    bad.write_text(base + "### Key points (en)\n- point one\n", encoding="utf-8")
+    _, problems = check_files([bad])
+    assert len(problems) == 1 and "must translate the 3 key points one by one" in problems[0] and ":19:" in problems[0]

@@ -54,7 +54,15 @@ def test_grade_json_prints_only_the_grade(runner, server, tmp_path):
     g = json.loads(res.stdout)
     for key in ("question_id", "overall", "criteria", "key_points", "wrong_claims", "feedback", "model", "latency_ms"):
         assert key in g
-    assert g["question_id"] == "dl-006" and g["model"] == "fake-model" and 0 <= g["overall"] <= 10
+    assert g["question_id"] == "dl-006" and g["model"] == "fake-model"
+    # the same grade the grader gives in process for the same model reply: the CLI adds nothing to it
+    from bot.corpus import load_items
+    from bot.grading.grader import Grader, Question
+    from bot.llm.fake import FakeLLM
+    from tests.conftest import MAIN_CORPUS
+
+    item = next(i for i in load_items([MAIN_CORPUS]) if i.id == "dl-006")
+    assert g["overall"] == Grader(FakeLLM([REPLY])).grade(Question.from_item(item), STRONG_006).overall
     assert all({"status", "evidence"} <= set(k) for k in g["key_points"])
 
 

@@ -31,7 +31,10 @@ def test_settings_select_the_endpoint_and_grade(server, tmp_path):
     assert req["body"]["model"] == "qwen2.5:7b" and req["auth"] == "Bearer sk-test"
     assert req["body"]["response_format"]["type"] == "json_schema"
     assert req["body"]["messages"][0]["role"] == "system" and ANSWER in req["body"]["messages"][1]["content"]
-    assert g.model == "qwen2.5:7b" and 0 < g.overall <= 10
+    assert g.model == "qwen2.5:7b"
+    from bot.llm.fake import FakeLLM
+
+    assert g.overall == Grader(FakeLLM([REPLY])).grade(Q, ANSWER).overall  # the endpoint's reply, graded as such
 
 
 def test_falls_back_when_json_schema_is_rejected(server):

@@ -108,3 +108,26 @@ def test_ctrl_c_while_grading_exits_130_without_a_crash_and_keeps_the_answer(gra
     assert "Interrupted" in stderr
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 1
+
+
+def test_a_prefix_saved_on_disk_serves_a_new_process(grader, dl006, tmp_path):
+    """A one-shot `interview grade`, --resume or a restarted Slack app loads the question's prompt
+    prefix from disk instead of evaluating it again, and reads the same probabilities."""
+    from bot.grading import prompt as prompts
+    from bot.llm.local import LocalLLM
+
+    path = grader.llm.llm.model_path
+    p = prompts.render(dl006.question, dl006.reference, dl006.key_points, "zh")
+    messages = [{"role": "system", "content": p.system}, {"role": "user", "content": p.user(STRONG)}]
+    options = [str(v) for v in prompts.SCORE_ENUM]
+    cont = '{"missing_points": [], "wrong_claims": [], "score": '
+    first = LocalLLM(path, prefix_dir=tmp_path)
+    first.prepare(p.system, p.user_prefix)  # evaluated, snapshotted, saved
+    expected = first.distribution(messages, cont, options)
+    first.close()
+    assert list((tmp_path).rglob("*.state"))
+    second = LocalLLM(path, prefix_dir=tmp_path)  # a new process would start like this
+    got = second.distribution(messages, cont, options)
+    assert second._store.hits == 1
+    assert max(abs(got[k] - expected[k]) for k in options) < 0.02, (got, expected)
+    second.close()

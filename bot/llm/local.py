@@ -77,7 +77,8 @@ class _FilteredStderr:
 
 
 class LocalLLM:
-    def __init__(self, model_path: Path, *, n_ctx: int = 4096, threads: int = 0, name: str | None = None):
+    def __init__(self, model_path: Path, *, n_ctx: int = 4096, threads: int = 0, name: str | None = None,
+                 prefix_dir: Path | None = None):
         try:
             import llama_cpp._internals
             import llama_cpp.llama
@@ -116,6 +117,12 @@ class LocalLLM:
         self._grammars: dict[str, object] = {}
         self._snapshots: dict[tuple[int, ...], bytes] = {}  # prompt prefix tokens -> llama.cpp state
         self._closed = False
+        self._store = None
+        if prefix_dir is not None:
+            from bot.llm.prefix_store import PrefixStore
+
+            size = Path(model_path).stat().st_size
+            self._store = PrefixStore(prefix_dir, f"{Path(model_path).stem}-{size}-ctx{n_ctx}")
 
     def close(self, timeout: float = 30.0) -> bool:
         """Free the model once no thread is inside llama.cpp. The interpreter's exit must not
@@ -192,6 +199,8 @@ class LocalLLM:
         self._snapshots[tuple(tokens)] = bytes(memoryview(buf)[:n])
         while len(self._snapshots) > self.MAX_SNAPSHOTS:
             self._snapshots.pop(next(iter(self._snapshots)))
+        if self._store is not None:
+            self._store.put(tuple(tokens), self._snapshots[tuple(tokens)])
 
     def _restore(self, tokens: list[int]) -> int:
         """Load the snapshot sharing the longest prefix with `tokens` if it beats the live cache;
@@ -206,6 +215,11 @@ class LocalLLM:
             n = _common_prefix(key, tokens)
             if n > best_n:
                 best, best_n = key, n
+        if self._store is not None:  # a longer prefix saved by an earlier run
+            found = self._store.best(tokens, best_n)
+            if found is not None:
+                self._snapshots[found[0]] = found[1]
+                best, best_n = found[0], len(found[0])
         if best is None:
             return have
         data = self._snapshots.pop(best)

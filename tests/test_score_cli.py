@@ -214,8 +214,24 @@ def test_llm_failure_keeps_answers_and_stops_calling_the_endpoint(index, engine,
 def test_invalid_grade_fails_only_that_item(index, engine, llm):
     llm.queue("not json", "still not", "nope")  # the grader retries twice
     report = score_file(DATA / "names.txt", index=index, engine=engine, threshold=THRESHOLD)
-    assert [i.status for i in report.items] == ["error", "graded"]
-    assert "invalid grade" in report.items[0].error and report.overall == report.items[1].overall
+    assert sorted(i.status for i in report.items) == ["error", "graded"]
+    bad, good = sorted(report.items, key=lambda i: i.status)
+    assert "invalid grade" in bad.error and report.overall == good.overall
+
+
+def test_answers_to_one_question_are_graded_together(index, engine, llm):
+    """The model keeps one question's prompt prefix cached: grading a transcript in its own
+    order re-evaluated it at every change of question."""
+    from bot.transcripts.scoring import score_text
+
+    text = ("Q: What is overfitting and how do you prevent it?\nA: Low training error, high test error; use dropout.\n"
+            "Q: What does a learning rate that is too high do to gradient descent?\nA: It diverges or oscillates.\n"
+            "Q: What is overfitting and how do you prevent it?\nA: It memorises noise; regularise and get more data.\n")
+    report = score_text(text, "t.md", index=index, engine=engine, threshold=THRESHOLD)
+    a, b, c = (i.question_id for i in report.items)  # the report keeps the transcript's order
+    assert a == c != b and None not in (a, b)
+    asked = [a if engine.items[a].question in call["user"] else b for call in llm.calls]
+    assert asked == sorted([a, b, c])  # grouped by question, in question-id order
 
 
 def test_report_dict_has_the_documented_shape(index, engine):

@@ -54,6 +54,16 @@ CREATE INDEX IF NOT EXISTS answers_by_hash ON answers(content_hash, status);
 CREATE INDEX IF NOT EXISTS answers_by_session ON answers(session_id, position);
 """
 
+# Schema versions (PRAGMA user_version): 0/1 is SCHEMA as first shipped; each later step is applied
+# once, in order, in one transaction. A database written by an older version opens and is
+# upgraded; one written by a newer version is refused with a clear message rather than damaged.
+MIGRATIONS = {
+    2: """ALTER TABLE answers ADD COLUMN grading_version TEXT;
+          UPDATE answers SET grading_version = json_extract(grade, '$.grading_version') WHERE grade IS NOT NULL;
+          CREATE INDEX IF NOT EXISTS answers_by_hash_version ON answers(content_hash, status, grading_version);""",
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
 PENDING, GRADED, ERROR, SKIPPED = "pending", "graded", "error", "skipped"
 
 
@@ -70,12 +80,39 @@ class Store:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._migrate()  # first: a newer database is refused before anything is written to it
             with self.connect() as db:
                 db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
         except sqlite3.Error as e:
             raise StoreError(f"Could not open the history database {self.path}: {e}",
                              "Check that the data dir (INTERVIEW_HOME) is writable and not on a network share.") from None
+
+    def _migrate(self) -> None:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"The history database {self.path} was written by a newer interview-bot "
+                                 f"(schema {version}; this one knows {SCHEMA_VERSION}).",
+                                 "Upgrade interview-bot, or point INTERVIEW_HOME at another data dir.")
+            db.execute("BEGIN IMMEDIATE")  # two processes opening an old database migrate it once
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version < 1:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            for step in sorted(v for v in MIGRATIONS if v > max(version, 1)):
+                for statement in MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
 
     @contextmanager
     def connect(self):
@@ -271,8 +308,8 @@ class SessionEngine:
 
         current = grading_version(model)
         with self.store.connect() as db:
-            rows = db.execute("SELECT grade FROM answers WHERE content_hash=? AND status=? ORDER BY id DESC",
-                              (content_hash(question.id, text), GRADED)).fetchall()
+            rows = db.execute("SELECT grade FROM answers WHERE content_hash=? AND status=? AND grading_version=? "
+                              "ORDER BY id DESC", (content_hash(question.id, text), GRADED, current)).fetchall()
         for r in rows:
             g = Grade.from_dict(json.loads(r["grade"]))
             if g.grading_version == current and g.question_fingerprint == question.fingerprint():
@@ -302,7 +339,8 @@ class SessionEngine:
             self._mark(rec.id, status=ERROR, error=f"{type(e).__name__}: {e}")
             raise
         self._mark(rec.id, status=GRADED, grade=json.dumps(grade.to_dict(), ensure_ascii=False),
-                   overall=grade.overall, model=grade.model, error=None, graded_at=_now())
+                   overall=grade.overall, model=grade.model, error=None, graded_at=_now(),
+                   grading_version=grade.grading_version)
         return grade
 
     def _mark(self, answer_id: int, **fields) -> None:

@@ -1,5 +1,6 @@
 """The session engine over a real SQLite file: answers are saved before grading and survive failures."""
 import json
+import shutil
 import os
 import signal
 import sqlite3
@@ -14,6 +15,7 @@ from bot.grading.grader import Grader
 from bot.llm.fake import FakeLLM
 from bot.sessions import ERROR, GRADED, PENDING, SKIPPED, SessionEngine, Store
 from tests.conftest import REPO
+from pathlib import Path
 
 REPLY = {"missing_points": [], "wrong_claims": [], "score": 4}
 
@@ -107,3 +109,48 @@ def test_killing_the_process_mid_grading_loses_no_answer(tmp_path, settings):
         rows = db.execute("SELECT answer, status FROM answers").fetchall()
     assert rows == [(answer, PENDING)]
     assert json.loads(json.dumps(rows))  # plain data, readable by any tool
+
+
+FIXTURE_DB = Path(__file__).resolve().parent / "data" / "history" / "main-d01e751.sqlite3"
+
+
+def test_a_database_written_by_an_earlier_version_opens_upgraded_and_works(tmp_path, corpus_items):
+    """tests/data/history/main-d01e751.sqlite3: the schema of main at d01e751 (user_version 0),
+    one session of ann with a graded answer (a grade in that version's format) and a pending one."""
+    from bot.llm.fake import FakeLLM
+    from bot.sessions import SCHEMA_VERSION
+
+    path = tmp_path / "history.sqlite3"
+    shutil.copy(FIXTURE_DB, path)
+    store = Store(path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        cols = {r[1] for r in db.execute("PRAGMA table_info(answers)")}
+    assert "grading_version" in cols
+    engine = SessionEngine(store, corpus_items, Grader(FakeLLM([REPLY, REPLY])))
+    s = engine.latest_active("ann")
+    old, pending = engine.answers(s)
+    assert old.grade.overall == 5.3 and old.grade.grading_version == ""  # read as it was stored
+    assert [a.id for a in engine.ungraded(s)] == [pending.id]
+    graded = engine.grade(pending)  # --resume grades what was saved
+    assert graded.grading_version.startswith("g-")
+    # the old grade is not served again for the same answer: it was made by another grading version
+    again = engine.grade(engine.record(engine.question_for(old), old.answer, "session"))
+    assert again.grading_version == graded.grading_version and len(engine.grader.llm.calls) == 2
+    Store(path)  # opening an up-to-date database again changes nothing
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_database_from_a_newer_version_is_refused_not_damaged(tmp_path):
+    from bot.errors import StoreError
+    from bot.sessions import SCHEMA_VERSION
+
+    path = tmp_path / "history.sqlite3"
+    shutil.copy(FIXTURE_DB, path)
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="newer interview-bot"):
+        Store(path)
+    assert path.read_bytes() == before

@@ -122,3 +122,29 @@ def test_failed_grading_keeps_the_answer_and_resume_grades_it(runner, server, mo
 def test_model_info_shows_backend(runner, server):
     res = runner.invoke(app, ["model", "info"])
     assert "backend:    openai" in res.stdout and "fake-model" in res.stdout
+
+
+def test_an_unexpected_error_is_a_message_not_a_traceback(runner, monkeypatch):
+    from bot.cli import common
+
+    def broken(*a, **k):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(common, "load_items", broken)
+    res = runner.invoke(app, ["match", "What is dropout?"])
+    assert res.exit_code == 1 and "Internal error: ValueError: boom" in res.output and "INTERVIEW_DEBUG=1" in res.output
+    assert "Traceback" not in res.output
+    monkeypatch.setenv("INTERVIEW_DEBUG", "1")
+    res = runner.invoke(app, ["match", "What is dropout?"])
+    assert isinstance(res.exception, ValueError)  # the developer's way to see it
+
+
+def test_a_file_system_error_says_where_and_what_to_do(runner, monkeypatch):
+    from bot.cli import common
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied", "/data/history.sqlite3")
+
+    monkeypatch.setattr(common, "load_items", denied)
+    res = runner.invoke(app, ["match", "What is dropout?"])
+    assert res.exit_code == 1 and "Permission denied (/data/history.sqlite3)" in res.output and "Fix:" in res.output

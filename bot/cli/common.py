@@ -19,20 +19,45 @@ err = Console(stderr=True)  # progress, spinners, errors: never mixed into --jso
 
 
 def fail(e: InterviewError) -> None:
-    err.print(f"[bold red]Error:[/] {e.message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err.print(f"[bold red]Error:[/] {escape(e.message)}", highlight=False, soft_wrap=True)
     if e.hint:
-        err.print(f"[bold]Fix:[/] {e.hint}", highlight=False, soft_wrap=True)
+        err.print(f"[bold]Fix:[/] {escape(e.hint)}", highlight=False, soft_wrap=True)
     raise typer.Exit(e.exit_code)
 
 
 def handle_errors(fn):
-    """Every command: an InterviewError becomes a clear message and an exit code, never a traceback."""
+    """Every command: an InterviewError becomes a clear message and an exit code, never a
+    traceback; so do a failing database, a file system error and, as a last resort, a bug
+    (INTERVIEW_DEBUG=1 shows its traceback)."""
+    import os
+    import sqlite3
+
+    import click
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except InterviewError as e:
             fail(e)
+        except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+            raise
+        except sqlite3.Error as e:
+            fail(InterviewError(f"The history database failed: {e}.",
+                                "Check that INTERVIEW_HOME is writable and the disk is not full; then run the "
+                                "command again (answers already saved are kept)."))
+        except OSError as e:
+            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+            fail(InterviewError(f"{e.strerror or e}{where}.",
+                                "Check the path, its permissions and the free disk space, then run the command again."))
+        except Exception as e:  # noqa: BLE001 - the last resort: a bug must not print a traceback at a user
+            if os.environ.get("INTERVIEW_DEBUG"):
+                raise
+            fail(InterviewError(f"Internal error: {type(e).__name__}: {e}",
+                                "This is a bug in interview-bot. Run the command again with INTERVIEW_DEBUG=1 for "
+                                "the traceback, and report it with the command you ran."))
     return wrapper
 
 

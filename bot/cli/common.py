@@ -34,16 +34,12 @@ def handle_errors(fn):
     import os
     import sqlite3
 
-    import click
-
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except InterviewError as e:
             fail(e)
-        except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
-            raise
         except sqlite3.Error as e:
             fail(InterviewError(f"The history database failed: {e}.",
                                 "Check that INTERVIEW_HOME is writable and the disk is not full; then run the "
@@ -53,8 +49,8 @@ def handle_errors(fn):
             fail(InterviewError(f"{e.strerror or e}{where}.",
                                 "Check the path, its permissions and the free disk space, then run the command again."))
         except Exception as e:  # noqa: BLE001 - the last resort: a bug must not print a traceback at a user
-            if os.environ.get("INTERVIEW_DEBUG"):
-                raise
+            if os.environ.get("INTERVIEW_DEBUG") or type(e).__module__.split(".")[0] in ("typer", "click"):
+                raise  # typer.Exit and usage errors are the CLI's own way out
             fail(InterviewError(f"Internal error: {type(e).__name__}: {e}",
                                 "This is a bug in interview-bot. Run the command again with INTERVIEW_DEBUG=1 for "
                                 "the traceback, and report it with the command you ran."))

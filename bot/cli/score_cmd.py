@@ -145,10 +145,8 @@ def score(paths: list[Path] = typer.Argument(..., help="Transcript files or fold
             for f, text in texts:
                 task = bar.add_task(f"grading {f.name}", total=None)
 
-                def progress(done: int, total: int, task=task, name=f.name) -> None:
+                def progress(done: int, total: int, task=task) -> None:
                     bar.update(task, completed=done, total=total)
-                    if not err.is_terminal and done:  # no live bar in a log or pipe: a line an answer
-                        err.print(f"graded {done}/{total} answers of {name}", highlight=False, soft_wrap=True)
 
                 try:
                     report = score_text(text, str(f), index=index, engine=engine, interviewer=interviewer,

@@ -154,3 +154,24 @@ def test_a_database_from_a_newer_version_is_refused_not_damaged(tmp_path):
     with pytest.raises(StoreError, match="newer interview-bot"):
         Store(path)
     assert path.read_bytes() == before
+
+
+def test_two_terminal_sessions_on_one_database_both_finish(tmp_path, settings):
+    """Two `interview start` processes share the history database (WAL): both save and grade their
+    answers while the other is grading; neither sees a locked database."""
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        server.queue(("sleep", 1, REPLY), ("sleep", 1, REPLY))
+        env = {**os.environ, "INTERVIEW_HOME": str(settings.home), "INTERVIEW_LLM_BASE_URL": server.base_url,
+               "INTERVIEW_LLM_MODEL": "slow", "PYTHONPATH": str(REPO)}
+        answer = "dropout 在训练时以概率 p 随机丢弃神经元，起正则化作用；BN 对 mini-batch 做标准化。\n.\n"
+        Store(settings.db_path)  # created once, as the first run would
+        procs = [subprocess.Popen([sys.executable, "-m", "bot", "start", "--count", "1", "--seed", str(seed)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=env, cwd=tmp_path, text=True) for seed in (1, 2)]
+        results = [p.communicate(answer, timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e for _, e in results]
+    with sqlite3.connect(settings.db_path) as db:
+        rows = db.execute("SELECT session_id, status FROM answers ORDER BY session_id").fetchall()
+    assert rows == [(1, GRADED), (2, GRADED)]

@@ -159,6 +159,21 @@ def questions_posted(fake, thread_ts):
 
 # --- the interview ------------------------------------------------------------------------------
 
+def test_each_question_s_prompt_prefix_is_warmed_while_the_candidate_types(bot, fake):
+    """Like the terminal: the grading prefix of the question just posted is prepared in the
+    background, so the grade after the answer only evaluates the answer."""
+    bot.command("")
+    fake.wait_count("chat.update", 1)
+    s = bot.session()
+    first = bot.engine.current_item(s)
+    prepared = fake.wait_for(lambda f: [p for _, p in bot.llm.prepared if first.question in p], what="a warm-up")
+    assert prepared and first.answer.strip()[:20] in prepared[0]  # the prefix holds the reference, not an answer
+    bot.answer_current(s)
+    fake.wait_for(lambda f: len(questions_posted(f, s.meta["thread_ts"])) >= 1, what="question 2")
+    second = bot.engine.current_item(bot.engine.get(s.id))
+    fake.wait_for(lambda f: [p for _, p in bot.llm.prepared if second.question in p], what="the next warm-up")
+
+
 def test_slash_command_acks_fast_and_posts_question_one_as_thread_root(bot, fake):
     fake.rate_limit_once("chat.update", retry_after=2)  # the lazy work is slow; the ack must not be
     status, took = bot.command("training 2")

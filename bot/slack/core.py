@@ -122,6 +122,17 @@ class InterviewCore:
         with self.grade_lock:
             return self.engine.grade(rec)
 
+    def prepare(self, item) -> None:
+        """Warm the question's prompt prefix while the candidate types, as the terminal does (a
+        disk load when an earlier run saved it). In the background: a warm-up only costs speed."""
+        grader = self.engine.grader
+        if grader is None or item is None:
+            return
+        from bot.grading.grader import Question
+
+        threading.Thread(target=grader.prepare, args=(Question.from_item(item),), daemon=True,
+                         name=f"warm-up {item.id}").start()
+
     def session_of_thread(self, thread_ts: str | None) -> Session | None:
         return self.engine.find_by_meta("thread_ts", thread_ts) if thread_ts else None
 

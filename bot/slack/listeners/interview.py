@@ -86,6 +86,7 @@ def start_session(core: InterviewCore, client, *, user: str, channel: str, topic
     item = engine.current_item(s)
     client.chat_update(channel=channel_id, ts=ts, blocks=kit.question_blocks(item, 1, len(s.question_ids), user),
                        text=kit.fallback(f"Question 1: {item.question}"))
+    core.prepare(item)
     return s
 
 
@@ -99,6 +100,7 @@ def post_next(core: InterviewCore, client, s: Session) -> None:
     n = s.position + 1
     post(client, s.meta["channel"], kit.question_blocks(item, n, len(s.question_ids), s.owner),
          f"Question {n}: {item.question}", s.meta["thread_ts"])
+    core.prepare(item)
 
 
 def finish(core: InterviewCore, client, s: Session, status: str) -> None:

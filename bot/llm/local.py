@@ -196,11 +196,17 @@ class LocalLLM:
         size = llama_cpp.llama_state_get_size(ctx)
         buf = (ctypes.c_uint8 * int(size))()
         n = int(llama_cpp.llama_state_get_data(ctx, buf, size))
-        self._snapshots[tuple(tokens)] = bytes(memoryview(buf)[:n])
+        data = bytes(memoryview(buf)[:n])
+        self._remember(tuple(tokens), data)
+        if self._store is not None:
+            self._store.put(tuple(tokens), data)
+
+    def _remember(self, tokens: tuple[int, ...], data: bytes) -> None:
+        """Keep a snapshot in memory, most recent last, at most MAX_SNAPSHOTS (~20-35 MB each)."""
+        self._snapshots.pop(tokens, None)
+        self._snapshots[tokens] = data
         while len(self._snapshots) > self.MAX_SNAPSHOTS:
             self._snapshots.pop(next(iter(self._snapshots)))
-        if self._store is not None:
-            self._store.put(tuple(tokens), self._snapshots[tuple(tokens)])
 
     def _restore(self, tokens: list[int]) -> int:
         """Load the snapshot sharing the longest prefix with `tokens` if it beats the live cache;
@@ -218,12 +224,12 @@ class LocalLLM:
         if self._store is not None:  # a longer prefix saved by an earlier run
             found = self._store.best(tokens, best_n)
             if found is not None:
-                self._snapshots[found[0]] = found[1]
                 best, best_n = found[0], len(found[0])
+                self._remember(*found)
         if best is None:
             return have
-        data = self._snapshots.pop(best)
-        self._snapshots[best] = data  # most recently used last
+        data = self._snapshots[best]
+        self._remember(best, data)  # most recently used last
         arr = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
         if llama_cpp.llama_state_set_data(self.llm._ctx.ctx, arr, len(data)) != len(data):
             self.llm.reset()

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from bot.grading.prechecks import is_dont_know
 from bot.transcripts import TranscriptError
 from bot.transcripts.readers import CANDIDATE, INTERVIEWER, Turn
 
@@ -79,7 +80,7 @@ def is_small_talk(text: str) -> bool:
     """True for a turn with no interview content: greetings, audio checks, thanks, fillers.
     "不知道" / "pass" is not small talk: it is an answer (graded 0), and dropping it merged the next
     question into the previous one."""
-    if says_dont_know(text):
+    if is_dont_know(text):
         return False
     rest = _SMALL_TALK_RE.sub(" ", text)
     rest = re.sub(r"[\W_]+", " ", rest).strip()
@@ -88,12 +89,6 @@ def is_small_talk(text: str) -> bool:
     # "Hi Alexander" / "你好，张三丰": a short leftover after a greeting that asks nothing is a name.
     return (_content_len(rest) < 12 and _content_len(text) > _content_len(rest)
             and not re.search(r"[?？]", text) and not is_question_like(rest))
-
-
-def says_dont_know(text: str) -> bool:
-    from bot.grading.prechecks import is_dont_know
-
-    return is_dont_know(text)
 
 
 def clean_question(text: str) -> str:

@@ -81,8 +81,8 @@ def term_recall(key_points: list[str], answer: str, translations: dict[str, list
     found = total = 0
     versions = [key_points] + [t for t in (translations or {}).values() if len(t) == len(key_points)]
     for i in range(len(key_points)):
-        best = max(((len(lexical.terms(v[i]) & have), len(lexical.terms(v[i]))) for v in versions),
-                   key=lambda fn: fn[0] / fn[1] if fn[1] else 0.0)
+        needles = [lexical.terms(v[i]) for v in versions]
+        best = max(((len(t & have), len(t)) for t in needles), key=lambda fn: fn[0] / fn[1] if fn[1] else 0.0)
         found, total = found + best[0], total + best[1]
     return found / total if total else 1.0
 

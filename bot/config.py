@@ -14,8 +14,19 @@ from bot.errors import ConfigError
 
 APP_NAME = "interview-bot"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PROMPTS_DIR = REPO_ROOT / "prompts"
-DEFAULT_CORPUS_DIR = REPO_ROOT / "corpus"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _shipped(in_package: str, in_checkout: str) -> Path:
+    """Data that ships inside the package (the wheel maps the checkout's top-level `prompts/` and
+    `corpus/` to `bot/prompts` and `bot/packs`); a checkout reads them where they are edited."""
+    installed = PACKAGE_DIR / in_package
+    return installed if installed.is_dir() else REPO_ROOT / in_checkout
+
+
+PROMPTS_DIR = _shipped("prompts", "prompts")
+DEFAULT_CORPUS_DIR = _shipped("packs", "corpus")  # the shipped packs
+USER_PACKS = "packs"  # $INTERVIEW_HOME/packs: packs written by `interview corpus import`
 
 # field name -> environment variables, first match wins.
 ENV_VARS: dict[str, tuple[str, ...]] = {
@@ -27,6 +38,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "llm_model": ("INTERVIEW_LLM_MODEL",),
     "llm_api_key": ("INTERVIEW_LLM_API_KEY", "OPENAI_API_KEY"),
     "llm_timeout": ("INTERVIEW_LLM_TIMEOUT",),
+    "llm_concurrency": ("INTERVIEW_LLM_CONCURRENCY",),
     "local_model": ("INTERVIEW_LOCAL_MODEL",),
     "local_model_name": ("INTERVIEW_LOCAL_MODEL_NAME",),
     "threads": ("INTERVIEW_THREADS",),
@@ -51,6 +63,7 @@ class Settings:
     llm_model: str | None = None
     llm_api_key: str | None = None
     llm_timeout: float = 120.0
+    llm_concurrency: int = 4  # gradings sent to an endpoint at once by one process
     local_model: Path | None = None  # any GGUF; default: the bundled Qwen2.5-Coder-1.5B
     local_model_name: str = "qwen2.5-coder-1.5b"  # which bundled model to assemble
     threads: int = 0  # 0 = all cores
@@ -63,6 +76,10 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.home / "history.sqlite3"
+
+    @property
+    def packs_dir(self) -> Path:
+        return self.home / USER_PACKS
 
     @property
     def models_dir(self) -> Path:
@@ -126,6 +143,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
                 values[name] = _coerce(name, env[var], f"environment variable {var}")
                 break
 
+    if "corpus_paths" not in values and (home / USER_PACKS).is_dir():
+        values["corpus_paths"] = [DEFAULT_CORPUS_DIR, home / USER_PACKS]  # shipped + imported packs
     settings = Settings(**values)
     if settings.llm_backend not in ("auto", "local", "openai", "none"):
         raise ConfigError(f"llm_backend is {settings.llm_backend!r}.", "Use auto, local, openai or none.")

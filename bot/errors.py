@@ -71,3 +71,7 @@ class LLMError(InterviewError):
 
 class GradingError(InterviewError):
     """The grader could not produce a valid grade (after retries). The answer is kept."""
+
+
+class ConflictError(InterviewError):
+    """Someone else (another window, process or replica) changed the same thing first."""

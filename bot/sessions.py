@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bot.corpus import Item
-from bot.errors import InterviewError, NotFoundError, StoreError, UsageError
+from bot.errors import ConflictError, InterviewError, NotFoundError, StoreError, UsageError
 from bot.grading.grader import Grader, Question
 from bot.grading.result import Grade
 
@@ -168,6 +168,32 @@ class AnswerRecord:
                    r["status"], grade, r["error"])
 
 
+def narrow(items: list[Item], *, packs: list[str] | None = None, language: str | None = None,
+           difficulty: str | None = None) -> list[Item]:
+    """The items of the chosen packs, language and difficulty; a UsageError naming the choices
+    that exist when a filter matches nothing."""
+    pool = items
+    if packs:
+        known = sorted({i.corpus for i in items})
+        unknown = [p for p in packs if p not in known]
+        if unknown:
+            raise UsageError(f"No pack named {', '.join(unknown)}.", f"Use one of: {', '.join(known)} "
+                             "(`interview corpus list --packs`).")
+        pool = [i for i in pool if i.corpus in packs]
+    if language:
+        langs = sorted({i.language for i in pool})
+        pool = [i for i in pool if i.language == language.lower()]
+        if not pool:
+            raise UsageError(f"No question in {language!r} among the chosen packs.", f"Use one of: {', '.join(langs)}.")
+    if difficulty:
+        if difficulty.lower() not in ("easy", "medium", "hard"):
+            raise UsageError(f"--difficulty {difficulty!r} is not easy, medium or hard.")
+        pool = [i for i in pool if i.difficulty == difficulty.lower()]
+        if not pool:
+            raise UsageError(f"No {difficulty} question among the chosen packs.", "Drop --difficulty or pick another.")
+    return pool
+
+
 def select_questions(items: list[Item], topic: str | None, count: int, seed: int | None = None) -> list[Item]:
     pool = items
     if topic:
@@ -190,10 +216,12 @@ class SessionEngine:
 
     # --- sessions -------------------------------------------------------------------------
     def start(self, owner: str, *, topic: str | None = None, count: int = 5, channel: str = "terminal",
-              meta: dict | None = None, seed: int | None = None) -> Session:
+              meta: dict | None = None, seed: int | None = None, packs: list[str] | None = None,
+              language: str | None = None, difficulty: str | None = None) -> Session:
         if count < 1:
             raise UsageError(f"--count is {count}; ask for at least 1 question.")
-        chosen = select_questions(list(self.items.values()), topic, count, seed)
+        pool = narrow(list(self.items.values()), packs=packs, language=language, difficulty=difficulty)
+        chosen = select_questions(pool, topic, count, seed)
         now = _now()
         with self.store.connect() as db:
             cur = db.execute(
@@ -257,19 +285,36 @@ class SessionEngine:
     # --- answers --------------------------------------------------------------------------
     def submit(self, s: Session, text: str) -> AnswerRecord:
         """Save the answer to the current question and move on. Grading is a separate step."""
-        item = self.current_item(s)
-        if item is None:
+        rec = self._advance(s, text, PENDING)
+        if rec is None:
             raise UsageError(f"Session {s.id} has no open question.", "Start a new one with `interview start`.")
-        rec = self._insert(s.id, s.position, item.id, item.question, text, PENDING, "session")
-        self._set(s, position=s.position + 1)
         return rec
 
     def skip(self, s: Session) -> Session:
+        self._advance(s, "", SKIPPED)
+        return self.get(s.id)
+
+    def _advance(self, s: Session, text: str, status: str) -> AnswerRecord | None:
+        """Save an answer (or a skip) to the question `s` is at and move the session on, in one
+        transaction: a crash between the two cannot leave one without the other, and a second
+        window or replica answering the same question cannot save to it twice."""
         item = self.current_item(s)
-        if item is not None:
-            self._insert(s.id, s.position, item.id, item.question, "", SKIPPED, "session")
-            s = self._set(s, position=s.position + 1)
-        return s
+        if item is None:
+            return None
+        with self.store.connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # the write lock first: the position read below stays true
+            now = db.execute("SELECT position, status FROM sessions WHERE id=?", (s.id,)).fetchone()
+            if now is None or now["position"] != s.position or now["status"] != "active":
+                raise ConflictError(f"Question {s.position + 1} of session {s.id} was already answered or "
+                                    "skipped elsewhere (another window or process).",
+                                    "Resume with `interview start --resume` to continue where it is now.")
+            cur = db.execute(
+                "INSERT INTO answers(session_id, position, question_id, question, answer, content_hash, status,"
+                " source, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (s.id, s.position, item.id, item.question, text, content_hash(item.id, text), status, "session",
+                 _now()))
+            db.execute("UPDATE sessions SET position=?, updated_at=? WHERE id=?", (s.position + 1, _now(), s.id))
+            return self.answer(cur.lastrowid, db)
 
     def _insert(self, session_id, position, qid, question, text, status, source) -> AnswerRecord:
         with self.store.connect() as db:

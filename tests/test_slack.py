@@ -20,6 +20,7 @@ from bot.corpus import load_items
 from bot.grading.grader import Grader
 from bot.llm.fake import FakeLLM
 from bot.sessions import SessionEngine, Store
+from bot.service import InterviewService
 from bot.slack.app import SlackConfig, build_app, http_server
 from fake_slack import TEAM, FakeSlack
 
@@ -58,6 +59,33 @@ def fill(schema: dict):
     return {"string": "Fine.", "integer": 0, "number": 0.0, "boolean": False}.get(kind)
 
 
+class CountingExecutor(ThreadPoolExecutor):
+    """The listeners' executor, counting work in flight: a test waits for the app to settle
+    (nothing submitted is still running) before it checks that something did NOT happen."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self._cv = threading.Condition()
+        self._running = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        with self._cv:
+            self._running += 1
+
+        def run():
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._cv:
+                    self._running -= 1
+                    self._cv.notify_all()
+        return super().submit(run)
+
+    def settle(self, timeout: float = 20) -> None:
+        with self._cv:
+            assert self._cv.wait_for(lambda: self._running == 0, timeout), "the app never settled"
+
+
 class Bot:
     """One running instance of the app: engine + bolt app + HTTP server over a given SQLite file."""
 
@@ -66,8 +94,8 @@ class Bot:
         self.items = load_items([MINI])
         self.llm = llm or GatedLLM()
         self.engine = SessionEngine(Store(settings.db_path), self.items, Grader(self.llm))
-        self.executor = ThreadPoolExecutor(max_workers=4)
-        self.app = build_app(settings, self.engine, config=SlackConfig(TOKEN, signing_secret=SECRET),
+        self.executor = CountingExecutor(max_workers=4)
+        self.app = build_app(settings, InterviewService(self.engine), config=SlackConfig(TOKEN, signing_secret=SECRET),
                              base_url=fake.api_url, executor=self.executor, index=index)
         self.server = http_server(self.app, host="127.0.0.1", port=0)
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
@@ -240,7 +268,7 @@ def test_only_the_owner_is_graded_others_get_an_ephemeral_note(bot, fake):
     # Ordinary channel talk outside any interview thread is ignored entirely.
     bot.say("lunch?", thread_ts=None, user=BOB)
     bot.say("unrelated thread", thread_ts="1.000001", user=BOB)
-    time.sleep(0.5)
+    bot.executor.settle()
     assert len(fake.of("chat.postEphemeral")) == 1 and len(fake.of("chat.postMessage")) == 1
 
 
@@ -303,7 +331,7 @@ def test_bad_signature_and_stale_timestamp_are_rejected(bot, fake):
     ten_minutes_ago = int(time.time()) - 600
     assert bot.command("", timestamp=ten_minutes_ago)[0] == 401  # correctly signed, but stale
     assert bot.say("an answer", thread_ts="1.1", timestamp=ten_minutes_ago)[0] == 401
-    time.sleep(0.3)
+    bot.executor.settle()
     assert [c.method for c in fake.calls if c.method != "auth.test"] == []
     assert bot.engine.list_sessions() == []
     assert bot.command("help")[0] == 200  # the same request, signed now, is accepted
@@ -321,7 +349,7 @@ def test_retried_event_is_never_graded_twice(bot, fake):
     assert bot.say(text, thread_ts=s.meta["thread_ts"], event_id="EvANSWER1")[0] == 200
     bot.llm.gate.set()
     fake.wait_for(lambda f: len(questions_posted(f, s.meta["thread_ts"])) >= 1, what="question 2")
-    time.sleep(0.5)
+    bot.executor.settle()
     assert len(bot.engine.answers(s)) == 1 and len(bot.llm.calls) == 1
     assert bot.engine.get(s.id).position == 1
     # A retry of an event this process never took (sent while the bot was down) is handled once.

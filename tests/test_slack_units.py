@@ -102,11 +102,12 @@ def test_good_tokens_per_mode():
 
 
 def test_a_token_slack_rejects_is_a_config_error(settings):
+    from bot.service import InterviewService
     from bot.sessions import SessionEngine, Store
 
     engine = SessionEngine(Store(settings.db_path), [], grader=None)
     with FakeSlack() as fake, pytest.raises(ConfigError) as e:
-        build_app(settings, engine, config=SlackConfig("xoxb-revoked-1"), base_url=fake.api_url, resume=False)
+        build_app(settings, InterviewService(engine), config=SlackConfig("xoxb-revoked-1"), base_url=fake.api_url, resume=False)
     assert "SLACK_BOT_TOKEN" in e.value.message and "invalid_auth" in e.value.message
 
 

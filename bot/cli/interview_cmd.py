@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from pathlib import Path
 
 import typer
@@ -36,53 +35,7 @@ def read_answer(stream=None) -> str | None:
             lines.append(line)
 
 
-class LazyGrader:
-    """Loads the LLM in the background so the first question shows at once, then warms the
-    prompt prefix of each question while the candidate types."""
-
-    def __init__(self, settings):
-        self.settings = settings
-        self._grader = None
-        self._error: InterviewError | None = None
-        self._ready = threading.Event()
-        self._closing = False
-        threading.Thread(target=self._load, daemon=True).start()
-
-    def _load(self):
-        from bot.grading.grader import Grader
-        from bot.llm import get_llm
-
-        try:
-            self._grader = Grader(get_llm(self.settings))
-        except InterviewError as e:
-            self._error = e
-        finally:
-            self._ready.set()
-
-    def get(self):
-        self._ready.wait()
-        if self._error:
-            raise self._error
-        return self._grader
-
-    def prepare_async(self, question) -> None:
-        def run():
-            self._ready.wait()
-            if self._grader is not None and not self._closing:
-                self._grader.prepare(question)
-        threading.Thread(target=run, daemon=True).start()
-
-    def shutdown(self, timeout: float = 30.0) -> bool:
-        """Stop background model work before the interpreter exits (it would free llama.cpp
-        under a running warm-up and crash). False when that did not finish within `timeout`."""
-        self._closing = True
-        if not self._ready.wait(timeout):
-            return False
-        close = getattr(getattr(self._grader, "llm", None), "close", None)
-        return close(timeout) if close is not None else True
-
-
-def _leave(lazy: "LazyGrader", message: str, code: int) -> None:
+def _leave(service, message: str, code: int) -> None:
     """Ctrl-C or /quit: every answer is already committed; stop the model's threads, then exit."""
     import os
 
@@ -90,7 +43,7 @@ def _leave(lazy: "LazyGrader", message: str, code: int) -> None:
     # redirected into its buffer, and the message was lost.
     sys.__stderr__.write(message + "\n")
     sys.__stderr__.flush()
-    if not lazy.shutdown():
+    if not service.close():
         # A warm-up is still inside llama.cpp: leave without running the interpreter's
         # teardown (which would free the model under it); every answer is already on disk.
         sys.stdout.flush()
@@ -99,13 +52,12 @@ def _leave(lazy: "LazyGrader", message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
-def _grade_and_show(engine, rec, lazy: LazyGrader) -> bool:
+def _grade_and_show(service, rec) -> bool:
     from bot.reports.terminal import render_grade
 
     try:
-        engine.grader = lazy.get()
-        with err.status("grading…", spinner="dots"):
-            grade = engine.grade(rec)
+        with err.status("grading…", spinner="dots") as status:
+            grade = service.grade(rec, stage=status.update)
     except InterviewError as e:
         err.print(f"[red]Could not grade this answer:[/] {e.message}")
         if e.hint:
@@ -119,54 +71,55 @@ def _grade_and_show(engine, rec, lazy: LazyGrader) -> bool:
 @handle_errors
 def start(count: int = typer.Option(5, "--count", "-n", help="Number of questions."),
           topic: str = typer.Option(None, "--topic", "-t", help="Only questions with this tag or word."),
+          pack: list[str] = typer.Option(None, "--pack", "-p", help="Only this pack (repeatable); see `interview corpus list --packs`."),
+          lang: str = typer.Option(None, "--lang", help="Only questions in this language: zh or en."),
+          difficulty: str = typer.Option(None, "--difficulty", help="Only easy, medium or hard questions."),
           resume: bool = typer.Option(False, "--resume", help="Continue your last unfinished session."),
           seed: int = typer.Option(None, "--seed", help="Fix the question order (for demos and tests)."),
           corpus: list[Path] = typer.Option(None, "--corpus", "-c", help="Corpus file or folder instead of the configured one.")):
     """Run a mock interview in the terminal: questions, your answers, grades, a summary."""
-    from bot.grading.grader import Question
     from bot.reports.terminal import render_summary
-    from bot.sessions import SessionEngine, Store
+    from bot.service import InterviewService
 
     s = common.settings(corpus)
     items = common.load_items(s)
-    engine = SessionEngine(Store(s.db_path), items, grader=None)
+    # The model loads in the background: the first question shows at once.
+    service = InterviewService.open(s, items, background=True)
     me = common.owner()
     if resume:
-        session = engine.latest_active(me, "terminal")
+        session = service.latest_active(me, "terminal")
         if session is None:
             raise NotFoundError("There is no unfinished session to resume.", "Start one with `interview start`.")
         err.print(f"Resuming session {session.id} at question {session.position + 1} of {len(session.question_ids)}.")
     else:
-        session = engine.start(me, topic=topic, count=count, seed=seed)
-    lazy = LazyGrader(s)
+        session = service.start(me, topic=topic, count=count, seed=seed, packs=pack or None, language=lang,
+                                difficulty=difficulty)
 
     try:
-        for rec in engine.ungraded(session):  # answers saved before a crash or a failed grading
+        for rec in service.ungraded(session):  # answers saved before a crash or a failed grading
             err.print(f"Grading your saved answer to: {rec.question}")
-            _grade_and_show(engine, rec, lazy)
-        while (item := engine.current_item(session)) is not None:
-            session = engine.get(session.id)
-            lazy.prepare_async(Question.from_item(item))
+            _grade_and_show(service, rec)
+        while (item := service.current_item(session)) is not None:
+            session = service.session(session.id)
+            service.prepare(item)
             out.rule(f"Question {session.position + 1} of {len(session.question_ids)}  [dim]{item.id} · "
                      f"{', '.join(item.tags)} · {item.difficulty}[/]")
             out.print(f"[bold]{item.question}[/]")
             err.print(END_HELP)
             text = read_answer()
             if text is None or text.strip() == "/quit":
-                _leave(lazy, f"Stopped. Resume with `interview start --resume` (session {session.id}).", 0)
+                _leave(service, f"Stopped. Resume with `interview start --resume` (session {session.id}).", 0)
             if text.strip() == "/skip":
-                session = engine.skip(session)
+                session = service.skip(session)
                 continue
-            rec = engine.submit(session, text)  # saved before grading starts
-            _grade_and_show(engine, rec, lazy)
+            rec = service.submit(session, text)  # saved before grading starts
+            _grade_and_show(service, rec)
     except KeyboardInterrupt:
-        _leave(lazy, f"\nInterrupted. Every answer you submitted is saved; resume with "
+        _leave(service, f"\nInterrupted. Every answer you submitted is saved; resume with "
                      f"`interview start --resume` (session {session.id}).", 130)
-    session = engine.get(session.id)
-    if not engine.ungraded(session):  # else it stays open, so that --resume can grade the rest
-        session = engine.finish(session)
-    render_summary(engine.summary(session), out)
-    lazy.shutdown()
+    session = service.wrap_up(session)  # stays open while answers wait for a grade (--resume)
+    render_summary(service.summary(session), out)
+    service.close()
 
 
 @handle_errors
@@ -178,7 +131,7 @@ def grade(question: str = typer.Option(..., "--question", "-q", help="A corpus i
     """Grade one answer to one corpus question."""
     from bot.grading.grader import Grader, Question
     from bot.reports.terminal import render_grade
-    from bot.sessions import SessionEngine, Store
+    from bot.service import InterviewService
 
     if (answer is None) == (answer_file is None):
         raise UsageError("Give exactly one of --answer and --answer-file.")
@@ -205,11 +158,9 @@ def grade(question: str = typer.Option(..., "--question", "-q", help="A corpus i
                                 "Pass a corpus id (see `interview corpus list`) or rephrase the question.")
         item = by_id[m.question_id]
         err.print(f"[dim]matched {item.id} (similarity {m.score:.3f}): {item.question}[/]")
-    engine = SessionEngine(Store(s.db_path), items, grader=Grader(common.llm(s)))
-    q = Question.from_item(item)
-    rec = engine.record(q, text, source="grade")  # saved before grading
-    with err.status("grading…", spinner="dots"):
-        result = engine.grade(rec, q)
+    service = InterviewService.open(s, items, grader=Grader(common.llm(s)))
+    with err.status("grading…", spinner="dots") as status:
+        result = service.grade_text(Question.from_item(item), text, "grade", stage=status.update)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:

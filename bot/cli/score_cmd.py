@@ -91,9 +91,8 @@ def score(paths: list[Path] = typer.Argument(..., help="Transcript files or fold
 
     from bot.grading.grader import Grader
     from bot.reports.json_report import render_json_batch
-    from bot.sessions import SessionEngine, Store
+    from bot.service import InterviewService
     from bot.transcripts.readers import normalize_format, read_path, read_turns
-    from bot.transcripts.scoring import score_text
 
     key = "json" if as_json else fmt.strip().lower()
     if as_json and fmt not in ("terminal", "json"):
@@ -139,7 +138,7 @@ def score(paths: list[Path] = typer.Argument(..., help="Transcript files or fold
         s = common.settings(corpus)
         items = common.load_items(s)
         index = common.index(s, items)
-        engine = SessionEngine(Store(s.db_path), items, grader=Grader(common.llm(s)))
+        service = InterviewService.open(s, items, grader=Grader(common.llm(s)))
         with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err, transient=True) as bar:
             for f, text in texts:
@@ -149,15 +148,16 @@ def score(paths: list[Path] = typer.Argument(..., help="Transcript files or fold
                     bar.update(task, completed=done, total=total)
 
                 try:
-                    report = score_text(text, str(f), index=index, engine=engine, interviewer=interviewer,
-                                        input_format=input_format, skip_unmatched=skip_unmatched,
-                                        progress=progress, threshold=threshold)
+                    report = service.score_transcript(text, str(f), index=index, interviewer=interviewer,
+                                                      input_format=input_format, skip_unmatched=skip_unmatched,
+                                                      progress=progress, threshold=threshold)
                 except InterviewError as e:
                     failed(f, e)
                     continue
                 except KeyboardInterrupt:
                     err.print("\nInterrupted. The answers read so far are saved; run the command again: "
                               "graded answers come from the cache.")
+                    service.close()
                     raise typer.Exit(130) from None
                 finally:
                     bar.remove_task(task)

@@ -16,7 +16,7 @@ def slack(http: bool = typer.Option(False, "--http", help="Serve the Events API 
           port: int = typer.Option(3000, "--port", help="HTTP port for --http; Slack posts to /slack/events.")):
     """Run the Slack app: /interview, answers in threads, transcript scoring, App Home."""
     from bot.grading.grader import Grader
-    from bot.sessions import SessionEngine, Store
+    from bot.service import InterviewService
     from bot.slack.app import RedactTokens, build_app, http_server, load_slack_config, run_socket_mode
 
     config = load_slack_config(http=http)  # first: a token problem is reported before slow loading
@@ -27,8 +27,8 @@ def slack(http: bool = typer.Option(False, "--http", help="Serve the Events API 
     s = common.settings()
     items = common.load_items(s)
     idx = common.index(s, items)  # synced now, so the first transcript is scored without a wait
-    engine = SessionEngine(Store(s.db_path), items, grader=Grader(common.llm(s)))
-    app = build_app(s, engine, config=config, index=idx)
+    service = InterviewService.open(s, items, grader=Grader(common.llm(s)))
+    app = build_app(s, service, config=config, index=idx)
     if http:
         try:
             server = http_server(app, port=port)
@@ -38,12 +38,25 @@ def slack(http: bool = typer.Option(False, "--http", help="Serve the Events API 
         try:
             server.serve_forever()
         except KeyboardInterrupt:
-            pass
-        finally:
             server.server_close()
+            _stop(service)
+        server.server_close()
     else:
         err.print("Connecting to Slack in Socket Mode (Ctrl-C stops).")
         try:
             run_socket_mode(app, config.app_token)
         except KeyboardInterrupt:
-            pass
+            _stop(service)
+
+
+def _stop(service) -> None:
+    """Ctrl-C: answers are saved before they are graded, and one still pending is graded when the
+    app starts again; wait for the model to be free (no crash at exit), then exit 130."""
+    import os
+    import sys
+
+    sys.__stderr__.write("\nStopped. Answers not graded yet are graded when the app starts again.\n")
+    sys.__stderr__.flush()
+    if not service.close():
+        os._exit(130)  # a call is still inside llama.cpp: skip the teardown that would free it
+    raise typer.Exit(130)

@@ -117,6 +117,8 @@ class _NoModel:
     """The grader without a model: model-free signals only (`INTERVIEW_LLM_BACKEND=none`, or
     `interview eval --no-model`), scored by the `model_free` weights."""
     name = "none"
+    concurrency = 8  # no model: only numpy work, limited by the cores
+    caches_prefix = False
 
     def prepare(self, system: str, user_prefix: str) -> None:
         pass

@@ -15,7 +15,7 @@ def get_llm(settings: Settings, progress: Callable[[int, int], None] | None = No
         from bot.llm.openai_compat import OpenAICompatLLM
 
         return OpenAICompatLLM(settings.llm_model, settings.llm_base_url, settings.llm_api_key,
-                               timeout=settings.llm_timeout)
+                               timeout=settings.llm_timeout, concurrency=settings.llm_concurrency)
     from bot.llm.local import LocalLLM
     from bot.llm.model_files import ensure_model
 

@@ -11,6 +11,9 @@ from typing import Protocol
 
 class LLM(Protocol):
     name: str
+    # Capabilities, declared by each backend; the application layer (bot.service) schedules by them.
+    concurrency: int  # generate_json calls that may run at once (the embedded model: 1)
+    caches_prefix: bool  # prepare() does real work, worth scheduling while the candidate types
 
     def generate_json(self, system: str, user: str, schema: dict, max_tokens: int = 1024) -> str:
         """Return the model's reply (JSON text). Raise LLMError when the backend fails."""

@@ -9,8 +9,10 @@ from bot.errors import LLMError
 
 class FakeLLM:
     name = "fake"
+    caches_prefix = True  # records prepare() calls, so tests see the warm-ups
 
-    def __init__(self, replies: list | None = None):
+    def __init__(self, replies: list | None = None, *, concurrency: int = 1):
+        self.concurrency = concurrency
         # Each reply is a dict (sent as JSON), a str (sent as is) or an Exception (raised).
         self.replies: deque = deque(replies or [])
         self.calls: list[dict] = []

@@ -77,6 +77,9 @@ class _FilteredStderr:
 
 
 class LocalLLM:
+    concurrency = 1  # one llama.cpp context: calls take turns
+    caches_prefix = True
+
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, threads: int = 0, name: str | None = None,
                  prefix_dir: Path | None = None):
         try:

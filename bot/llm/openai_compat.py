@@ -11,7 +11,10 @@ FORMATS = ("json_schema", "json_object", None)
 
 
 class OpenAICompatLLM:
-    def __init__(self, model: str | None, base_url: str | None, api_key: str | None, timeout: float = 120.0):
+    caches_prefix = False  # servers cache prefixes themselves
+
+    def __init__(self, model: str | None, base_url: str | None, api_key: str | None, timeout: float = 120.0,
+                 concurrency: int = 4):
         if not model:
             raise ConfigError("No model name for the OpenAI-compatible endpoint.",
                               "Set INTERVIEW_LLM_MODEL (e.g. gpt-4o-mini, qwen2.5:7b) or llm_model in config.toml.")
@@ -21,6 +24,7 @@ class OpenAICompatLLM:
         from langchain_openai import ChatOpenAI
 
         self.name = model
+        self.concurrency = max(1, concurrency)  # requests in flight at once from this process
         self.base_url = base_url
         # Local servers (Ollama, vLLM) accept any key, but the client insists on one.
         self.chat = ChatOpenAI(model=model, base_url=base_url, api_key=api_key or "not-needed",

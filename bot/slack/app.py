@@ -17,6 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.service import InterviewService
 from bot.sessions import SessionEngine
 from bot.slack.core import InterviewCore
 
@@ -99,14 +100,14 @@ def dedupe_events(core: InterviewCore):
     return middleware
 
 
-def build_app(settings: Settings, engine: SessionEngine, *, config: SlackConfig | None = None,
+def build_app(settings: Settings, service: InterviewService, *, config: SlackConfig | None = None,
               index=None, base_url: str | None = None, executor: Executor | None = None,
               resume: bool = True) -> App:
-    """The bolt App over `engine`. `base_url` points the Web API client elsewhere (tests);
-    `index` is the question index for transcript scoring (opened on first use when None)."""
+    """The bolt App over the application `service`. `base_url` points the Web API client elsewhere
+    (tests); `index` is the question index for transcript scoring (opened on first use when None)."""
     config = config or load_slack_config()
-    opener = (lambda: index) if index is not None else _index_factory(settings, engine)
-    core = InterviewCore(engine, index_factory=opener)
+    opener = (lambda: index) if index is not None else _index_factory(settings, service.engine)
+    core = InterviewCore(service, index_factory=opener)
     client = make_client(config.bot_token, base_url)
     try:
         app = App(client=client, signing_secret=config.signing_secret, process_before_response=False,

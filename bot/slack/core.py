@@ -1,5 +1,6 @@
-"""Slack-independent glue over the SessionEngine: command parsing, event de-duplication, locks,
-and the numbers behind the App Home. Nothing here imports slack_bolt or slack_sdk."""
+"""Slack-independent glue over the application layer (bot.service): command parsing, event
+de-duplication, and the numbers behind the App Home. Nothing here imports slack_bolt or slack_sdk;
+grading, warm-ups, locking and sessions are the service's, shared with the other faces."""
 from __future__ import annotations
 
 import re
@@ -10,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from bot.errors import InterviewError, UsageError
-from bot.sessions import GRADED, Session, SessionEngine
+from bot.service import InterviewService
+from bot.sessions import GRADED, Session
 
 SLACK = "slack"  # the engine's `channel` for sessions started from Slack
 DEFAULT_COUNT, MAX_COUNT = 5, 20
@@ -93,22 +95,14 @@ class EventLog:
 
 
 class InterviewCore:
-    """What the listeners share: the engine, the event log, locks, the transcript index."""
+    """What the listeners share: the application service, the event log, the transcript index."""
 
-    def __init__(self, engine: SessionEngine, index_factory: Callable[[], object] | None = None):
-        self.engine = engine
-        self.events = EventLog(engine.store)
-        # One model serves everyone, and llama.cpp is not thread-safe: grade one answer at a time.
-        self.grade_lock = threading.Lock()
-        self._locks: dict[int, threading.Lock] = defaultdict(threading.Lock)
-        self._locks_guard = threading.Lock()
+    def __init__(self, service: InterviewService, index_factory: Callable[[], object] | None = None):
+        self.service = service
+        self.engine = service.engine  # read-only queries (sessions, answers, items)
+        self.events = EventLog(service.engine.store)
         self._index_factory = index_factory
         self._index = None
-
-    def session_lock(self, session_id: int) -> threading.Lock:
-        """Messages of one session are handled in order: two quick replies never race for a question."""
-        with self._locks_guard:
-            return self._locks[session_id]
 
     def index(self):
         if self._index is None:
@@ -117,21 +111,6 @@ class InterviewCore:
                                      "Start the bot with `interview slack`, which opens the question index.")
             self._index = self._index_factory()
         return self._index
-
-    def grade(self, rec):
-        with self.grade_lock:
-            return self.engine.grade(rec)
-
-    def prepare(self, item) -> None:
-        """Warm the question's prompt prefix while the candidate types, as the terminal does (a
-        disk load when an earlier run saved it). In the background: a warm-up only costs speed."""
-        grader = self.engine.grader
-        if grader is None or item is None:
-            return
-        from bot.grading.grader import Question
-
-        threading.Thread(target=grader.prepare, args=(Question.from_item(item),), daemon=True,
-                         name=f"warm-up {item.id}").start()
 
     def session_of_thread(self, thread_ts: str | None) -> Session | None:
         return self.engine.find_by_meta("thread_ts", thread_ts) if thread_ts else None

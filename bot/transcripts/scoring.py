@@ -157,8 +157,11 @@ def score_file(path: Path, *, index, engine, interviewer: str | None = None, inp
 
 def score_text(text: str, name: str, *, index, engine, interviewer: str | None = None,
                input_format: str | None = None, skip_unmatched: bool = False,
-               progress: Callable[[int, int], None] | None = None, threshold: float | None = None) -> ScoreReport:
+               progress: Callable[[int, int], None] | None = None, threshold: float | None = None,
+               grade: Callable | None = None) -> ScoreReport:
     """Score a transcript given as text (`name` labels messages: a file name or an upload's title).
+    `grade(rec, question)` grades one saved answer (default: the engine's; the application layer
+    passes its own, which takes turns on the model).
 
     Grading errors do not raise: the item gets status "error" (its answer stays saved, `pending` or
     `error`, in the history) and the other items are still graded; after an LLM/model failure the
@@ -198,7 +201,7 @@ def score_text(text: str, name: str, *, index, engine, interviewer: str | None =
             it.status, it.error = "error", f"not graded: {broken.message}"
         else:
             try:
-                it.grade, it.status = engine.grade(rec, question), "graded"
+                it.grade, it.status = (grade or engine.grade)(rec, question), "graded"
             except (LLMError, ModelError) as e:  # the endpoint or model is down: do not retry per item
                 broken, it.status, it.error = e, "error", e.message
             except InterviewError as e:  # e.g. an invalid grade after retries: this item only

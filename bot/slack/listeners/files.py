@@ -85,14 +85,12 @@ def score_transcript(core: InterviewCore, client, *, file_id: str, channel: str,
         try:
             from bot.reports.html import render_html
             from bot.transcripts.readers import decode
-            from bot.transcripts.scoring import score_text
         except ImportError:
             raise InterviewError("Transcript scoring is not available in this version of the bot.") from None
         name, data = download(client, file_id)
         index = core.index()
-        with core.grade_lock:  # the scorer grades with the shared model
-            # From memory, not a temp file: the scorer's messages then name the file as shared.
-            report = score_text(decode(data, name), name, index=index, engine=core.engine)
+        # From memory, not a temp file: the scorer's messages then name the file as shared.
+        report = core.service.score_transcript(decode(data, name), name, index=index)
         replace(client, channel, ts, kit.transcript_blocks(report.to_dict(), name),
                 f"Transcript {name}: {kit.score_text(report.overall)}", where)
         stem = re.sub(r"[^\w.\-]+", "_", Path(name).stem) or "transcript"

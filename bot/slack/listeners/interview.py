@@ -76,37 +76,37 @@ def start_session(core: InterviewCore, client, *, user: str, channel: str, topic
                   count: int) -> Session:
     """Open a session whose thread is question 1's message. `channel` may be a user id: the
     app's DM with that user."""
-    engine = core.engine
-    select_questions(list(engine.items.values()), topic, count)  # a bad topic fails before anything is posted
+    service = core.service
+    select_questions(list(core.engine.items.values()), topic, count)  # a bad topic fails before anything is posted
     # The session is keyed by its thread, and a message's ts exists only once it is posted:
     # post a placeholder, open the session on its ts, then turn it into question 1.
     first = client.chat_postMessage(channel=channel, text=f"🎤 Starting a mock interview for <@{user}>…")
     channel_id, ts = first["channel"], first["ts"]
-    s = engine.start(user, topic=topic, count=count, channel=SLACK, meta={"channel": channel_id, "thread_ts": ts})
-    item = engine.current_item(s)
+    s = service.start(user, topic=topic, count=count, channel=SLACK, meta={"channel": channel_id, "thread_ts": ts})
+    item = service.current_item(s)
     client.chat_update(channel=channel_id, ts=ts, blocks=kit.question_blocks(item, 1, len(s.question_ids), user),
                        text=kit.fallback(f"Question 1: {item.question}"))
-    core.prepare(item)
+    service.prepare(item)
     return s
 
 
 def post_next(core: InterviewCore, client, s: Session) -> None:
     """The next question in the thread, or the summary when none is left."""
-    s = core.engine.get(s.id)
-    item = core.engine.current_item(s)
+    s = core.service.session(s.id)
+    item = core.service.current_item(s)
     if item is None:
         finish(core, client, s, "finished")
         return
     n = s.position + 1
     post(client, s.meta["channel"], kit.question_blocks(item, n, len(s.question_ids), s.owner),
          f"Question {n}: {item.question}", s.meta["thread_ts"])
-    core.prepare(item)
+    core.service.prepare(item)
 
 
 def finish(core: InterviewCore, client, s: Session, status: str) -> None:
     if s.status == "active":
-        s = core.engine.finish(s, status)
-    post(client, s.meta["channel"], kit.summary_blocks(core.engine.summary(s), s.status),
+        s = core.service.finish(s, status)
+    post(client, s.meta["channel"], kit.summary_blocks(core.service.summary(s), s.status),
          "Interview summary", s.meta["thread_ts"])
     publish_home(core, client, s.owner)  # the Home tab shows progress: refresh it while we know it changed
 
@@ -129,7 +129,7 @@ def grade_and_reply(core: InterviewCore, client, s: Session, rec) -> bool:
         return False
 
     try:
-        grade = core.grade(rec)
+        grade = core.service.grade(rec)
     except InterviewError as e:
         return failed(e.message, e.hint)
     except Exception:  # noqa: BLE001 - a bug: tell the user, keep the traceback in the log
@@ -148,9 +148,9 @@ def on_session_message(core: InterviewCore, client, s: Session, *, user: str, te
     if user != s.owner:
         client.chat_postEphemeral(channel=ch, user=user, thread_ts=ts, text=NOT_YOURS.format(owner=s.owner))
         return
-    engine = core.engine
-    with core.session_lock(s.id), reporting(thread_sayer(client, s)):
-        s = engine.get(s.id)  # fresh: another message may have moved it on while we waited
+    service = core.service
+    with service.turn(s.id), reporting(thread_sayer(client, s)):
+        s = service.session(s.id)  # fresh: another message may have moved it on while we waited
         word = word_of(text)
         if word == "again":
             if s.status == "active":
@@ -158,13 +158,13 @@ def on_session_message(core: InterviewCore, client, s: Session, *, user: str, te
             start_session(core, client, user=user, channel=ch, topic=s.topic, count=len(s.question_ids))
             return
         if word == "retry":
-            todo = engine.ungraded(s)
+            todo = service.ungraded(s)
             if not todo:
                 post(client, ch, kit.sections("Every answer in this interview is graded."), "Nothing to grade.", ts)
             for rec in todo:
                 grade_and_reply(core, client, s, rec)
-            if todo and engine.current_item(s) is None:  # over: show the summary with the new grades
-                finish(core, client, engine.get(s.id), "finished")
+            if todo and service.current_item(s) is None:  # over: show the summary with the new grades
+                finish(core, client, service.session(s.id), "finished")
             return
         if s.status != "active":
             post(client, ch, kit.sections("This interview is over. Write `again` for a new round."),
@@ -173,12 +173,12 @@ def on_session_message(core: InterviewCore, client, s: Session, *, user: str, te
         if word == "stop":
             finish(core, client, s, "stopped")
         elif word == "skip":
-            post_next(core, client, engine.skip(s))
+            post_next(core, client, service.skip(s))
         elif word == "hint":
-            item = engine.current_item(s)
+            item = service.current_item(s)
             post(client, ch, kit.hint_blocks(item), "Hint", ts)
         elif text.strip():
-            rec = engine.submit(s, text)  # saved before grading: a crash or restart loses nothing
+            rec = service.submit(s, text)  # saved before grading: a crash or restart loses nothing
             grade_and_reply(core, client, s, rec)
             post_next(core, client, s)
 
@@ -187,7 +187,7 @@ def resume_pending(core: InterviewCore, client) -> int:
     """After a restart: grade answers that were saved but not graded, then continue those threads."""
     done = 0
     for s in core.pending_sessions():
-        with core.session_lock(s.id), reporting(thread_sayer(client, s)):
+        with core.service.turn(s.id), reporting(thread_sayer(client, s)):
             for rec in core.engine.answers(s):
                 if rec.status == PENDING:
                     grade_and_reply(core, client, s, rec)

@@ -59,8 +59,8 @@ def dm_command(core: InterviewCore, client, *, user: str, channel: str, text: st
             cmd = parse_command(" ".join(text.split()[1:]))
             select_questions(list(core.engine.items.values()), cmd.topic, cmd.count)  # valid before anything ends
             if (old := core.active_in_channel(channel, user)) is not None:  # one open interview per DM
-                with core.session_lock(old.id):
-                    finish(core, client, core.engine.get(old.id), "stopped")
+                with core.service.turn(old.id):
+                    finish(core, client, core.service.session(old.id), "stopped")
             start_session(core, client, user=user, channel=channel, topic=cmd.topic, count=cmd.count)
         elif text.lower().startswith("score"):
             raise InterviewError("Attach the transcript file to the message that says `score`.")

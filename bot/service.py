@@ -1,0 +1,328 @@
+"""The application layer that every face calls: the terminal, Slack and transcript scoring.
+
+Faces keep only their own I/O (reading a line, posting a Slack message, rendering). What they
+share lives here, once:
+- loading the grader in the background, so a face shows its first question at once;
+- use of the model by the backend's declared capabilities (`LLM.concurrency`): gradings first, in
+  arrival order; a warm-up only when no grading runs or waits;
+- warm-ups of a question's prompt prefix on one worker, newest question first, stale ones dropped;
+- sessions: start, the current question, atomic submit and skip, grade, finish, summary;
+- one turn at a time per session (two quick Slack replies never race for a question);
+- clean shutdown: no thread is left inside the model when the interpreter exits.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Callable
+
+from bot.errors import InterviewError
+from bot.grading.grader import Grader, Question
+from bot.grading.result import Grade
+from bot.sessions import AnswerRecord, Session, SessionEngine, Store
+
+Stage = Callable[[str], None]  # told what a slow call is doing ("loading the model…"), for a spinner
+
+
+class ModelGate:
+    """Who may use the model now. `slots` calls run at once; a waiting grading is always let in
+    before a warm-up, and warm-ups stop being let in once the gate closes."""
+
+    def __init__(self, slots: int):
+        self._cv = threading.Condition()
+        self._slots = self._free = max(1, slots)
+        self._waiting = 0  # gradings waiting for a slot
+        self._warming = 0  # warm-ups running
+        self.closed = False
+
+    @contextmanager
+    def grading(self, stage: Stage | None = None):
+        with self._cv:
+            self._waiting += 1
+            try:
+                if self._free == 0 and stage is not None:
+                    stage("preparing the question…" if self._warming else "waiting for another grading…")
+                while self._free == 0:
+                    self._cv.wait()
+                self._free -= 1
+            finally:
+                self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._release()
+
+    @contextmanager
+    def warmup(self):
+        """Yields True when the warm-up may run, False when the gate closed while it waited."""
+        with self._cv:
+            while not self.closed and (self._free == 0 or self._waiting):
+                self._cv.wait()
+            if self.closed:
+                yield False
+                return
+            self._free -= 1
+            self._warming += 1
+        try:
+            yield True
+        finally:
+            with self._cv:
+                self._warming -= 1
+            self._release()
+
+    def _release(self) -> None:
+        with self._cv:
+            self._free += 1
+            self._cv.notify_all()
+
+    def close(self) -> None:
+        with self._cv:
+            self.closed = True
+            self._cv.notify_all()
+
+    def drain(self, timeout: float | None) -> bool:
+        """Wait until no grading or warm-up holds the model."""
+        with self._cv:
+            return self._cv.wait_for(lambda: self._free == self._slots, timeout)
+
+
+class WarmUps:
+    """One worker that evaluates question prefixes while the candidate types. Only the newest
+    request is kept: asking for question 3 drops a question 2 that has not started."""
+
+    def __init__(self, gate: ModelGate, grader: Grader):
+        self._gate, self._grader = gate, grader
+        self._cv = threading.Condition()
+        self._wanted: Question | None = None
+        self._busy = False
+        self.done: list[str] = []  # question ids warmed, in order (what a test and a benchmark read)
+        self._thread = threading.Thread(target=self._run, daemon=True, name="warm-ups")
+        self._thread.start()
+
+    def want(self, q: Question) -> None:
+        with self._cv:
+            self._wanted = q
+            self._cv.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while self._wanted is None and not self._gate.closed:
+                    self._cv.wait()
+                if self._gate.closed:
+                    return
+            with self._gate.warmup() as allowed:
+                if not allowed:
+                    return
+                with self._cv:  # the newest request, taken only once the model is free
+                    q, self._wanted = self._wanted, None
+                    self._busy = q is not None
+                if q is None:
+                    continue
+                try:
+                    self._grader.prepare(q)  # failures only cost speed; prepare() swallows them
+                finally:
+                    with self._cv:
+                        self._busy = False
+                        self.done.append(q.id)
+                        self._cv.notify_all()
+
+    def idle(self, timeout: float | None = None) -> bool:
+        """Wait until nothing is wanted or running (tests, benchmarks)."""
+        with self._cv:
+            return self._cv.wait_for(lambda: self._wanted is None and not self._busy, timeout)
+
+    def stop(self) -> None:
+        with self._cv:
+            self._cv.notify_all()
+
+
+class InterviewService:
+    """Sessions and grading for every face. Built over an engine whose grader is ready, or with
+    `load`, a function that builds the grader (the embedded model takes seconds to load): started
+    at once in the background when `background` is set, else on the first grading."""
+
+    def __init__(self, engine: SessionEngine, *, load: Callable[[], Grader] | None = None,
+                 background: bool = False):
+        self.engine = engine
+        self._load_fn = load
+        self._loaded = threading.Event()
+        self._load_lock = threading.Lock()
+        self._load_error: InterviewError | None = None
+        self._gate: ModelGate | None = None
+        self._warmups: WarmUps | None = None
+        self._closing = False
+        self._turns: dict[int, threading.Lock] = defaultdict(threading.Lock)
+        self._turns_guard = threading.Lock()
+        if engine.grader is not None:
+            self._ready(engine.grader)
+        elif load is not None and background:
+            threading.Thread(target=self._load, daemon=True, name="load grader").start()
+
+    @classmethod
+    def open(cls, settings, items, *, grader: Grader | None = None, background: bool = False) -> "InterviewService":
+        """The service over the configured history database, with `grader` or the configured
+        LLM backend's (loaded in the background when `background` is set)."""
+        def load() -> Grader:
+            from bot.llm import get_llm
+
+            return Grader(get_llm(settings))
+
+        return cls(SessionEngine(Store(settings.db_path), items, grader=grader), load=load, background=background)
+
+    # --- the grader -----------------------------------------------------------------------
+    def _ready(self, grader: Grader) -> None:
+        self.engine.grader = grader
+        self._gate = ModelGate(getattr(grader.llm, "concurrency", 1))
+        if getattr(grader.llm, "caches_prefix", False):
+            self._warmups = WarmUps(self._gate, grader)
+        if self._closing:  # close() ran while the model loaded
+            self._shut()
+        self._loaded.set()
+
+    def _load(self) -> None:
+        with self._load_lock:
+            if self._loaded.is_set():
+                return
+            try:
+                if self._closing:
+                    raise InterviewError("The interview is closing.")
+                self._ready(self._load_fn())
+            except InterviewError as e:
+                self._load_error = e
+                self._loaded.set()
+            except BaseException as e:  # noqa: BLE001 - reported to whoever waits, not lost in a thread
+                self._load_error = InterviewError(f"Internal error while loading the grader: {type(e).__name__}: {e}",
+                                                  "Run again with INTERVIEW_DEBUG=1 and report the traceback.")
+                self._loaded.set()
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded.is_set() and self._load_error is None
+
+    def grader(self, stage: Stage | None = None) -> Grader:
+        """The grader, waiting for it to load (or loading it now)."""
+        if not self._loaded.is_set():
+            if self._load_fn is None:
+                raise InterviewError("This service has no grader.", "Build it with a grader or a loader.")
+            if stage is not None:
+                stage("loading the model… (once per start: a few seconds)")
+            self._load()  # waits for a load in flight instead, then finds it done
+        if self._load_error is not None:
+            raise self._load_error
+        return self.engine.grader
+
+    # --- warm-ups and grading -------------------------------------------------------------
+    def prepare(self, item) -> None:
+        """Warm the question's prompt prefix in the background while the candidate types."""
+        if item is None or self._closing:
+            return
+        q = item if isinstance(item, Question) else Question.from_item(item)
+        if self._loaded.is_set():
+            if self._warmups is not None:
+                self._warmups.want(q)
+            return
+
+        def when_loaded():  # the model is still loading: warm once it is there
+            self._loaded.wait()
+            if self._warmups is not None and not self._closing:
+                self._warmups.want(q)
+        threading.Thread(target=when_loaded, daemon=True, name=f"warm-up {q.id}").start()
+
+    def warmups_idle(self, timeout: float | None = None) -> bool:
+        return self._warmups.idle(timeout) if self._warmups is not None else True
+
+    @property
+    def warmed(self) -> list[str]:
+        return list(self._warmups.done) if self._warmups is not None else []
+
+    def grade(self, rec: AnswerRecord, question: Question | None = None, *, stage: Stage | None = None) -> Grade:
+        """Grade a saved answer (marked `error` and the error raised when grading fails)."""
+        question = question or self.engine.question_for(rec)
+        self.grader(stage)
+        cached = self.engine.cached_grade(question, rec.answer, self.engine.grader.llm.name)
+        if cached is not None:  # no need to wait for the model
+            return self.engine.grade(rec, question)
+        with self._gate.grading(stage):
+            if stage is not None:
+                stage("grading…")
+            return self.engine.grade(rec, question)
+
+    def grade_text(self, question: Question, text: str, source: str, *, stage: Stage | None = None) -> Grade:
+        """One answer outside a session (`interview grade`): saved first, then graded."""
+        return self.grade(self.engine.record(question, text, source=source), question, stage=stage)
+
+    def score_transcript(self, text: str, name: str, *, index, **options):
+        """Score a practice transcript (bot.transcripts.scoring.score_text's options), taking
+        turns on the model with the other faces' gradings."""
+        from bot.transcripts.scoring import score_text
+
+        self.grader()
+        return score_text(text, name, index=index, engine=self.engine,
+                          grade=lambda rec, q: self.grade(rec, q), **options)
+
+    # --- sessions -------------------------------------------------------------------------
+    def start(self, owner: str, **kw) -> Session:
+        return self.engine.start(owner, **kw)
+
+    def session(self, session_id: int) -> Session:
+        return self.engine.get(session_id)
+
+    def latest_active(self, owner: str, channel: str | None = None) -> Session | None:
+        return self.engine.latest_active(owner, channel)
+
+    def current_item(self, s: Session):
+        return self.engine.current_item(s)
+
+    def submit(self, s: Session, text: str) -> AnswerRecord:
+        """Save the answer and move on, atomically; grading is `grade(rec)`."""
+        return self.engine.submit(s, text)
+
+    def skip(self, s: Session) -> Session:
+        return self.engine.skip(s)
+
+    def ungraded(self, s: Session) -> list[AnswerRecord]:
+        return self.engine.ungraded(s)
+
+    def finish(self, s: Session, status: str = "finished") -> Session:
+        return self.engine.finish(s, status)
+
+    def wrap_up(self, s: Session) -> Session:
+        """Finish the session unless answers still wait for a grade (`--resume` grades them)."""
+        s = self.engine.get(s.id)
+        return s if self.engine.ungraded(s) else self.engine.finish(s)
+
+    def summary(self, s: Session) -> dict:
+        return self.engine.summary(s)
+
+    @contextmanager
+    def turn(self, session_id: int):
+        """One message of a session at a time, in order, across a face's threads."""
+        with self._turns_guard:
+            lock = self._turns[session_id]
+        with lock:
+            yield
+
+    # --- shutdown -------------------------------------------------------------------------
+    def _shut(self) -> None:
+        if self._gate is not None:
+            self._gate.close()
+        if self._warmups is not None:
+            self._warmups.stop()
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Stop warm-ups and wait for the model to be free, then free it. False when a call in
+        the model did not end within `timeout`: the caller should then leave without the
+        interpreter's teardown (it would free llama.cpp under the running call)."""
+        self._closing = True
+        self._shut()
+        deadline = time.monotonic() + timeout
+        if not self._loaded.is_set() and self._load_lock.locked() and not self._loaded.wait(timeout):
+            return False
+        if self._gate is not None and not self._gate.drain(max(0.0, deadline - time.monotonic())):
+            return False
+        grader = self.engine.grader
+        close = getattr(getattr(grader, "llm", None), "close", None)
+        return close(max(0.0, deadline - time.monotonic())) if close is not None else True

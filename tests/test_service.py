@@ -1,0 +1,200 @@
+"""The application layer (bot.service) over a real SQLite file: how the model is shared between
+gradings and warm-ups, atomic submits, background loading and shutdown."""
+import threading
+import time
+
+import pytest
+
+from bot.errors import ConflictError
+from bot.grading.grader import Grader, Question
+from bot.llm.fake import FakeLLM
+from bot.service import InterviewService
+from bot.sessions import PENDING, SKIPPED, SessionEngine, Store
+
+REPLY = {"missing_points": [], "wrong_claims": [], "score": 4}
+
+
+class Recording(FakeLLM):
+    """The fake model, logging every call in order; a warm-up of a question whose id is in `hold`
+    blocks until the test releases it, so a test can line things up behind a busy model."""
+
+    def __init__(self, concurrency: int = 1, delay: float = 0.0):
+        super().__init__(concurrency=concurrency)
+        self.log: list[str] = []
+        self.hold: dict[str, threading.Event] = {}
+        self.started: dict[str, threading.Event] = {}
+        self.delay = delay
+        self.in_flight = self.most_in_flight = 0
+        self._guard = threading.Lock()
+
+    def prepare(self, system, user_prefix):
+        qid = next((k for k in self.hold if k in user_prefix), None)
+        self.log.append(f"warm {qid}")
+        if qid is not None:
+            self.started.setdefault(qid, threading.Event()).set()
+            assert self.hold[qid].wait(20), "test never released the warm-up"
+        super().prepare(system, user_prefix)
+
+    def generate_json(self, system, user, schema, max_tokens=1024):
+        with self._guard:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self.log.append("grade")
+        try:
+            time.sleep(self.delay)
+            return super().generate_json(system, user, schema, max_tokens)
+        finally:
+            with self._guard:
+                self.in_flight -= 1
+
+
+def marked(item):
+    """The question with its id written into the question text, so the fake sees which it warms."""
+    q = Question.from_item(item)
+    q.question = f"[{item.id}] {q.question}"
+    return q
+
+
+@pytest.fixture
+def items(corpus_items):
+    return corpus_items[:4]
+
+
+def service_over(settings, items, llm):
+    return InterviewService(SessionEngine(Store(settings.db_path), items, Grader(llm, check_topic=False)))
+
+
+def test_a_grading_goes_before_queued_warm_ups_and_stale_warm_ups_are_dropped(settings, items):
+    llm = Recording()
+    a, b, c = (marked(i) for i in items[:3])
+    llm.hold = {a.id: threading.Event()}
+    svc = service_over(settings, items, llm)
+    svc.prepare(a)
+    assert llm.started.setdefault(a.id, threading.Event()).wait(10)  # the model is busy warming a
+    svc.prepare(b)
+    svc.prepare(c)  # b has not started: c replaces it
+    llm.queue(REPLY)
+    rec = svc.engine.record(Question.from_item(items[3]), "an answer typed while a warms", "grade")
+    graded = threading.Thread(target=svc.grade, args=(rec,))
+    graded.start()
+    with svc._gate._cv:  # the grading is waiting for the model
+        assert svc._gate._cv.wait_for(lambda: svc._gate._waiting == 1, 10)
+    llm.hold[a.id].set()
+    graded.join(10)
+    assert svc.warmups_idle(10)
+    warms = [e for e in llm.log if e.startswith("warm")]
+    # a finished, then the grading ran (it restores its own question's prefix: that warm is its
+    # own), then only the newest wanted warm-up, c; b never ran.
+    assert llm.log.index("grade") < len(llm.log) - 1
+    assert svc.warmed == [a.id, c.id]
+    assert all(b.id not in p for _, p in llm.prepared)
+    assert svc.engine.answer(rec.id).status == "graded"
+    assert warms[0] == f"warm {a.id}"
+    assert svc.close()
+
+
+def test_the_embedded_model_grades_one_at_a_time_an_endpoint_several(settings, items):
+    for slots, expected in ((1, 1), (3, 3)):
+        llm = Recording(concurrency=slots, delay=0.3)
+        llm.queue(*[REPLY] * 6)
+        svc = service_over(settings, items, llm)
+        q = Question.from_item(items[0])
+        recs = [svc.engine.record(q, f"answer number {n} with {slots} slots", "grade") for n in range(6)]
+        threads = [threading.Thread(target=svc.grade, args=(r,)) for r in recs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        assert llm.most_in_flight == expected
+        assert all(svc.engine.answer(r.id).status == "graded" for r in recs)
+        svc.close()
+
+
+def test_submit_is_atomic_one_of_two_racing_answers_wins(settings, items):
+    svc = service_over(settings, items, FakeLLM())
+    s = svc.start("ann", count=2, seed=1)
+    results, errors = [], []
+    barrier = threading.Barrier(2)
+
+    def answer(text):
+        barrier.wait()
+        try:
+            results.append(svc.submit(s, text))  # both hold the same stale view of the session
+        except ConflictError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=answer, args=(t,)) for t in ("first window", "second window")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(results) == 1 and len(errors) == 1
+    assert "already answered" in errors[0].message and "--resume" in errors[0].hint
+    rows = svc.engine.answers(s)
+    assert [(r.position, r.status) for r in rows] == [(0, PENDING)]
+    assert svc.session(s.id).position == 1
+    svc.skip(svc.session(s.id))
+    assert [r.status for r in svc.engine.answers(s)] == [PENDING, SKIPPED] and svc.current_item(s) is None
+
+
+def test_the_grader_loads_in_the_background_and_a_grading_waits_for_it(settings, items):
+    loaded = threading.Event()
+    llm = FakeLLM([REPLY])
+
+    def load():
+        assert loaded.wait(10)
+        return Grader(llm, check_topic=False)
+
+    engine = SessionEngine(Store(settings.db_path), items, grader=None)
+    svc = InterviewService(engine, load=load, background=True)
+    s = svc.start("ann", count=1, seed=2)  # the question is there before the model
+    assert svc.current_item(s) is not None and not svc.loaded
+    svc.prepare(svc.current_item(s))  # asked before the model exists: runs once it does
+    rec = svc.submit(s, "an answer submitted before the model finished loading")
+    stages, done, told = [], [], threading.Event()
+    t = threading.Thread(target=lambda: done.append(svc.grade(rec, stage=lambda m: (stages.append(m), told.set()))))
+    t.start()
+    assert told.wait(10) and stages[0].startswith("loading the model")
+    assert not done  # it cannot finish: load() is still blocked on `loaded`
+    loaded.set()
+    t.join(10)
+    assert done and done[0].overall >= 0 and svc.engine.answer(rec.id).status == "graded"
+    assert "grading…" in stages
+    assert svc.warmups_idle(10) and svc.warmed == [svc.engine.items[s.question_ids[0]].id]
+    assert svc.close()
+
+
+def test_a_loading_error_reaches_the_grading_that_waits_and_the_answer_stays(settings, items):
+    from bot.errors import ModelError
+
+    def load():
+        raise ModelError("the model file is broken", "delete it")
+
+    svc = InterviewService(SessionEngine(Store(settings.db_path), items, grader=None), load=load, background=True)
+    s = svc.start("ann", count=1, seed=2)
+    rec = svc.submit(s, "an answer")
+    with pytest.raises(ModelError, match="broken"):
+        svc.grade(rec)
+    assert svc.engine.answer(rec.id).status == PENDING and svc.ungraded(s)
+    assert svc.close()
+
+
+def test_close_waits_for_a_running_warm_up_and_later_warm_ups_do_not_start(settings, items):
+    llm = Recording()
+    a, b = marked(items[0]), marked(items[1])
+    llm.hold = {a.id: threading.Event()}
+    svc = service_over(settings, items, llm)
+    svc.prepare(a)
+    assert llm.started.setdefault(a.id, threading.Event()).wait(10)
+    closed = []
+    t = threading.Thread(target=lambda: closed.append(svc.close(timeout=10)))
+    t.start()
+    deadline = time.monotonic() + 10
+    while not svc._gate.closed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    svc.prepare(b)
+    assert closed == []  # cannot have returned: the warm-up of a is held inside the model
+    llm.hold[a.id].set()
+    t.join(10)
+    assert closed == [True]
+    assert svc.warmed == [a.id] and not any(b.id in p for _, p in llm.prepared)

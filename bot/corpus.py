@@ -10,6 +10,7 @@
     ## dl-006: dropout和batch normalization的区别？
     tags: 正则化, 训练
     difficulty: medium
+    status: draft        (optional: key points drafted by `interview corpus import`, not yet reviewed)
 
     ### Answer
     free Markdown ...
@@ -62,6 +63,7 @@ class Item:
     language: str = ""
     source: str = ""  # file:line of the heading
     translations: dict[str, list[str]] = field(default_factory=dict)  # language -> key points
+    status: str = ""  # "draft": key points not reviewed by a person yet
 
     def content_hash(self) -> str:
         """Changes whenever anything that reaches the index or the grader changes."""
@@ -171,12 +173,16 @@ class _Parser:
         key = key.strip().lower()
         if sep and key == "tags":
             cur["tags"] = [t.strip() for t in re.split(r"[,，]", value) if t.strip()]
+        elif sep and key == "status":
+            cur["status"] = value.strip().lower()
+            if cur["status"] not in ("draft", "reviewed"):
+                self.problem(lineno, f"status `{value.strip()}` is not draft or reviewed")
         elif sep and key == "difficulty":
             cur["difficulty"] = value.strip().lower()
             if cur["difficulty"] not in DIFFICULTIES:
                 self.problem(lineno, f"difficulty `{value.strip()}` is not one of {', '.join(DIFFICULTIES)}")
         else:
-            self.problem(lineno, f"unexpected line in {cur['id']}; before `### Answer` only `tags:` and `difficulty:` are allowed")
+            self.problem(lineno, f"unexpected line in {cur['id']}; before `### Answer` only `tags:`, `difficulty:` and `status:` are allowed")
 
     def _finish(self, cur: dict, meta: dict) -> Item:
         line, iid = cur["line"], cur["id"]
@@ -203,7 +209,8 @@ class _Parser:
                     self.problem(ln, f"{iid}: key points are `- ` bullets, one per line")
                     continue
                 points.append(m.group(1))
-            if self.require_key_points and not MIN_KEY_POINTS <= len(points) <= MAX_KEY_POINTS:
+            least = 1 if cur.get("status") == "draft" else MIN_KEY_POINTS  # drafts of short answers may have fewer
+            if self.require_key_points and not least <= len(points) <= MAX_KEY_POINTS:
                 self.problem(cur["section_lines"]["key points"],
                              f"{iid} has {len(points)} key points; write {MIN_KEY_POINTS}-{MAX_KEY_POINTS}")
         translations: dict[str, list[str]] = {}
@@ -226,6 +233,7 @@ class _Parser:
             tags=cur["tags"] or [], difficulty=cur["difficulty"] or "medium",
             note=_block(secs.get("note", [])), corpus=meta.get("name", ""),
             language=meta.get("language", ""), source=f"{self.path}:{line}", translations=translations,
+            status="" if cur.get("status") in (None, "reviewed") else cur["status"],
         )
 
 

@@ -7,7 +7,7 @@ lookups embed the free-text question with e5 `query:`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
@@ -91,10 +91,18 @@ class IngestReport:
     updated: list[str]
     deleted: list[str]
     unchanged: int
+    pruned: list[str] = field(default_factory=list)  # packs removed by --prune
 
     def summary(self) -> str:
-        return (f"{len(self.added)} added, {len(self.updated)} updated, {len(self.deleted)} deleted, "
+        text = (f"{len(self.added)} added, {len(self.updated)} updated, {len(self.deleted)} deleted, "
                 f"{self.unchanged} unchanged")
+        return text + (f"; pruned pack(s) {', '.join(self.pruned)}" if self.pruned else "")
+
+
+def key(item: Item) -> str:
+    """Chroma id of an item: its pack and its id. Two packs may use the same item id, and a
+    command run on one pack (`--corpus X`) sees, changes and deletes only that pack's entries."""
+    return f"{item.corpus}/{item.id}"
 
 
 class QuestionIndex:
@@ -114,37 +122,66 @@ class QuestionIndex:
     def document(item: Item) -> str:
         return f"{item.question}\n{item.answer}"
 
-    def ingest(self, items: list[Item]) -> IngestReport:
-        """Make the collection equal the corpus, re-embedding only new or edited items."""
-        existing = self.collection.get(include=["metadatas"])
+    @staticmethod
+    def _in_packs(packs) -> dict:
+        return {"corpus": {"$in": sorted(packs)}}
+
+    def packs(self) -> dict[str, int]:
+        """Pack name -> number of items indexed."""
+        counts: dict[str, int] = {}
+        for m in self.collection.get(include=["metadatas"])["metadatas"]:
+            name = (m or {}).get("corpus", "")
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def ingest(self, items: list[Item], *, prune: bool = False) -> IngestReport:
+        """Make the index's entries of the items' packs equal those packs, re-embedding only new or
+        edited items. Other packs' entries are left alone (a shared server holds several teams'
+        packs; `--corpus X` must not delete them) unless `prune` removes every pack not given."""
+        packs = {i.corpus for i in items}
+        existing = self.collection.get(where=self._in_packs(packs), include=["metadatas"]) if packs \
+            else {"ids": [], "metadatas": []}
         have = {i: (m or {}).get("hash") for i, m in zip(existing["ids"], existing["metadatas"])}
-        want = {item.id: item for item in items}
-        added = [i for i in want if i not in have]
-        updated = [i for i in want if i in have and have[i] != want[i].content_hash()]
-        deleted = [i for i in have if i not in want]
+        ids = {k: (m or {}).get("id", k) for k, m in zip(existing["ids"], existing["metadatas"])}
+        want = {key(item): item for item in items}
+        added = [k for k in want if k not in have]
+        updated = [k for k in want if k in have and have[k] != want[k].content_hash()]
+        deleted = [k for k in have if k not in want]
         changed = added + updated
         if changed:
-            batch = [want[i] for i in changed]
+            batch = [want[k] for k in changed]
             self.collection.upsert(
                 ids=changed,
                 documents=[self.document(it) for it in batch],
                 metadatas=[{
-                    "hash": it.content_hash(), "question": it.question, "corpus": it.corpus,
+                    "hash": it.content_hash(), "id": it.id, "question": it.question, "corpus": it.corpus,
                     "language": it.language, "difficulty": it.difficulty,
                     "tags": json.dumps(it.tags, ensure_ascii=False),
                 } for it in batch],
             )
         if deleted:
             self.collection.delete(ids=deleted)
-        return IngestReport(added, updated, deleted, len(want) - len(changed))
+        pruned: list[str] = []
+        if prune:
+            others = [p for p in self.packs() if p not in packs]
+            if others:
+                self.collection.delete(where=self._in_packs(others))
+                pruned = sorted(others)
+        return IngestReport([want[k].id for k in added], [want[k].id for k in updated],
+                            [ids[k] for k in deleted], len(want) - len(changed), pruned)
 
-    def search(self, text: str, k: int = 3) -> list[Match]:
+    def search(self, text: str, k: int = 3, packs=None) -> list[Match]:
+        """The `k` nearest items, among `packs` when given (the packs a command loaded)."""
         if self.count() == 0:
             raise IndexNotReadyError()
-        res = self.collection.query(query_texts=[text], n_results=min(k, self.count()),
+        where = self._in_packs(packs) if packs else None
+        n = self.count()
+        res = self.collection.query(query_texts=[text], n_results=min(k, n), where=where,
                                     include=["metadatas", "distances"])
+        if packs and not res["ids"][0]:
+            raise IndexNotReadyError(f"The index holds none of the packs {', '.join(sorted(packs))}.")
         return [
-            Match(item_id=i, question=(m or {}).get("question", ""), similarity=1.0 - float(d),
+            Match(item_id=(m or {}).get("id", i), question=(m or {}).get("question", ""), similarity=1.0 - float(d),
                   corpus=(m or {}).get("corpus", ""))
             for i, m, d in zip(res["ids"][0], res["metadatas"][0], res["distances"][0])
         ]

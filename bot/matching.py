@@ -108,7 +108,9 @@ class QuestionMatcher:
         similarity (question+answer passage) and the top-2 similarities to question and key points:
         a question phrased as a symptom ("loss stays high on the training set") meets a key point."""
         query = expand_query(text.strip()[:MAX_QUERY_CHARS])
-        hits = [h for h in self.index.search(query, self.k) if h.item_id in self.items]
+        packs = {i.corpus for i in self.items.values()} or None
+        hits = [h for h in self.index.search(query, self.k, packs=packs)
+                if h.item_id in self.items and self.items[h.item_id].corpus == h.corpus]
         if not hits:
             return []
         qv = embeddings.embed_queries([query])

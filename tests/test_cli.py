@@ -15,7 +15,10 @@ STRONG_006 = ("Dropout 训练时以概率 p 随机丢弃神经元，是正则化
 
 
 @pytest.fixture
-def runner():
+def runner(monkeypatch):
+    from tests.conftest import MAIN_CORPUS
+
+    monkeypatch.setenv("INTERVIEW_CORPUS", str(MAIN_CORPUS))  # the seed pack these checks are written for
     return CliRunner()
 
 

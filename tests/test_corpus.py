@@ -104,3 +104,24 @@ def test_translated_key_points_are_read_one_by_one(tmp_path):
     bad.write_text(base + "### Key points (en)\n- point one\n", encoding="utf-8")
     _, problems = check_files([bad])
     assert len(problems) == 1 and "must translate the 3 key points one by one" in problems[0] and ":19:" in problems[0]
+
+
+def test_the_shipped_packs_cover_both_languages_and_every_area():
+    from bot.corpus import check_files
+    from tests.conftest import PACKS
+
+    parsed, problems = check_files([PACKS])
+    assert problems == []
+    packs = {cf.meta["name"]: cf for cf in parsed}
+    assert len(packs) >= 9 and sum(len(cf.items) for cf in parsed) >= 200
+    assert {cf.meta["language"] for cf in parsed} == {"zh", "en"}
+    for name in ("ml-fundamentals-en", "ml-fundamentals-zh", "deep-learning-en", "nlp-llm-en", "nlp-llm-zh",
+                 "algorithms-zh", "algorithms-en", "python-en", "sql-databases-en", "system-design-en",
+                 "behavioural-en", "behavioural-zh"):
+        assert len(packs[name].items) >= 15, name
+    for cf in parsed:
+        for item in cf.items:
+            assert 4 <= len(item.key_points) <= 8 or cf.meta["name"] == "deep-learning-zh", item.id
+            assert item.tags and item.difficulty in ("easy", "medium", "hard")
+            if cf.meta["language"] == "zh":  # English answers are matched against English key points
+                assert len(item.translations.get("en", [])) == len(item.key_points), item.id

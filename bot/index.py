@@ -105,6 +105,17 @@ def key(item: Item) -> str:
     return f"{item.corpus}/{item.id}"
 
 
+def views(item: Item) -> dict[str, str]:
+    """Chroma id -> document of each view of an item: question + answer in the item's language,
+    and for each translation (`### Key points (en)`) the key points in that language. With 225
+    items in two languages, an English question's top hits were English items only, and a
+    Chinese item it asked for was not among them at all; its English view is."""
+    out = {key(item): f"{item.question}\n{item.answer}"}
+    for lang in sorted(set(item.translations) | set(item.questions)):
+        out[f"{key(item)}@{lang}"] = "\n".join([item.questions.get(lang, ""), *item.translations.get(lang, [])]).strip()
+    return out
+
+
 class QuestionIndex:
     def __init__(self, settings: Settings, client=None):
         self.settings = settings
@@ -116,6 +127,7 @@ class QuestionIndex:
         )
 
     def count(self) -> int:
+        """Entries in the collection (an item with translated key points has one per language)."""
         return self.collection.count()
 
     @staticmethod
@@ -129,9 +141,11 @@ class QuestionIndex:
     def packs(self) -> dict[str, int]:
         """Pack name -> number of items indexed."""
         counts: dict[str, int] = {}
-        for m in self.collection.get(include=["metadatas"])["metadatas"]:
-            name = (m or {}).get("corpus", "")
-            counts[name] = counts.get(name, 0) + 1
+        got = self.collection.get(include=["metadatas"])
+        for i, m in zip(got["ids"], got["metadatas"]):
+            if "@" not in i:  # an item's other views are not items
+                name = (m or {}).get("corpus", "")
+                counts[name] = counts.get(name, 0) + 1
         return counts
 
     def ingest(self, items: list[Item], *, prune: bool = False) -> IngestReport:
@@ -143,7 +157,8 @@ class QuestionIndex:
             else {"ids": [], "metadatas": []}
         have = {i: (m or {}).get("hash") for i, m in zip(existing["ids"], existing["metadatas"])}
         ids = {k: (m or {}).get("id", k) for k, m in zip(existing["ids"], existing["metadatas"])}
-        want = {key(item): item for item in items}
+        want = {k: item for item in items for k in views(item)}
+        docs = {k: d for item in items for k, d in views(item).items()}
         added = [k for k in want if k not in have]
         updated = [k for k in want if k in have and have[k] != want[k].content_hash()]
         deleted = [k for k in have if k not in want]
@@ -152,7 +167,7 @@ class QuestionIndex:
             batch = [want[k] for k in changed]
             self.collection.upsert(
                 ids=changed,
-                documents=[self.document(it) for it in batch],
+                documents=[docs[k] for k in changed],
                 metadatas=[{
                     "hash": it.content_hash(), "id": it.id, "question": it.question, "corpus": it.corpus,
                     "language": it.language, "difficulty": it.difficulty,
@@ -167,8 +182,12 @@ class QuestionIndex:
             if others:
                 self.collection.delete(where=self._in_packs(others))
                 pruned = sorted(others)
-        return IngestReport([want[k].id for k in added], [want[k].id for k in updated],
-                            [ids[k] for k in deleted], len(want) - len(changed), pruned)
+        base = lambda ks: list(dict.fromkeys(k.split("@")[0] for k in ks))  # noqa: E731 - views -> items
+        new = [k for k in base(added) if k not in have]
+        edited = [k for k in base(changed) if k not in new]
+        gone = [k for k in base(deleted) if k not in want]
+        return IngestReport([want[k].id for k in new], [want[k].id for k in edited], [ids[k] for k in gone],
+                            len({key(i) for i in items}) - len(new) - len(edited), pruned)
 
     def search(self, text: str, k: int = 3, packs=None) -> list[Match]:
         """The `k` nearest items, among `packs` when given (the packs a command loaded)."""
@@ -176,12 +195,16 @@ class QuestionIndex:
             raise IndexNotReadyError()
         where = self._in_packs(packs) if packs else None
         n = self.count()
-        res = self.collection.query(query_texts=[text], n_results=min(k, n), where=where,
+        res = self.collection.query(query_texts=[text], n_results=min(2 * k, n), where=where,
                                     include=["metadatas", "distances"])
         if packs and not res["ids"][0]:
             raise IndexNotReadyError(f"The index holds none of the packs {', '.join(sorted(packs))}.")
-        return [
-            Match(item_id=(m or {}).get("id", i), question=(m or {}).get("question", ""), similarity=1.0 - float(d),
-                  corpus=(m or {}).get("corpus", ""))
-            for i, m, d in zip(res["ids"][0], res["metadatas"][0], res["distances"][0])
-        ]
+        best: dict[str, Match] = {}  # an item's views count once, at their best
+        for i, m, d in zip(res["ids"][0], res["metadatas"][0], res["distances"][0]):
+            m = m or {}
+            hit = Match(item_id=m.get("id", i), question=m.get("question", ""), similarity=1.0 - float(d),
+                        corpus=m.get("corpus", ""))
+            k_ = (hit.corpus, hit.item_id)
+            if k_ not in best or hit.similarity > best[k_].similarity:
+                best[k_] = hit
+        return sorted(best.values(), key=lambda h: -h.similarity)[:k]

@@ -18,7 +18,7 @@ import numpy as np
 
 from bot import embeddings
 
-CANDIDATES = 5  # Chroma hits re-ranked per question
+CANDIDATES = 10  # Chroma hits re-ranked per question (225 items: the right one was often 6th-10th)
 MAX_QUERY_CHARS = 500  # e5-small reads 512 tokens; a long turn's start holds the question
 
 # General ML/DL vocabulary, English -> Chinese, appended to English questions so that the
@@ -100,7 +100,8 @@ class QuestionMatcher:
     def _views(self, item) -> np.ndarray:
         key = item.content_hash()
         if key not in _KP_VECTORS:
-            _KP_VECTORS[key] = embeddings.embed_passages([item.question, *item.key_points])
+            points = item.key_points + [p for pts in item.translations.values() for p in pts]
+            _KP_VECTORS[key] = embeddings.embed_passages([item.question, *item.questions.values(), *points])
         return _KP_VECTORS[key]
 
     def rank(self, text: str) -> list[tuple[float, str]]:

@@ -282,6 +282,7 @@ def test_cli_json_is_stable(cli):
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["schema"] == "interview-score/1" and d["questions"] == 4 and d["unmatched"] == 1
+    assert "grading zoom_zh.vtt: 4/4 answers" in r.stderr  # progress without a terminal: on stderr only
     for item in d["items"]:
         assert {"question", "question_id", "match_score", "answer", "overall", "key_points", "wrong_claims",
                 "feedback"} <= set(item)

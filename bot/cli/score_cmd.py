@@ -144,8 +144,11 @@ def score(paths: list[Path] = typer.Argument(..., help="Transcript files or fold
             for f, text in texts:
                 task = bar.add_task(f"grading {f.name}", total=None)
 
-                def progress(done: int, total: int, task=task) -> None:
+                def progress(done: int, total: int, task=task, name=f.name) -> None:
                     bar.update(task, completed=done, total=total)
+                    # Piped or logged (no live bar): a plain line at each tenth, on stderr.
+                    if not err.is_terminal and total and (done == total or done % max(1, total // 10) == 0):
+                        err.print(f"grading {name}: {done}/{total} answers", highlight=False)
 
                 try:
                     report = service.score_transcript(text, str(f), index=index, interviewer=interviewer,

@@ -155,6 +155,7 @@ class InterviewService:
         self._warmups: WarmUps | None = None
         self._closing = False
         self._turns: dict[int, threading.Lock] = defaultdict(threading.Lock)
+        self._coach = None
         self._turns_guard = threading.Lock()
         if engine.grader is not None:
             self._ready(engine.grader)
@@ -244,11 +245,16 @@ class InterviewService:
         self.grader(stage)
         cached = self.engine.cached_grade(question, rec.answer, self.engine.grader.llm.name)
         if cached is not None:  # no need to wait for the model
-            return self.engine.grade(rec, question)
-        with self._gate.grading(stage):
-            if stage is not None:
-                stage("grading…")
-            return self.engine.grade(rec, question)
+            grade = self.engine.grade(rec, question)
+        else:
+            with self._gate.grading(stage):
+                if stage is not None:
+                    stage("grading…")
+                grade = self.engine.grade(rec, question)
+        if rec.session_id is not None and rec.question_id in self.engine.items:
+            # The person's card for the item: when to ask it again (bot.coach).
+            self.coach.record(self.engine.get(rec.session_id).owner, rec.question_id, grade.overall)
+        return grade
 
     def grade_text(self, question: Question, text: str, source: str, *, stage: Stage | None = None) -> Grade:
         """One answer outside a session (`interview grade`): saved first, then graded."""
@@ -264,8 +270,37 @@ class InterviewService:
                           grade=lambda rec, q: self.grade(rec, q), **options)
 
     # --- sessions -------------------------------------------------------------------------
-    def start(self, owner: str, **kw) -> Session:
-        return self.engine.start(owner, **kw)
+    @property
+    def coach(self):
+        if self._coach is None:
+            from bot.coach import Coach
+
+            self._coach = Coach(self.engine)
+        return self._coach
+
+    def start(self, owner: str, *, mode: str | None = None, count: int = 5, topic: str | None = None,
+              seed: int | None = None, packs: list[str] | None = None, language: str | None = None,
+              difficulty: str | None = None, **kw) -> Session:
+        """A new session. With `mode` the coach plans it from the person's history: `mix` (due
+        items first, then unseen ones from weak topics), `review` (only due), `new` (only unseen)."""
+        from bot.errors import UsageError
+        from bot.sessions import narrow, select_questions
+
+        if mode is None:
+            return self.engine.start(owner, count=count, topic=topic, seed=seed, packs=packs, language=language,
+                                     difficulty=difficulty, **kw)
+        pool = narrow(list(self.engine.items.values()), packs=packs, language=language, difficulty=difficulty)
+        if topic:
+            pool = select_questions(pool, topic, len(pool), seed)
+        chosen = self.coach.plan(owner, pool, count, mode, seed=seed)
+        if not chosen:
+            if mode == "review":
+                nxt = self.coach.progress(owner)["due_next"]
+                raise UsageError("Nothing is due for review now" + (f" (next: {nxt[0]['item_id']} at {nxt[0]['due']})."
+                                                                    if nxt else "."),
+                                 "Run `interview start` for new questions.")
+            raise UsageError("You have answered every question of this selection.", "Use --review, or other packs.")
+        return self.engine.start(owner, count=count, topic=topic, chosen=chosen, **kw)
 
     def session(self, session_id: int) -> Session:
         return self.engine.get(session_id)

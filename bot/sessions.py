@@ -61,6 +61,16 @@ MIGRATIONS = {
     2: """ALTER TABLE answers ADD COLUMN grading_version TEXT;
           UPDATE answers SET grading_version = json_extract(grade, '$.grading_version') WHERE grade IS NOT NULL;
           CREATE INDEX IF NOT EXISTS answers_by_hash_version ON answers(content_hash, status, grading_version);""",
+    # bot.coach: one spaced-repetition card (fsrs) per person and item, updated after each grade.
+    3: """CREATE TABLE IF NOT EXISTS cards (
+              owner TEXT NOT NULL,
+              item_id TEXT NOT NULL,
+              card TEXT NOT NULL,           -- fsrs Card.to_json()
+              due TEXT NOT NULL,            -- ISO time, UTC (copied out of the card for queries)
+              reviews INTEGER NOT NULL DEFAULT 0,
+              updated_at TEXT NOT NULL,
+              PRIMARY KEY (owner, item_id));
+          CREATE INDEX IF NOT EXISTS cards_due ON cards(owner, due);""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -217,11 +227,13 @@ class SessionEngine:
     # --- sessions -------------------------------------------------------------------------
     def start(self, owner: str, *, topic: str | None = None, count: int = 5, channel: str = "terminal",
               meta: dict | None = None, seed: int | None = None, packs: list[str] | None = None,
-              language: str | None = None, difficulty: str | None = None) -> Session:
+              language: str | None = None, difficulty: str | None = None, chosen: list[Item] | None = None) -> Session:
+        """A new session: `chosen` items (the coach's plan), else `count` drawn from the filters."""
         if count < 1:
             raise UsageError(f"--count is {count}; ask for at least 1 question.")
-        pool = narrow(list(self.items.values()), packs=packs, language=language, difficulty=difficulty)
-        chosen = select_questions(pool, topic, count, seed)
+        if chosen is None:
+            pool = narrow(list(self.items.values()), packs=packs, language=language, difficulty=difficulty)
+            chosen = select_questions(pool, topic, count, seed)
         now = _now()
         with self.store.connect() as db:
             cur = db.execute(

@@ -75,6 +75,9 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
           lang: str = typer.Option(None, "--lang", help="Only questions in this language: zh or en."),
           difficulty: str = typer.Option(None, "--difficulty", help="Only easy, medium or hard questions."),
           resume: bool = typer.Option(False, "--resume", help="Continue your last unfinished session."),
+          review: bool = typer.Option(False, "--review", help="Only the questions due for review."),
+          new: bool = typer.Option(False, "--new", help="Only questions you have not answered before."),
+          profile: str = typer.Option(None, "--profile", help="Whose history and schedule (default: your user name)."),
           seed: int = typer.Option(None, "--seed", help="Fix the question order (for demos and tests)."),
           corpus: list[Path] = typer.Option(None, "--corpus", "-c", help="Corpus file or folder instead of the configured one.")):
     """Run a mock interview in the terminal: questions, your answers, grades, a summary."""
@@ -85,15 +88,17 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
     items = common.load_items(s)
     # The model loads in the background: the first question shows at once.
     service = InterviewService.open(s, items, background=True)
-    me = common.owner()
+    me = profile or common.owner()
+    if review and new:
+        raise UsageError("--review and --new exclude each other.")
     if resume:
         session = service.latest_active(me, "terminal")
         if session is None:
             raise NotFoundError("There is no unfinished session to resume.", "Start one with `interview start`.")
         err.print(f"Resuming session {session.id} at question {session.position + 1} of {len(session.question_ids)}.")
     else:
-        session = service.start(me, topic=topic, count=count, seed=seed, packs=pack or None, language=lang,
-                                difficulty=difficulty)
+        session = service.start(me, mode="review" if review else "new" if new else "mix", topic=topic, count=count,
+                                seed=seed, packs=pack or None, language=lang, difficulty=difficulty)
 
     try:
         for rec in service.ungraded(session):  # answers saved before a crash or a failed grading

@@ -1,0 +1,257 @@
+"""The coach: what a person knows, per item and per key point, from the grades the history keeps;
+when to ask an item again (one fsrs card per person and item); which questions a session asks.
+
+A grade becomes an fsrs rating (RATING_CUTS); a key point missed in the last two attempts of an item
+makes its rating Again, so the item comes back soon. Sessions mix due items with unseen ones,
+unseen ones from the person's weakest topics first.
+"""
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from bot.sessions import GRADED, SessionEngine
+
+# overall (0-10) -> fsrs rating: below 4 Again, below 6.5 Hard, below 8.5 Good, else Easy.
+RATING_CUTS = ((4.0, 1), (6.5, 2), (8.5, 3), (10.01, 4))
+MISSED_TWICE = 2  # a key point missed in this many latest attempts pulls the item back (Again)
+MODES = ("mix", "review", "new")
+
+
+def _utc(ts: str | datetime | None = None) -> datetime:
+    if ts is None:
+        return datetime.now(timezone.utc)
+    if isinstance(ts, datetime):
+        return ts.astimezone(timezone.utc)
+    return datetime.fromisoformat(ts).astimezone(timezone.utc)
+
+
+def _card_id(owner: str, item_id: str) -> int:
+    import hashlib
+
+    return int(hashlib.sha256(f"{owner}\x00{item_id}".encode()).hexdigest()[:12], 16)
+
+
+def rating_for(overall: float) -> int:
+    return next(r for cut, r in RATING_CUTS if overall < cut)
+
+
+@dataclass
+class Attempt:
+    """One graded answer to an item, as the coach reads it."""
+    item_id: str
+    session_id: int | None
+    when: str
+    overall: float
+    points: list[tuple[str, str]]  # (key point, covered | partial | missing)
+
+
+class Coach:
+    def __init__(self, engine: SessionEngine, *, retention: float = 0.9):
+        import fsrs
+
+        self.engine = engine
+        self.store = engine.store
+        # No fuzz: a schedule a person (and a test) can predict; learning steps as fsrs defaults.
+        self.scheduler = fsrs.Scheduler(desired_retention=retention, enable_fuzzing=False)
+
+    # --- what the history says ------------------------------------------------------------
+    def attempts(self, owner: str) -> list[Attempt]:
+        """Every graded session answer of `owner`, oldest first."""
+        with self.store.connect() as db:
+            rows = db.execute(
+                "SELECT a.question_id, a.session_id, COALESCE(a.graded_at, a.created_at) AS t, a.overall, a.grade "
+                "FROM answers a JOIN sessions s ON s.id = a.session_id "
+                "WHERE s.owner=? AND a.status=? ORDER BY t, a.id", (owner, GRADED)).fetchall()
+        out = []
+        for r in rows:
+            g = json.loads(r["grade"] or "{}")
+            points = [(kp.get("point", ""), kp.get("status", "")) for kp in g.get("key_points", [])]
+            out.append(Attempt(r["question_id"], r["session_id"], r["t"], float(r["overall"] or 0.0), points))
+        return out
+
+    def record(self, owner: str, item_id: str, overall: float, when: str | datetime | None = None) -> dict:
+        """Update the person's card for the item after a grade; returns the card as stored."""
+        import fsrs
+
+        now = _utc(when)
+        with self.store.connect() as db:
+            row = db.execute("SELECT card, reviews FROM cards WHERE owner=? AND item_id=?", (owner, item_id)).fetchone()
+        card = fsrs.Card.from_json(row["card"]) if row else fsrs.Card(card_id=_card_id(owner, item_id), due=now)
+        rating = rating_for(overall)
+        recent = [a for a in self.attempts(owner) if a.item_id == item_id][-MISSED_TWICE:]
+        if len(recent) >= MISSED_TWICE:
+            missed = [{p for p, st in a.points if st == "missing"} for a in recent]
+            if set.intersection(*missed):
+                rating = 1  # the same key point missed twice in a row: ask again soon
+        card, _ = self.scheduler.review_card(card, fsrs.Rating(rating), review_datetime=now)
+        due = _utc(card.due).isoformat(timespec="seconds")
+        with self.store.connect() as db:
+            db.execute("INSERT INTO cards(owner, item_id, card, due, reviews, updated_at) VALUES (?,?,?,?,?,?) "
+                       "ON CONFLICT(owner, item_id) DO UPDATE SET card=excluded.card, due=excluded.due, "
+                       "reviews=cards.reviews+1, updated_at=excluded.updated_at",
+                       (owner, item_id, card.to_json(), due, 1, now.isoformat(timespec="seconds")))
+        return {"item_id": item_id, "rating": rating, "due": due}
+
+    def cards(self, owner: str) -> dict[str, dict]:
+        with self.store.connect() as db:
+            rows = db.execute("SELECT item_id, due, reviews FROM cards WHERE owner=?", (owner,)).fetchall()
+        return {r["item_id"]: {"due": r["due"], "reviews": r["reviews"]} for r in rows}
+
+    def due(self, owner: str, now: str | datetime | None = None) -> list[tuple[str, str]]:
+        """(item id, due time) of the items due now, most overdue first."""
+        now = _utc(now)
+        return sorted(((i, c["due"]) for i, c in self.cards(owner).items()
+                       if _utc(c["due"]) <= now and i in self.engine.items), key=lambda x: x[1])
+
+    def topic_scores(self, owner: str) -> dict[str, float]:
+        """Mean latest score per tag."""
+        latest: dict[str, float] = {}
+        for a in self.attempts(owner):
+            latest[a.item_id] = a.overall
+        by_tag: dict[str, list[float]] = defaultdict(list)
+        for iid, score in latest.items():
+            for tag in getattr(self.engine.items.get(iid), "tags", []):
+                by_tag[tag].append(score)
+        return {t: sum(v) / len(v) for t, v in by_tag.items()}
+
+    # --- what to ask ------------------------------------------------------------------------
+    def plan(self, owner: str, pool: list, count: int, mode: str = "mix", *, now=None,
+             seed: int | None = None) -> list:
+        """The items of a session from `pool`: due ones first (most overdue), then unseen ones from
+        the weakest topics (`mix`); only due (`review`); only unseen (`new`)."""
+        if mode not in MODES:
+            raise ValueError(mode)
+        if mode == "mix" and not self.cards(owner):  # no history yet: a plain draw, as before the coach
+            from bot.sessions import select_questions
+
+            return select_questions(pool, None, count, seed)
+        ids = {it.id for it in pool}
+        due = [self.engine.items[i] for i, _ in self.due(owner, now) if i in ids]
+        seen = set(self.cards(owner))
+        weak = self.topic_scores(owner)
+        rng = random.Random(seed)
+        unseen = [it for it in pool if it.id not in seen]
+        rng.shuffle(unseen)
+        # unseen items of weak topics first (a topic never practised counts as average: 6)
+        unseen.sort(key=lambda it: min([weak.get(t, 6.0) for t in it.tags] or [6.0]))
+        if mode == "review":
+            return due[:count]
+        if mode == "new":
+            return unseen[:count]
+        return (due + unseen)[:count]
+
+    # --- history and progress ---------------------------------------------------------------
+    def history(self, owner: str, limit: int = 50) -> list[dict]:
+        out = []
+        for s in self.engine.list_sessions(owner, limit=limit):
+            summary = self.engine.summary(s)
+            out.append({"session": s.id, "date": s.created_at, "channel": s.channel, "status": s.status,
+                        "topic": s.topic, "questions": summary["questions"], "answered": summary["answered"],
+                        "graded": summary["graded"], "mean": summary["mean"],
+                        "items": [{"id": i["question_id"], "overall": i["overall"], "status": i["status"]}
+                                  for i in summary["items"]]})
+        return out
+
+    def progress(self, owner: str, now=None) -> dict:
+        now = _utc(now)
+        attempts = self.attempts(owner)
+        by_topic: dict[str, list[dict]] = defaultdict(list)
+        missed: Counter = Counter()
+        last_try: dict[tuple[str, str], str] = {}
+        for a in attempts:
+            item = self.engine.items.get(a.item_id)
+            for tag in (item.tags if item else []):
+                by_topic[tag].append({"date": a.when[:10], "overall": a.overall})
+            for point, st in a.points:
+                if st == "missing":
+                    missed[(a.item_id, point)] += 1
+                last_try[(a.item_id, point)] = st
+        cards = self.cards(owner)
+        upcoming = sorted(((c["due"], i) for i, c in cards.items() if i in self.engine.items))
+        practised = {datetime.fromisoformat(a.when).date() for a in attempts}
+        day = now.date() if now.date() in practised else now.date() - timedelta(days=1)
+        streak = 0  # consecutive days with an answer, up to today (or yesterday: today may not have begun)
+        while day in practised:
+            streak, day = streak + 1, day - timedelta(days=1)
+        return {
+            "owner": owner, "answers": len(attempts), "items_seen": len(cards),
+            "topics": {t: {"answers": len(v), "mean": round(sum(x["overall"] for x in v) / len(v), 1),
+                           "trend": v[-10:]} for t, v in sorted(by_topic.items())},
+            "most_missed": [{"item_id": i, "point": p, "missed": n, "latest": last_try[(i, p)]}
+                            for (i, p), n in missed.most_common(10)],
+            "due_now": [i for d, i in upcoming if _utc(d) <= now],
+            "due_next": [{"item_id": i, "due": d} for d, i in upcoming if _utc(d) > now][:10],
+            "streak_days": streak,
+        }
+
+
+# --- moving a history between machines ------------------------------------------------------
+
+def export_lines(db_path, owner: str) -> list[dict]:
+    """One record per session (with its answers) and per card, in the order they were made."""
+    import sqlite3
+
+    db = sqlite3.connect(db_path)
+    db.row_factory = sqlite3.Row
+    try:
+        out = [{"kind": "interview-bot-history", "version": 1, "owner": owner}]
+        for s in db.execute("SELECT * FROM sessions WHERE owner=? ORDER BY id", (owner,)).fetchall():
+            answers = [dict(a) for a in db.execute("SELECT * FROM answers WHERE session_id=? ORDER BY position, id",
+                                                   (s["id"],))]
+            for a in answers:
+                a.pop("id"), a.pop("session_id")
+            rec = dict(s)
+            rec.pop("id")
+            out.append({"kind": "session", **rec, "answers": answers})
+        for c in db.execute("SELECT * FROM cards WHERE owner=? ORDER BY item_id", (owner,)):
+            out.append({"kind": "card", **dict(c)})
+        return out
+    finally:
+        db.close()
+
+
+def import_lines(store, path, owner: str | None = None) -> tuple[int, int]:
+    """Add the sessions and cards of an export; a session already here (same owner, start time and
+    questions) is skipped, so importing twice changes nothing. One transaction: all or nothing."""
+    from pathlib import Path
+
+    from bot.errors import UsageError
+
+    records = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise UsageError(f"{path}:{n}: not valid JSON ({e.msg}).", "Import a file written by `interview export`.") from None
+    if not records or records[0].get("kind") != "interview-bot-history":
+        raise UsageError(f"{path}:1: not an interview-bot history export.", "Write one with `interview export`.")
+    who = owner or records[0]["owner"]
+    added = skipped = 0
+    with store.connect() as db:
+        db.execute("BEGIN IMMEDIATE")
+        for r in records[1:]:
+            if r.get("kind") == "session":
+                if db.execute("SELECT 1 FROM sessions WHERE owner=? AND created_at=? AND question_ids=?",
+                              (who, r["created_at"], r["question_ids"])).fetchone():
+                    skipped += 1
+                    continue
+                cols = ["owner", "channel", "topic", "question_ids", "position", "status", "meta", "created_at", "updated_at"]
+                cur = db.execute(f"INSERT INTO sessions({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                                 [who if c == "owner" else r.get(c) for c in cols])
+                for a in r.get("answers", []):
+                    keys = [k for k in a if k not in ("id", "session_id")]
+                    db.execute(f"INSERT INTO answers(session_id, {', '.join(keys)}) VALUES (?, {', '.join('?' * len(keys))})",
+                               [cur.lastrowid, *[a[k] for k in keys]])
+                added += 1
+            elif r.get("kind") == "card":
+                db.execute("INSERT INTO cards(owner, item_id, card, due, reviews, updated_at) VALUES (?,?,?,?,?,?) "
+                           "ON CONFLICT(owner, item_id) DO UPDATE SET card=excluded.card, due=excluded.due, "
+                           "reviews=excluded.reviews, updated_at=excluded.updated_at "
+                           "WHERE excluded.updated_at > cards.updated_at",
+                           (who, r["item_id"], r["card"], r["due"], r["reviews"], r["updated_at"]))
+    return added, skipped

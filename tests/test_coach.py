@@ -1,0 +1,98 @@
+"""The coach over a real SQLite file: a simulated learner across sessions (scripted answers that
+state some key points and keep omitting others; the fake LLM only at the model's edge)."""
+import json
+from datetime import datetime, timedelta, timezone
+
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.coach import Coach
+from bot.grading.grader import Grader
+from bot.llm.fake import FakeLLM
+from bot.service import InterviewService
+from bot.sessions import SessionEngine, Store
+
+REPLY = {"missing_points": [], "wrong_claims": [], "score": 4}
+
+
+def service(settings, items):
+    llm = FakeLLM()
+    llm.queue(*[REPLY] * 50)
+    return InterviewService(SessionEngine(Store(settings.db_path), items, Grader(llm)))
+
+
+def answer(svc, session, item, keep: int | None = None):
+    """Answer the current question with its first `keep` key points (all when None), graded."""
+    assert svc.current_item(session).id == item.id
+    rec = svc.submit(svc.session(session.id), "；".join(item.key_points[:keep]) + "。")
+    return svc.grade(rec)
+
+
+def test_a_learner_is_asked_again_what_they_keep_missing_and_progress_shows_it(settings, corpus_items):
+    svc = service(settings, corpus_items)
+    s1 = svc.start("ann", mode="mix", count=3, seed=7)
+    a, b, c = (svc.engine.items[i] for i in s1.question_ids)
+    strong, weak = answer(svc, s1, a), answer(svc, s1, b, keep=1)
+    answer(svc, s1, c)
+    assert strong.overall > weak.overall + 2
+    coach = svc.coach
+    cards = coach.cards("ann")
+    assert set(cards) == {a.id, b.id, c.id} and cards[b.id]["due"] <= min(cards[a.id]["due"], cards[c.id]["due"])
+
+    later = datetime.now(timezone.utc) + timedelta(days=2)
+    plan = coach.plan("ann", list(svc.engine.items.values()), 5, "review", now=later)
+    assert plan[0].id == b.id  # the weak item comes back first
+    # A second session, as the coach plans it: due items first. The same key points missed again.
+    s2 = svc.engine.start("ann", chosen=[b, a])
+    answer(svc, s2, b, keep=1)
+    answer(svc, s2, a)
+    cards2 = coach.cards("ann")
+    assert cards2[b.id]["reviews"] == 2 and cards2[b.id]["due"] < cards2[a.id]["due"]
+
+    p = coach.progress("ann")
+    missed = {(m["item_id"], m["point"]): m["missed"] for m in p["most_missed"]}
+    assert missed[(b.id, b.key_points[-1])] == 2 and not any(i == a.id for i, _ in missed)
+    assert p["answers"] == 5 and p["streak_days"] == 1 and p["items_seen"] == 3
+    assert any(len(t["trend"]) >= 2 for t in p["topics"].values())
+    new_only = coach.plan("ann", list(svc.engine.items.values()), 30, "new", seed=1)
+    assert not {a.id, b.id, c.id} & {i.id for i in new_only} and len(new_only) == len(corpus_items) - 3
+
+    # A restart: a new process over the same file knows the same.
+    again = Coach(SessionEngine(Store(settings.db_path), corpus_items, grader=None))
+    assert again.cards("ann") == cards2 and again.progress("ann")["most_missed"] == p["most_missed"]
+    assert [h["session"] for h in again.history("ann")] == [s2.id, s1.id]
+
+
+def test_history_progress_export_and_import_on_the_command_line(settings, corpus_items, tmp_path, monkeypatch):
+    from tests.conftest import MAIN_CORPUS
+
+    monkeypatch.setenv("INTERVIEW_CORPUS", str(MAIN_CORPUS))
+    svc = service(settings, corpus_items)
+    s = svc.start("bob", mode="mix", count=2, seed=3)
+    for iid in s.question_ids:
+        answer(svc, s, svc.engine.items[iid], keep=2)
+    runner = CliRunner()
+    h = runner.invoke(app, ["history", "--profile", "bob", "--json"])
+    assert h.exit_code == 0, h.output
+    (row,) = json.loads(h.stdout)["sessions"]
+    assert row["graded"] == 2 and [i["id"] for i in row["items"]] == s.question_ids
+    page = tmp_path / "progress.html"
+    pr = runner.invoke(app, ["progress", "--profile", "bob", "--json", "--html", str(page)])
+    assert pr.exit_code == 0, pr.output
+    assert json.loads(pr.stdout)["answers"] == 2
+    text = page.read_text(encoding="utf-8")
+    assert "<svg" in text and "<script" not in text and "http" not in text.split("<body>")[1]
+    dump = tmp_path / "bob.jsonl"
+    assert runner.invoke(app, ["export", "--profile", "bob", "--out", str(dump)]).exit_code == 0
+    monkeypatch.setenv("INTERVIEW_HOME", str(tmp_path / "other-machine"))
+    first = runner.invoke(app, ["import", str(dump)])
+    assert first.exit_code == 0 and "Imported 1 session(s); 0 already here" in first.stdout, first.output
+    assert "Imported 0 session(s); 1 already here" in runner.invoke(app, ["import", str(dump)]).stdout
+    moved = json.loads(runner.invoke(app, ["history", "--profile", "bob", "--json"]).stdout)["sessions"]
+    assert [(r["graded"], r["mean"]) for r in moved] == [(row["graded"], row["mean"])]
+    due = json.loads(runner.invoke(app, ["progress", "--profile", "bob", "--json"]).stdout)
+    assert due["items_seen"] == 2  # the review schedule moved too
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"kind": "something else"}\n', encoding="utf-8")
+    res = runner.invoke(app, ["import", str(bad)])
+    assert res.exit_code == 2 and "not an interview-bot history export" in res.output

@@ -184,7 +184,7 @@ def _duplicates(items, report: AuditReport) -> None:
     np.fill_diagonal(sims, 0)
     for a, b in zip(*np.where(np.triu(sims) >= DUPLICATE_QUESTION)):
         (ca, ia), (cb, ib) = items[a], items[b]
-        where = "in the same pack" if ca is cb else f"as {cb.meta.get('name')}/{ib.id}"
+        where = f"as {cb.meta.get('name')}/{ib.id}" + (" (same pack)" if ca is cb else "")
         report.findings.append(Finding(
             "warning", "duplicate", ca.meta.get("name", ""), ia.id,
             f"asks nearly the same {where} (cosine {sims[a, b]:.2f}): {ia.question!r} / {ib.question!r}", ia.source))

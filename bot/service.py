@@ -23,7 +23,13 @@ from bot.grading.grader import Grader, Question
 from bot.grading.result import Grade
 from bot.sessions import AnswerRecord, Session, SessionEngine, Store
 
-Stage = Callable[[str], None]  # told what a slow call is doing ("loading the model…"), for a spinner
+Stage = Callable[[str], None]
+
+
+def grade_language(grade: Grade) -> str:
+    from bot.grading.prechecks import language
+
+    return language(grade.answer)  # told what a slow call is doing ("loading the model…"), for a spinner
 
 
 class ModelGate:
@@ -251,7 +257,7 @@ class InterviewService:
                 if stage is not None:
                     stage("grading…")
                 grade = self.engine.grade(rec, question)
-        if rec.session_id is not None and rec.question_id in self.engine.items:
+        if rec.session_id is not None and rec.source == "session" and rec.question_id in self.engine.items:
             # The person's card for the item: when to ask it again (bot.coach).
             self.coach.record(self.engine.get(rec.session_id).owner, rec.question_id, grade.overall)
         return grade
@@ -259,6 +265,29 @@ class InterviewService:
     def grade_text(self, question: Question, text: str, source: str, *, stage: Stage | None = None) -> Grade:
         """One answer outside a session (`interview grade`): saved first, then graded."""
         return self.grade(self.engine.record(question, text, source=source), question, stage=stage)
+
+    def follow_up(self, item, grade: Grade, *, exclude: set[int] | None = None, stage: Stage | None = None):
+        """One question aimed at the most important key point the answer missed (None when nothing
+        important is missing): written by the model, or a template without one."""
+        from bot import followups
+
+        q = Question.from_item(item)
+        if followups.target(grade, exclude=exclude) is None:
+            return None
+        llm = self.grader(stage).llm
+        if getattr(llm, "name", "none") == "none":
+            return followups.write(q, grade, None, grade_language(grade), exclude)
+        with self._gate.grading(stage):
+            if stage is not None:
+                stage("thinking of a follow-up…")
+            return followups.write(q, grade, llm, grade_language(grade), exclude)
+
+    def answer_follow_up(self, rec: AnswerRecord, item, f, text: str, *, stage: Stage | None = None) -> Grade:
+        """Save the follow-up's answer, then grade it against the targeted key points only."""
+        from bot import followups
+
+        saved = self.engine.record_follow_up(rec.session_id, rec.position, item.id, f.question, text)
+        return self.grade(saved, followups.sub_question(Question.from_item(item), f), stage=stage)
 
     def score_transcript(self, text: str, name: str, *, index, **options):
         """Score a practice transcript (bot.transcripts.scoring.score_text's options), taking

@@ -75,6 +75,7 @@ MIGRATIONS = {
 SCHEMA_VERSION = max(MIGRATIONS)
 
 PENDING, GRADED, ERROR, SKIPPED = "pending", "graded", "error", "skipped"
+FOLLOW_UP = "follow-up"  # answers.source of an answer to a follow-up question
 
 
 def _now() -> str:
@@ -170,12 +171,13 @@ class AnswerRecord:
     status: str
     grade: Grade | None
     error: str | None
+    source: str = "session"  # session | follow-up | grade | transcript
 
     @classmethod
     def from_row(cls, r: sqlite3.Row) -> "AnswerRecord":
         grade = Grade.from_dict(json.loads(r["grade"])) if r["grade"] else None
         return cls(r["id"], r["session_id"], r["position"], r["question_id"], r["question"], r["answer"],
-                   r["status"], grade, r["error"])
+                   r["status"], grade, r["error"], r["source"])
 
 
 def narrow(items: list[Item], *, packs: list[str] | None = None, language: str | None = None,
@@ -349,10 +351,18 @@ class SessionEngine:
             raise NotFoundError(f"No answer {answer_id}.")
         return AnswerRecord.from_row(row)
 
-    def answers(self, s: Session) -> list[AnswerRecord]:
+    def answers(self, s: Session, follow_ups: bool = False) -> list[AnswerRecord]:
+        """The session's answers in order; follow-up answers only when asked for (they are graded
+        against one key point, and a summary counts questions, not follow-ups)."""
         with self.store.connect() as db:
             rows = db.execute("SELECT * FROM answers WHERE session_id=? ORDER BY position, id", (s.id,))
-            return [AnswerRecord.from_row(r) for r in rows]
+            recs = [AnswerRecord.from_row(r) for r in rows]
+        return recs if follow_ups else [a for a in recs if a.source != FOLLOW_UP]
+
+    def record_follow_up(self, session_id: int, position: int | None, item_id: str, question: str,
+                         text: str) -> AnswerRecord:
+        """Save the answer to a follow-up question before it is graded."""
+        return self._insert(session_id, position, item_id, question, text, PENDING, FOLLOW_UP)
 
     def ungraded(self, s: Session) -> list[AnswerRecord]:
         return [a for a in self.answers(s) if a.status in (PENDING, ERROR)]

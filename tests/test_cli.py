@@ -102,7 +102,7 @@ def test_interview_session_end_to_end(runner, server, monkeypatch):
                "Use more data, dropout or weight decay, and early stopping.\n.\n"
                "/skip\n"
                "Too high a learning rate overshoots the minimum, so the loss oscillates or diverges.\n\n\n")
-    res = runner.invoke(app, ["start", "--count", "3", "--seed", "7"], input=answers)
+    res = runner.invoke(app, ["start", "--count", "3", "--seed", "7", "--follow-ups", "0"], input=answers)
     assert res.exit_code == 0, res.output
     assert len(re.findall(r"Score \d", res.output)) == 2 and "Session 1" in res.output and "skipped" in res.output
     assert 1 <= len(server.requests) <= 2  # an answer to the wrong question may stop at the off-topic check
@@ -115,7 +115,7 @@ def test_failed_grading_keeps_the_answer_and_resume_grades_it(runner, server, mo
     server.queue(("status", 500, {"error": {"message": "boom"}}))
     server.queue(("status", 500, {"error": {"message": "boom"}}))
     text = "Overfitting means low training error and high validation error; regularise and use more data.\n.\n"
-    res = runner.invoke(app, ["start", "--count", "1", "--seed", "1"], input=text)
+    res = runner.invoke(app, ["start", "--count", "1", "--seed", "1", "--follow-ups", "0"], input=text)
     assert "answer is saved" in res.output and "not graded yet" in res.output
     server.queue(REPLY)
     res = runner.invoke(app, ["start", "--resume"], input="")

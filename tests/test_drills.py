@@ -32,7 +32,7 @@ def test_the_endpoint_goes_down_mid_session_the_answer_waits_and_resume_grades_i
     with FakeOpenAI() as server:
         server.queue(REPLY)
         env = base_env(settings.home, INTERVIEW_LLM_BASE_URL=server.base_url, INTERVIEW_LLM_MODEL="m")
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "start", "--count", "2", "--seed", "4"],
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "start", "--count", "2", "--seed", "4", "--follow-ups", "0"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=env, cwd=tmp_path, text=True)
         proc.stdin.write(ANSWER + "\n.\n")

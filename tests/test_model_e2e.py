@@ -85,7 +85,7 @@ def test_ctrl_c_while_grading_exits_130_without_a_crash_and_keeps_the_answer(gra
     repo = Path(__file__).resolve().parent.parent
     env = {**os.environ, "INTERVIEW_HOME": str(model_home), "PYTHONPATH": str(repo)}
     env.pop("INTERVIEW_LLM_BASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "start", "--count", "2", "--seed", "1"],
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "start", "--count", "2", "--seed", "1", "--follow-ups", "0"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, cwd=tmp_path, text=True)
     proc.stdin.write("dropout 在训练时以概率 p 随机丢弃神经元，起正则化作用；BN 对 mini-batch 做标准化。\n.\n")

@@ -94,7 +94,7 @@ def test_killing_the_process_mid_grading_loses_no_answer(tmp_path, settings):
         env = {**os.environ, "INTERVIEW_HOME": str(settings.home), "INTERVIEW_LLM_BASE_URL": server.base_url,
                "INTERVIEW_LLM_MODEL": "slow", "PYTHONPATH": str(REPO)}
         answer = "dropout 在训练时以概率 p 随机丢弃神经元，起正则化作用；BN 对 mini-batch 做标准化。"
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "start", "--count", "1", "--seed", "1"],
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "start", "--count", "1", "--seed", "1", "--follow-ups", "0"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=env, cwd=tmp_path, text=True)
         proc.stdin.write(answer + "\n.\n")
@@ -167,7 +167,7 @@ def test_two_terminal_sessions_on_one_database_both_finish(tmp_path, settings):
                "INTERVIEW_LLM_MODEL": "slow", "PYTHONPATH": str(REPO)}
         answer = "dropout 在训练时以概率 p 随机丢弃神经元，起正则化作用；BN 对 mini-batch 做标准化。\n.\n"
         Store(settings.db_path)  # created once, as the first run would
-        procs = [subprocess.Popen([sys.executable, "-m", "bot", "start", "--count", "1", "--seed", str(seed)],
+        procs = [subprocess.Popen([sys.executable, "-m", "bot", "start", "--count", "1", "--seed", str(seed), "--follow-ups", "0"],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   env=env, cwd=tmp_path, text=True) for seed in (1, 2)]
         results = [p.communicate(answer, timeout=120) for p in procs]

@@ -52,20 +52,45 @@ def _leave(service, message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
-def _grade_and_show(service, rec) -> bool:
+def _grade_and_show(service, rec, grade_fn=None):
+    """Grade (with a spinner saying what it waits for) and show the grade; None when it failed."""
     from bot.reports.terminal import render_grade
 
     try:
         with err.status("grading…", spinner="dots") as status:
-            grade = service.grade(rec, stage=status.update)
+            grade = (grade_fn or service.grade)(rec, stage=status.update)
     except InterviewError as e:
         err.print(f"[red]Could not grade this answer:[/] {e.message}")
         if e.hint:
             err.print(f"[bold]Fix:[/] {e.hint}")
         err.print("[yellow]Your answer is saved; `interview start --resume` grades it later.[/]")
-        return False
+        return None
     render_grade(grade, out)
-    return True
+    return grade
+
+
+def _follow_ups(service, session, item, rec, grade, n: int) -> None:
+    """Up to `n` follow-up questions on the most important points the answer missed."""
+    from rich.markup import escape
+
+    asked: set[int] = set()
+    while grade is not None and len(asked) < n:
+        try:
+            with err.status("thinking of a follow-up…", spinner="dots") as status:
+                f = service.follow_up(item, grade, exclude=asked, stage=status.update)
+        except InterviewError:
+            return  # a follow-up is a bonus: go on with the next question
+        if f is None:
+            return
+        asked.update(f.points)
+        out.print(f"[bold cyan]Follow-up:[/] {escape(f.question)}")
+        err.print("Answer it like a question ([bold]/skip[/] skips the follow-up).")
+        text = read_answer()
+        if text is None or text.strip() == "/quit":
+            _leave(service, f"Stopped. Resume with `interview start --resume` (session {session.id}).", 0)
+        if text.strip() == "/skip" or not text.strip():
+            return
+        _grade_and_show(service, rec, lambda r, stage: service.answer_follow_up(r, item, f, text, stage=stage))
 
 
 @handle_errors
@@ -75,6 +100,7 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
           lang: str = typer.Option(None, "--lang", help="Only questions in this language: zh or en."),
           difficulty: str = typer.Option(None, "--difficulty", help="Only easy, medium or hard questions."),
           resume: bool = typer.Option(False, "--resume", help="Continue your last unfinished session."),
+          follow_ups: int = typer.Option(1, "--follow-ups", help="Follow-up questions on what an answer missed (0: none)."),
           review: bool = typer.Option(False, "--review", help="Only the questions due for review."),
           new: bool = typer.Option(False, "--new", help="Only questions you have not answered before."),
           profile: str = typer.Option(None, "--profile", help="Whose history and schedule (default: your user name)."),
@@ -118,7 +144,9 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
                 session = service.skip(session)
                 continue
             rec = service.submit(session, text)  # saved before grading starts
-            _grade_and_show(service, rec)
+            grade = _grade_and_show(service, rec)
+            if follow_ups > 0:
+                _follow_ups(service, session, item, rec, grade, follow_ups)
     except KeyboardInterrupt:
         _leave(service, f"\nInterrupted. Every answer you submitted is saved; resume with "
                      f"`interview start --resume` (session {session.id}).", 130)

@@ -1,0 +1,96 @@
+"""Follow-up questions on the gap: after an answer that misses an important key point, the
+interviewer asks one question aimed at it, as a person would, without giving the answer away.
+
+The model writes it from the missing point, the candidate's own words and the reference (prompts/
+followup_*.md); when there is no model, when its reply is unusable, or when it leaks the point
+(shares most of its terms, or states it by the grader's own verdict), a plain template is used. The follow-up's
+answer is graded against the targeted point only.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from string import Template
+
+from bot.grading import lexical
+from bot.grading.grader import Question
+from bot.grading.prompt import load_prompt, sanitize_answer
+from bot.grading.result import Grade
+
+IMPORTANT = 3  # a missing key point among the first three (the most important) is worth a follow-up
+LEAK_TERMS = 0.5  # a follow-up holding this share of the point's terms gives it away
+SCHEMA = {"type": "object", "properties": {"question": {"type": "string", "minLength": 4, "maxLength": 300}},
+          "required": ["question"], "additionalProperties": False}
+
+
+@dataclass
+class FollowUp:
+    question: str
+    points: list[int]  # indices of the targeted key points
+    by: str = "template"  # template | model
+    item_id: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def target(grade: Grade, limit: int = IMPORTANT, exclude: set[int] | None = None) -> int | None:
+    """The most important key point the answer missed (among the first `limit`), if any."""
+    for i, kp in enumerate(grade.key_points[:limit]):
+        if kp.status == "missing" and i not in (exclude or set()):
+            return i
+    return None
+
+
+def leaks(text: str, point: str, translated: str | None = None) -> bool:
+    """Does the follow-up state the point (or most of its terms)? Judged by the same key-point
+    verdicts that grade answers: a follow-up the grader would credit as stating it gives it away."""
+    from bot.grading import combine, verdicts
+    from bot.grading.prechecks import language
+
+    params = combine.verdict_params("model_free")
+    for p in filter(None, [point, translated]):
+        need = lexical.terms(p)
+        if need and lexical.recall(need, lexical.terms(text)) >= LEAK_TERMS:
+            return True
+        (ev,) = verdicts.gather([p], text, verdicts.kind_of(language(p), language(text)))
+        if verdicts.probability(verdicts.observations(ev, None), params) >= params["covered"]:
+            return True
+    return False
+
+
+def template(q: Question, grade: Grade, language: str) -> str:
+    said = next((kp.evidence for kp in grade.key_points if kp.status == "covered" and kp.evidence), "")
+    said = said.strip().rstrip("。.，,；;")[:60]
+    if language == "zh":
+        lead = f"你提到了「{said}」。" if said else ""
+        return lead + "这道题还有一个重要方面你没有谈到：再想一想，还有什么是一定要讲的？"
+    lead = f'You said "{said}". ' if said else ""
+    return lead + "There is one more important aspect of this question you have not covered: what else matters here?"
+
+
+def write(q: Question, grade: Grade, llm=None, language: str | None = None,
+          exclude: set[int] | None = None) -> FollowUp | None:
+    """The follow-up for this graded answer, or None when nothing important is missing."""
+    i = target(grade, exclude=exclude)
+    if i is None:
+        return None
+    language = language or q.language
+    point = q.key_points[i]
+    translated = (q.translations.get(language) or [None] * len(q.key_points))[i] if language != q.language else None
+    if llm is not None and getattr(llm, "name", "none") != "none":
+        user = Template(load_prompt("followup_user.md")).safe_substitute(
+            question=q.question, reference=q.reference, point=point, answer=sanitize_answer(grade.answer))
+        try:
+            reply = json.loads(llm.generate_json(load_prompt("followup_system.md"), user, SCHEMA, max_tokens=160))
+            text = " ".join(str(reply.get("question", "")).split())
+        except Exception:  # noqa: BLE001 - a follow-up is a bonus: fall back to the template
+            text = ""
+        if len(text) >= 4 and not leaks(text, point, translated):
+            return FollowUp(text, [i], "model", q.id)
+    return FollowUp(template(q, grade, language), [i], "template", q.id)
+
+
+def sub_question(q: Question, f: FollowUp) -> Question:
+    """What the follow-up's answer is graded against: the targeted points only."""
+    return Question(q.id, f.question, q.reference, [q.key_points[i] for i in f.points], q.language,
+                    translations={lang: [pts[i] for i in f.points] for lang, pts in q.translations.items()
+                                  if len(pts) == len(q.key_points)})

@@ -1,0 +1,100 @@
+"""Follow-up questions on the gap: aimed at the most important missing key point, never giving it
+away, and their answers graded against that point only."""
+import re
+
+from typer.testing import CliRunner
+
+from bot import followups
+from bot.cli import app
+from bot.corpus import load_items
+from bot.grading.grader import Grader, Question
+from bot.llm.fake import FakeLLM
+from bot.service import InterviewService
+from bot.sessions import FOLLOW_UP, SessionEngine, Store
+from tests.conftest import MINI_CORPUS, PACKS
+
+REPLY = {"missing_points": [], "wrong_claims": [], "score": 4}
+
+
+def test_templates_never_give_a_missing_point_away_in_any_pack():
+    """The template (what is asked without a model) against every key point of 4 items of each
+    pack, in both languages, judged by the grader's own verdicts."""
+    from collections import defaultdict
+
+    from bot.grading.result import Grade, KeyPointResult
+
+    per_pack = defaultdict(list)
+    for item in load_items([PACKS]):
+        if len(per_pack[item.corpus]) < 4:
+            per_pack[item.corpus].append(item)
+    for item in (i for items in per_pack.values() for i in items):
+        q = Question.from_item(item)
+        grade = Grade(item.id, item.question, "", 0.0, key_points=[KeyPointResult(p, "missing") for p in q.key_points])
+        f = followups.write(q, grade, None)
+        assert f is not None and f.by == "template" and f.points == [0], item.id
+        for lang in ("zh", "en"):
+            text = followups.template(q, grade, lang)
+            for i, point in enumerate(q.key_points):
+                other = (q.translations.get(lang) or [None] * len(q.key_points))[i]
+                assert not followups.leaks(text, point, other), (item.id, i, text)
+
+
+def test_a_model_follow_up_that_leaks_the_point_is_replaced_and_one_that_probes_is_kept(settings, corpus_items):
+    item = next(i for i in corpus_items if i.id == "dl-006")
+    q = Question.from_item(item)
+    grade = Grader(None, check_topic=False).grade(q, "BN 推理时使用训练中累积的滑动平均统计量。")
+    i = followups.target(grade)
+    assert i is not None and grade.key_points[i].status == "missing"
+    leaky = FakeLLM([{"question": f"你知道{q.key_points[i]}吗？"}])
+    assert followups.write(q, grade, leaky).by == "template"
+    fine = FakeLLM([{"question": "那到了推理阶段，这两个层分别会怎么处理？"}])
+    f = followups.write(q, grade, fine)
+    assert f.by == "model" and f.question.startswith("那到了推理阶段") and f.points == [i]
+    assert "<<<ANSWER" in fine.calls[0]["user"] and q.key_points[i] in fine.calls[0]["user"]
+
+
+def test_the_follow_up_answer_is_graded_on_its_point_and_updates_it(settings, corpus_items):
+    llm = FakeLLM()
+    svc = InterviewService(SessionEngine(Store(settings.db_path), corpus_items, Grader(llm, check_topic=False)))
+    item = next(i for i in corpus_items if i.id == "dl-006")
+    s = svc.engine.start("ann", chosen=[item])
+    llm.queue(REPLY)
+    rec = svc.submit(s, "BN 推理时使用训练中累积的滑动平均统计量。")
+    grade = svc.grade(rec)
+    llm.queue({"question": "那到了推理阶段会怎么处理？"})
+    f = svc.follow_up(item, grade)
+    llm.queue(REPLY)
+    point = item.key_points[f.points[0]]
+    fg = svc.answer_follow_up(rec, item, f, point)  # the candidate now says the point itself
+    assert [kp.point for kp in fg.key_points] == [point] and fg.key_points[0].status == "covered"
+    assert point in llm.calls[-1]["user"] and item.key_points[-1] not in llm.calls[-1]["user"]
+    rows = svc.engine.answers(s, follow_ups=True)
+    assert [r.source for r in rows] == ["session", FOLLOW_UP] and rows[1].question == f.question
+    assert len(svc.engine.answers(s)) == 1 and svc.summary(s)["answered"] == 1  # a follow-up is not a question
+    assert svc.coach.cards("ann")[item.id]["reviews"] == 1  # the card moves once per question
+    latest = [a for a in svc.coach.attempts("ann") if a.item_id == item.id][-1]
+    assert latest.points == [(point, "covered")]
+
+
+def test_the_terminal_asks_a_follow_up_and_skip_skips_it(monkeypatch, tmp_path):
+    from tests.fake_openai import FakeOpenAI
+
+    monkeypatch.setenv("INTERVIEW_CORPUS", str(MINI_CORPUS))
+    with FakeOpenAI() as server:
+        monkeypatch.setenv("INTERVIEW_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("INTERVIEW_LLM_MODEL", "fake")
+        server.queue(REPLY, {"question": "And what would you do about it during training?"}, REPLY)
+        items = {i.id: i for i in load_items([MINI_CORPUS])}
+        answer = "Overfitting means low training error but high validation error.\n.\n"
+        res = CliRunner().invoke(app, ["start", "--count", "1", "--topic", "ml-001"],
+                                 input=answer + "Early stopping and more data.\n.\n")
+        assert res.exit_code == 0, res.output
+        assert "Follow-up: And what would you do about it during training?" in res.output
+        assert len(re.findall(r"Score \d", res.output)) == 2
+        follow_prompt = str(server.requests[2]["body"]["messages"])
+        assert items["ml-001"].key_points[1] in follow_prompt and items["ml-001"].key_points[0] not in follow_prompt
+        server.queue({"question": "What else reduces it?"})  # the same answer: its grade comes from the history
+        res = CliRunner().invoke(app, ["start", "--count", "1", "--topic", "ml-001", "--profile", "another"],
+                                 input=answer + "/skip\n")
+        assert res.exit_code == 0 and "Follow-up: What else reduces it?" in res.output
+        assert len(re.findall(r"Score \d", res.output)) == 1

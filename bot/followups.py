@@ -17,7 +17,7 @@ from bot.grading.grader import Question
 from bot.grading.prompt import load_prompt, sanitize_answer
 from bot.grading.result import Grade
 
-IMPORTANT = 3  # a missing key point among the first three (the most important) is worth a follow-up
+IMPORTANT = 3  # a missing or unclear key point among the first three (the most important) is worth a follow-up
 LEAK_TERMS = 0.5  # a follow-up holding this share of the point's terms gives it away
 SCHEMA = {"type": "object", "properties": {"question": {"type": "string", "minLength": 4, "maxLength": 300}},
           "required": ["question"], "additionalProperties": False}
@@ -33,10 +33,12 @@ class FollowUp:
 
 
 def target(grade: Grade, limit: int = IMPORTANT, exclude: set[int] | None = None) -> int | None:
-    """The most important key point the answer missed (among the first `limit`), if any."""
-    for i, kp in enumerate(grade.key_points[:limit]):
-        if kp.status == "missing" and i not in (exclude or set()):
-            return i
+    """The most important key point the answer missed (among the first `limit`), else the most
+    important one it left unclear ("partly": the grader could not find it stated), if any."""
+    for wanted in ("missing", "partial"):
+        for i, kp in enumerate(grade.key_points[:limit]):
+            if kp.status == wanted and i not in (exclude or set()):
+                return i
     return None
 
 

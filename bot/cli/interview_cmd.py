@@ -121,7 +121,9 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
         session = service.latest_active(me, "terminal")
         if session is None:
             raise NotFoundError("There is no unfinished session to resume.", "Start one with `interview start`.")
-        err.print(f"Resuming session {session.id} at question {session.position + 1} of {len(session.question_ids)}.")
+        where = (f"at question {session.position + 1} of {len(session.question_ids)}"
+                 if session.position < len(session.question_ids) else "to grade its saved answers")
+        err.print(f"Resuming session {session.id} {where}.")
     else:
         session = service.start(me, mode="review" if review else "new" if new else "mix", topic=topic, count=count,
                                 seed=seed, packs=pack or None, language=lang, difficulty=difficulty)

@@ -21,6 +21,7 @@ import numpy as np
 
 from bot import embeddings
 from bot.corpus import check_files
+from bot.grading.grader import Grader, Question, _NoModel
 
 # Cut-offs, measured on the shipped packs (bench/results/audit/): a key point the reference's own
 # grading calls missing with P(stated) below UNSUPPORTED is an error; "partly" is a warning.
@@ -72,12 +73,6 @@ class AuditReport:
                 "findings": [f.to_dict() for f in self.findings]}
 
 
-def _no_model_type():
-    from bot.grading.grader import _NoModel
-
-    return _NoModel
-
-
 def _pack_of(path: str, packs_by_file: dict[str, str]) -> str:
     return packs_by_file.get(path.rsplit(":", 1)[0], Path(path.rsplit(":", 1)[0]).stem)
 
@@ -87,8 +82,6 @@ def audit(paths: list[Path], *, packs: list[str] | None = None, grader=None,
     """Audit the packs under `paths` (only those named in `packs` when given). `grader` is the
     product's Grader: model-free (Grader(None)) checks support by embeddings and terms; with a
     model it also reads the model's missing list and fact-checks the reference."""
-    from bot.grading.grader import Grader, Question
-
     parsed, problems = check_files(paths)
     by_file = {str(cf.path): cf.meta.get("name", cf.path.stem) for cf in parsed}
     chosen = [cf for cf in parsed if not packs or cf.meta.get("name") in packs]
@@ -111,7 +104,7 @@ def audit(paths: list[Path], *, packs: list[str] | None = None, grader=None,
         if cf.meta.get("language") != "en" and "en" not in it.translations:
             add("warning", "fields", "no `### Key points (en)`: English answers are matched across languages")
         if it.key_points:
-            _support(it, grader, add, Question, structural=cf.meta.get("domain", "").lower() == "behavioural")
+            _support(it, grader, add, structural=cf.meta.get("domain", "").lower() == "behavioural")
             _repeats(it, add)
         if progress:
             progress(n, len(items))
@@ -119,7 +112,7 @@ def audit(paths: list[Path], *, packs: list[str] | None = None, grader=None,
     return report
 
 
-def _support(item, grader, add, Question, structural: bool) -> None:
+def _support(item, grader, add, structural: bool) -> None:
     """Grade the reference as a candidate's answer: each key point it does not state is a finding.
     Without a model this is the grader's own key-point verdict (embeddings + terms), tried first on
     the answer's sentences and on every window only for the points not found there (the same
@@ -127,7 +120,7 @@ def _support(item, grader, add, Question, structural: bool) -> None:
     of an answer (behavioural) get warnings: only a model can tell whether a story "states a result"."""
     from bot.grading import combine, lexical, verdicts
 
-    if isinstance(grader.llm, _no_model_type()):
+    if isinstance(grader.llm, _NoModel):
         params = combine.verdict_params("model_free")
         kind = item.language or "zh"
         points = item.key_points

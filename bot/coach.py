@@ -59,13 +59,15 @@ class Coach:
         self.scheduler = fsrs.Scheduler(desired_retention=retention, enable_fuzzing=False)
 
     # --- what the history says ------------------------------------------------------------
-    def attempts(self, owner: str) -> list[Attempt]:
-        """Every graded session answer of `owner`, oldest first."""
+    def attempts(self, owner: str, item_id: str | None = None) -> list[Attempt]:
+        """Every graded session answer of `owner` (to `item_id` only, when given), oldest first."""
+        only = " AND a.question_id=?" if item_id else ""
         with self.store.connect() as db:
             rows = db.execute(
                 "SELECT a.question_id, a.session_id, COALESCE(a.graded_at, a.created_at) AS t, a.overall, a.grade "
                 "FROM answers a JOIN sessions s ON s.id = a.session_id "
-                "WHERE s.owner=? AND a.status=? ORDER BY t, a.id", (owner, GRADED)).fetchall()
+                f"WHERE s.owner=? AND a.status=?{only} ORDER BY t, a.id",
+                (owner, GRADED, *([item_id] if item_id else []))).fetchall()
         out = []
         for r in rows:
             g = json.loads(r["grade"] or "{}")
@@ -82,7 +84,7 @@ class Coach:
             row = db.execute("SELECT card, reviews FROM cards WHERE owner=? AND item_id=?", (owner, item_id)).fetchone()
         card = fsrs.Card.from_json(row["card"]) if row else fsrs.Card(card_id=_card_id(owner, item_id), due=now)
         rating = rating_for(overall)
-        recent = [a for a in self.attempts(owner) if a.item_id == item_id][-MISSED_TWICE:]
+        recent = self.attempts(owner, item_id)[-MISSED_TWICE:]  # not the whole history, on every grade
         if len(recent) >= MISSED_TWICE:
             missed = [{p for p, st in a.points if st == "missing"} for a in recent]
             if set.intersection(*missed):

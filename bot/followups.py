@@ -9,7 +9,7 @@ answer is graded against the targeted point only.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from string import Template
 
 from bot.grading import lexical
@@ -28,8 +28,6 @@ class FollowUp:
     question: str
     points: list[int]  # indices of the targeted key points
     by: str = "template"  # template | model
-    item_id: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def target(grade: Grade, limit: int = IMPORTANT, exclude: set[int] | None = None) -> int | None:
@@ -87,8 +85,8 @@ def write(q: Question, grade: Grade, llm=None, language: str | None = None,
         except Exception:  # noqa: BLE001 - a follow-up is a bonus: fall back to the template
             text = ""
         if len(text) >= 4 and not leaks(text, point, translated):
-            return FollowUp(text, [i], "model", q.id)
-    return FollowUp(template(q, grade, language), [i], "template", q.id)
+            return FollowUp(text, [i], "model")
+    return FollowUp(template(q, grade, language), [i], "template")
 
 
 def sub_question(q: Question, f: FollowUp) -> Question:

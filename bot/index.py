@@ -131,10 +131,6 @@ class QuestionIndex:
         return self.collection.count()
 
     @staticmethod
-    def document(item: Item) -> str:
-        return f"{item.question}\n{item.answer}"
-
-    @staticmethod
     def _in_packs(packs) -> dict:
         return {"corpus": {"$in": sorted(packs)}}
 

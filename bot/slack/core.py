@@ -4,7 +4,6 @@ grading, warm-ups, locking and sessions are the service's, shared with the other
 from __future__ import annotations
 
 import re
-import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone

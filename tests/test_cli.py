@@ -151,3 +151,24 @@ def test_a_file_system_error_says_where_and_what_to_do(runner, monkeypatch):
     monkeypatch.setattr(common, "load_items", denied)
     res = runner.invoke(app, ["match", "What is dropout?"])
     assert res.exit_code == 1 and "Permission denied (/data/history.sqlite3)" in res.output and "Fix:" in res.output
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
+    """`interview corpus list --json | head -c 100`: the pipe closes under a long output. Unix
+    tools stop quietly; before, this printed "Error: Broken pipe" and a fix that made no sense."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "INTERVIEW_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "corpus", "list", "--json"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.read(100)
+    proc.stdout.close()  # the reader goes away long before the JSON of 225 items is written
+    err = proc.stderr.read().decode()
+    code = proc.wait(timeout=120)
+    assert first.startswith(b"[") or first.startswith(b"{")
+    assert err.strip() == "", err
+    assert code == 141

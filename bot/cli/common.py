@@ -40,6 +40,12 @@ def handle_errors(fn):
             return fn(*args, **kwargs)
         except InterviewError as e:
             fail(e)
+        except BrokenPipeError:
+            # The reader went away (`interview … | head`): stop quietly like other Unix tools, and
+            # point stdout at /dev/null so the interpreter's final flush does not complain.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise SystemExit(141) from None
         except sqlite3.Error as e:
             fail(InterviewError(f"The history database failed: {e}.",
                                 "Check that INTERVIEW_HOME is writable and the disk is not full; then run the "

@@ -1,0 +1,69 @@
+"""The house is layered with no cycles (README, "How the code is laid out"): a module imports only
+from its own layer or below, and the core never imports a face."""
+import ast
+import re
+from pathlib import Path
+
+from tests.conftest import REPO
+
+LAYERS = [
+    {"errors", "embeddings"},
+    {"config", "corpus", "matching"},
+    {"llm", "index"},
+    {"grading"},
+    {"sessions", "transcripts", "reports", "evaluation", "coach", "followups", "audit", "importers"},
+    {"service"},  # the application layer every face calls
+    {"slack"},
+    {"cli", "__main__"},
+]
+LAYER = {name: n for n, names in enumerate(LAYERS) for name in names}
+FACES = {"slack", "cli", "__main__"}
+
+
+def _imports() -> dict[str, set[str]]:
+    """Top-level bot module -> the top-level bot modules it imports (at any depth of the file)."""
+    out: dict[str, set[str]] = {}
+    for path in (REPO / "bot").rglob("*.py"):
+        top = path.relative_to(REPO / "bot").parts[0].removesuffix(".py")
+        if top == "__init__":
+            continue
+        deps = out.setdefault(top, set())
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and (node.module == "bot" or node.module.startswith("bot.")):
+                parts = node.module.split(".")
+                deps.update([parts[1]] if len(parts) > 1 else [a.name for a in node.names])
+            elif isinstance(node, ast.Import):
+                deps.update(a.name.split(".")[1] for a in node.names if re.match(r"bot\.\w", a.name))
+        deps.discard(top)
+    return out
+
+
+def test_every_module_has_a_layer():
+    assert set(_imports()) - set(LAYER) == set()
+
+
+def test_imports_go_down_the_layers_and_the_core_never_imports_a_face():
+    wrong = [f"{mod} (layer {LAYER[mod]}) imports {dep} (layer {LAYER[dep]})"
+             for mod, deps in _imports().items() for dep in deps if dep in LAYER and LAYER[dep] > LAYER[mod]]
+    assert wrong == []
+    core = {m for m in _imports() if m not in FACES}
+    assert all(not (_imports()[m] & FACES) for m in core)
+
+
+def test_no_import_cycles_between_modules():
+    graph = _imports()
+    seen, stack = set(), []
+
+    def visit(node):
+        if node in stack:
+            raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(node):] + [node]))
+        if node in seen:
+            return
+        stack.append(node)
+        for dep in graph.get(node, ()):
+            visit(dep)
+        stack.pop()
+        seen.add(node)
+
+    for mod in graph:
+        visit(mod)

@@ -41,7 +41,40 @@ def test_falls_back_when_json_schema_is_rejected(server):
     server.queue(("status", 400, {"error": {"message": "response_format json_schema is not supported"}}), REPLY)
     llm = OpenAICompatLLM("m", server.base_url, None)
     Grader(llm).grade(Q, ANSWER)
-    assert server.requests[1]["body"]["response_format"] == {"type": "json_object"}
+    fmt = server.requests[1]["body"]["response_format"]
+    assert fmt["type"] == "json_object" and fmt["schema"]["required"]  # the schema rides along
+
+
+def test_a_500_naming_the_format_steps_down_at_once_and_is_remembered(server):
+    """llama-cpp-python's server answers json_schema with HTTP 500 and a validation message."""
+    refusal = {"error": {"message": "1 validation error: ('body', 'response_format', 'type') Input should be "
+                                    "'text' or 'json_object'", "type": "internal_server_error"}}
+    server.queue(("status", 500, refusal), REPLY, REPLY)
+    llm = OpenAICompatLLM("m", server.base_url, None)
+    Grader(llm).grade(Q, ANSWER)
+    Grader(llm).grade(Q, ANSWER)
+    kinds = [r["body"]["response_format"]["type"] for r in server.requests]
+    assert kinds == ["json_schema", "json_object", "json_object"]  # no retries of the refusal
+
+
+def test_every_format_refused_ends_with_no_response_format(server):
+    refuse = ("status", 400, {"error": {"message": "response_format is not supported"}})
+    server.queue(refuse, refuse, refuse, REPLY)
+    OpenAICompatLLM("m", server.base_url, None).generate_json("s", "u", {"type": "object"})
+    assert [r["body"].get("response_format", {}).get("type") for r in server.requests] == \
+        ["json_schema", "json_object", "json_object", None]
+
+
+def test_a_server_error_is_retried_then_reported(server):
+    boom = ("status", 503, {"error": {"message": "overloaded"}}, {"Retry-After": "0"})
+    server.queue(boom, REPLY)
+    text = OpenAICompatLLM("m", server.base_url, "k").generate_json("s", "u", {"type": "object"})
+    assert '"score": 3' in text and len(server.requests) == 2
+    server.requests.clear()
+    server.queue(boom, boom, boom, boom)
+    with pytest.raises(LLMError, match="HTTP 503"):
+        OpenAICompatLLM("m", server.base_url, "k").generate_json("s", "u", {"type": "object"})
+    assert len(server.requests) == 4  # the first try and three retries
 
 
 def test_bad_key_is_a_clear_error(server):
@@ -59,7 +92,7 @@ def test_rate_limit_is_retried(server):
 
 def test_unreachable_endpoint():
     llm = OpenAICompatLLM("m", "http://127.0.0.1:9/v1", "k", timeout=2)
-    llm.chat.max_retries = 0
+    llm.retries = 0
     with pytest.raises(LLMError, match="Could not reach"):
         llm.generate_json("s", "u", {})
 

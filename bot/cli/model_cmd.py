@@ -21,6 +21,22 @@ def fetch():
     out.print(f"Model ready: {path}")
 
 
+@app.command("path")
+@handle_errors
+def path():
+    """Print only the path of the grader's GGUF file (joined first if needed), for other tools:
+    python -m llama_cpp.server --model "$(interview model path)"."""
+    from bot.llm.model_files import ensure_model
+
+    s = common.settings()
+    if s.local_model:
+        print(s.local_model)
+        return
+    with common.err.status("joining and verifying the bundled model…"):
+        found = ensure_model(s.local_model_name, s.models_dir)
+    print(found)
+
+
 @app.command("info")
 @handle_errors
 def info():

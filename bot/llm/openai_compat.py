@@ -1,13 +1,19 @@
 """Any OpenAI-compatible chat endpoint (OpenAI, vLLM, Ollama, llama.cpp server), via langchain-openai.
 
 Asks for `response_format: json_schema`; endpoints that reject it are asked again with
-`json_object`, then with no response_format (the grader still validates the reply).
+`json_object` carrying the schema (llama-cpp-python's server constrains its output with it), then
+plain `json_object`, then with no response_format (the grader still validates the reply). A
+rejection is any error status whose message names the response format: llama-cpp-python's server
+answers `json_schema` with HTTP 500 and a validation message, not 400.
 """
 from __future__ import annotations
 
+import time
+
 from bot.errors import ConfigError, LLMError
 
-FORMATS = ("json_schema", "json_object", None)
+FORMATS = ("json_schema", "json_object+schema", "json_object", None)
+REJECTED_FORMAT = ("response_format", "json_schema", "json_object")  # words of a server refusing one
 
 
 class OpenAICompatLLM:
@@ -26,9 +32,13 @@ class OpenAICompatLLM:
         self.name = model
         self.concurrency = max(1, concurrency)  # requests in flight at once from this process
         self.base_url = base_url
+        self.timeout = timeout
         # Local servers (Ollama, vLLM) accept any key, but the client insists on one.
         self.chat = ChatOpenAI(model=model, base_url=base_url, api_key=api_key or "not-needed",
-                               temperature=0, timeout=timeout, max_retries=3)
+                               temperature=0, timeout=timeout, max_retries=0)
+        # Retries are ours, not the client's: a 500 that names the response format is a refusal
+        # to step down from at once, not an outage to retry three times with backoff.
+        self.retries = 3
         self._format_index = 0
 
     def prepare(self, system: str, user_prefix: str) -> None:
@@ -38,6 +48,8 @@ class OpenAICompatLLM:
         kind = FORMATS[self._format_index]
         if kind == "json_schema":
             return {"type": "json_schema", "json_schema": {"name": "grade", "schema": schema, "strict": False}}
+        if kind == "json_object+schema":
+            return {"type": "json_object", "schema": schema}
         if kind == "json_object":
             return {"type": "json_object"}
         return None
@@ -46,6 +58,7 @@ class OpenAICompatLLM:
         import openai
 
         messages = [("system", system), ("user", user)]
+        failures = 0
         while True:
             fmt = self._response_format(schema)
             kwargs = {"max_tokens": max_tokens}
@@ -53,23 +66,55 @@ class OpenAICompatLLM:
                 kwargs["response_format"] = fmt
             try:
                 return str(self.chat.invoke(messages, **kwargs).content)
-            except openai.BadRequestError as e:
-                if "response_format" in str(e) and self._format_index < len(FORMATS) - 1:
-                    self._format_index += 1
+            except openai.APIStatusError as e:
+                if fmt and self._format_index < len(FORMATS) - 1 and _names_the_format(e):
+                    self._format_index += 1  # remembered: this endpoint is asked that way from now on
                     continue
-                raise LLMError(f"The endpoint rejected the request: {e}", "Check INTERVIEW_LLM_MODEL.") from None
-            except openai.AuthenticationError:
-                raise LLMError(f"The endpoint {self.base_url or 'api.openai.com'} rejected the API key.",
-                               "Set a valid INTERVIEW_LLM_API_KEY (or OPENAI_API_KEY).") from None
-            except openai.NotFoundError:
-                raise LLMError(f"The endpoint does not know the model {self.name!r}.",
-                               "Set INTERVIEW_LLM_MODEL to a model the server serves.") from None
-            except openai.RateLimitError:
-                raise LLMError("The endpoint kept answering 429 (rate limited) after retries.",
-                               "Wait a minute and retry; the answer is saved.") from None
-            except (openai.APIConnectionError, openai.APITimeoutError):
+                if (e.status_code == 429 or e.status_code >= 500) and failures < self.retries:
+                    failures += 1
+                    time.sleep(_backoff(failures, e))
+                    continue
+                raise self._status_error(e) from None
+            except (openai.APIConnectionError, openai.APITimeoutError) as e:
+                if failures < self.retries:
+                    failures += 1
+                    time.sleep(_backoff(failures, None))
+                    continue
+                if isinstance(e, openai.APITimeoutError):
+                    raise LLMError(f"The LLM endpoint {self.base_url or 'api.openai.com'} did not answer within "
+                                   f"{self.timeout:g} s ({self.retries + 1} tries).",
+                                   "Raise INTERVIEW_LLM_TIMEOUT, or check the server's load; the answer is saved.") from None
                 raise LLMError(f"Could not reach the LLM endpoint {self.base_url or 'api.openai.com'}.",
                                "Check INTERVIEW_LLM_BASE_URL and that the server is running; the answer is saved.") from None
-            except openai.APIStatusError as e:
-                raise LLMError(f"The endpoint failed with HTTP {e.status_code}.",
-                               "Retry later; the answer is saved.") from None
+
+    def _status_error(self, e) -> LLMError:
+        import openai
+
+        if isinstance(e, openai.AuthenticationError):
+            return LLMError(f"The endpoint {self.base_url or 'api.openai.com'} rejected the API key.",
+                            "Set a valid INTERVIEW_LLM_API_KEY (or OPENAI_API_KEY).")
+        if isinstance(e, openai.NotFoundError):
+            return LLMError(f"The endpoint does not know the model {self.name!r}.",
+                            "Set INTERVIEW_LLM_MODEL to a model the server serves.")
+        if isinstance(e, openai.RateLimitError):
+            return LLMError("The endpoint kept answering 429 (rate limited) after retries.",
+                            "Wait a minute and retry; the answer is saved.")
+        if isinstance(e, openai.BadRequestError):
+            return LLMError(f"The endpoint rejected the request: {e}", "Check INTERVIEW_LLM_MODEL.")
+        return LLMError(f"The endpoint failed with HTTP {e.status_code}.", "Retry later; the answer is saved.")
+
+
+def _names_the_format(e) -> bool:
+    """Does an error status say the request's response_format was the problem?"""
+    text = str(getattr(e, "body", None) or "") + " " + str(e)
+    return any(word in text for word in REJECTED_FORMAT)
+
+
+def _backoff(attempt: int, e) -> float:
+    """Seconds before retry `attempt` (1, 2, 3): the server's Retry-After when it sends one (capped),
+    else 0.5, 1, 2 s."""
+    headers = getattr(getattr(e, "response", None), "headers", None) or {}
+    try:
+        return min(20.0, max(0.0, float(headers.get("retry-after", ""))))
+    except ValueError:
+        return 0.5 * 2 ** (attempt - 1)

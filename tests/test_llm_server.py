@@ -1,0 +1,99 @@
+"""The endpoint path against a real OpenAI-compatible server: llama-cpp-python's own
+(`python -m llama_cpp.server`, its `[server]` extra) serving the bundled model on loopback.
+
+That server refuses `response_format: json_schema` with HTTP 500 (it takes `text` or `json_object`,
+with an optional `schema`); before the fix every grade through it failed with "HTTP 500". Slow
+(~1-2 min, the model on 2 cores) and CPU-bound like the other model tests."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from bot.config import load_settings
+from bot.errors import LLMError
+from bot.grading.grader import Grader, Question
+from bot.llm.model_files import ensure_model
+from bot.llm.openai_compat import FORMATS, OpenAICompatLLM
+from tests.conftest import MAIN_CORPUS, REPO
+from tests.test_model_e2e import STRONG, WRONG
+
+pytestmark = pytest.mark.model
+ALIAS = "qwen2.5-coder-1.5b"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("server-home")
+    settings = load_settings({"INTERVIEW_HOME": str(home)})
+    model = ensure_model(settings.local_model_name, settings.models_dir)
+    port = _free_port()
+    log = open(home / "server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", ALIAS,
+                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/models", timeout=2) as r:
+                    if ALIAS in r.read().decode():
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None, (home / "server.log").read_text(errors="replace")[-2000:]
+            assert time.monotonic() < deadline, "llama_cpp.server did not start in 120 s"
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def dl006(corpus_items):
+    return Question.from_item(next(i for i in corpus_items if i.id == "dl-006"))
+
+
+def test_grades_through_the_server_with_its_json_mode(llama_server, dl006):
+    llm = OpenAICompatLLM(ALIAS, llama_server, None)
+    grader = Grader(llm)
+    strong = grader.grade(dl006, STRONG)
+    # json_schema was refused (HTTP 500) and json_object with the schema taken, once for all.
+    assert FORMATS[llm._format_index] == "json_object+schema"
+    wrong = grader.grade(dl006, WRONG)
+    assert strong.model == ALIAS and len(strong.key_points) == len(dl006.key_points)
+    assert strong.overall > wrong.overall + 3, (strong.overall, wrong.overall)
+    assert all(p.evidence in STRONG for p in strong.key_points if p.evidence)
+
+
+def test_the_cli_grades_through_the_server(llama_server, tmp_path):
+    answer = tmp_path / "answer.txt"
+    answer.write_text(STRONG, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "INTERVIEW_HOME": str(tmp_path / "home"),
+           "INTERVIEW_CORPUS": str(MAIN_CORPUS), "INTERVIEW_LLM_BASE_URL": llama_server, "INTERVIEW_LLM_MODEL": ALIAS}
+    res = subprocess.run([sys.executable, "-m", "bot", "grade", "-q", "dl-006", "-f", str(answer), "--json"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    grade = json.loads(res.stdout)
+    assert grade["model"] == ALIAS and grade["question_id"] == "dl-006" and 0 <= grade["overall"] <= 10
+
+
+def test_a_timeout_is_a_clear_error(llama_server, dl006):
+    llm = OpenAICompatLLM(ALIAS, llama_server, None, timeout=0.05)
+    llm.retries = 1
+    with pytest.raises(LLMError, match="did not answer within 0.05 s") as e:
+        llm.generate_json("You grade.", "Grade this long answer: " + STRONG, {"type": "object"})
+    assert "INTERVIEW_LLM_TIMEOUT" in e.value.hint

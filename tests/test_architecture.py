@@ -2,7 +2,6 @@
 from its own layer or below, and the core never imports a face."""
 import ast
 import re
-from pathlib import Path
 
 from tests.conftest import REPO
 

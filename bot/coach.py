@@ -124,7 +124,7 @@ class Coach:
     def plan(self, owner: str, pool: list, count: int, mode: str = "mix", *, now=None,
              seed: int | None = None) -> list:
         """The items of a session from `pool`: due ones first (most overdue), then unseen ones from
-        the weakest topics (`mix`); only due (`review`); only unseen (`new`)."""
+        the weakest topics, then seen ones due soonest (`mix`); only due (`review`); only unseen (`new`)."""
         if mode not in MODES:
             raise ValueError(mode)
         if mode == "mix" and not self.cards(owner):  # no history yet: a plain draw, as before the coach
@@ -144,7 +144,11 @@ class Coach:
             return due[:count]
         if mode == "new":
             return unseen[:count]
-        return (due + unseen)[:count]
+        # then the seen ones due soonest: a session is never short while the pool has items
+        taken = {it.id for it in due}
+        later = [self.engine.items[i] for i, c in sorted(self.cards(owner).items(), key=lambda x: x[1]["due"])
+                 if i in ids and i not in taken]
+        return (due + unseen + later)[:count]
 
     # --- history and progress ---------------------------------------------------------------
     def history(self, owner: str, limit: int = 50) -> list[dict]:

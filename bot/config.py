@@ -43,6 +43,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "local_model_name": ("INTERVIEW_LOCAL_MODEL_NAME",),
     "threads": ("INTERVIEW_THREADS",),
     "match_threshold": ("INTERVIEW_MATCH_THRESHOLD",),
+    "follow_ups": ("INTERVIEW_FOLLOW_UPS",),
 }
 
 
@@ -68,6 +69,7 @@ class Settings:
     local_model_name: str = "qwen2.5-coder-1.5b"  # which bundled model to assemble
     threads: int = 0  # 0 = all cores
     match_threshold: float = 0.87  # bot.matching's re-ranked similarity; bench/transcript_matching.py
+    follow_ups: int = 1  # follow-up questions after an answer that misses an important point (0: none)
 
     @property
     def chroma_path(self) -> Path:

@@ -263,6 +263,19 @@ class SessionEngine:
             row = db.execute(q + " ORDER BY id DESC LIMIT 1", args).fetchone()
         return Session.from_row(row) if row else None
 
+    def update_meta(self, session_id: int, **changes) -> Session:
+        """Set keys of a session's face data (None removes a key), in one transaction."""
+        with self.store.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            meta = self.get(session_id, db).meta
+            for k, v in changes.items():
+                if v is None:
+                    meta.pop(k, None)
+                else:
+                    meta[k] = v
+            db.execute("UPDATE sessions SET meta=? WHERE id=?", (json.dumps(meta, ensure_ascii=False), session_id))
+            return self.get(session_id, db)
+
     def find_by_meta(self, key: str, value: str) -> Session | None:
         with self.store.connect() as db:
             row = db.execute("SELECT * FROM sessions WHERE json_extract(meta, '$.' || ?) = ? "

@@ -89,7 +89,10 @@ class CountingExecutor(ThreadPoolExecutor):
 class Bot:
     """One running instance of the app: engine + bolt app + HTTP server over a given SQLite file."""
 
-    def __init__(self, fake: FakeSlack, settings, *, index=None, llm: GatedLLM | None = None):
+    def __init__(self, fake: FakeSlack, settings, *, index=None, llm: GatedLLM | None = None, follow_ups: int = 0):
+        # Follow-ups (on by default in the product) are off unless a test is about them: the other
+        # tests follow the question -> grade -> next question flow.
+        settings.follow_ups = follow_ups
         self.fake, self.settings = fake, settings
         self.items = load_items([MINI])
         self.llm = llm or GatedLLM()

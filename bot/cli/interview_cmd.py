@@ -100,7 +100,7 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
           lang: str = typer.Option(None, "--lang", help="Only questions in this language: zh or en."),
           difficulty: str = typer.Option(None, "--difficulty", help="Only easy, medium or hard questions."),
           resume: bool = typer.Option(False, "--resume", help="Continue your last unfinished session."),
-          follow_ups: int = typer.Option(1, "--follow-ups", help="Follow-up questions on what an answer missed (0: none)."),
+          follow_ups: int = typer.Option(None, "--follow-ups", help="Follow-up questions on what an answer missed (0: none; default INTERVIEW_FOLLOW_UPS, 1)."),
           review: bool = typer.Option(False, "--review", help="Only the questions due for review."),
           new: bool = typer.Option(False, "--new", help="Only questions you have not answered before."),
           profile: str = typer.Option(None, "--profile", help="Whose history and schedule (default: your user name)."),
@@ -115,6 +115,7 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
     # The model loads in the background: the first question shows at once.
     service = InterviewService.open(s, items, background=True)
     me = profile or common.owner()
+    follow_ups = s.follow_ups if follow_ups is None else follow_ups
     if review and new:
         raise UsageError("--review and --new exclude each other.")
     if resume:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
@@ -102,12 +103,12 @@ def dedupe_events(core: InterviewCore):
 
 def build_app(settings: Settings, service: InterviewService, *, config: SlackConfig | None = None,
               index=None, base_url: str | None = None, executor: Executor | None = None,
-              resume: bool = True) -> App:
+              resume: bool = True, reminder_every: float | None = 3600.0) -> App:
     """The bolt App over the application `service`. `base_url` points the Web API client elsewhere
     (tests); `index` is the question index for transcript scoring (opened on first use when None)."""
     config = config or load_slack_config()
     opener = (lambda: index) if index is not None else _index_factory(settings, service.engine)
-    core = InterviewCore(service, index_factory=opener)
+    core = InterviewCore(service, index_factory=opener, follow_ups=settings.follow_ups)
     client = make_client(config.bot_token, base_url)
     try:
         app = App(client=client, signing_secret=config.signing_secret, process_before_response=False,
@@ -123,7 +124,27 @@ def build_app(settings: Settings, service: InterviewService, *, config: SlackCon
         from bot.slack.listeners.interview import resume_pending
 
         app.listener_runner.listener_executor.submit(resume_pending, core, client)
+    if reminder_every:
+        _remind_periodically(core, client, reminder_every)
     return app
+
+
+def _remind_periodically(core: InterviewCore, client, every: float) -> None:
+    """Check for weekly reminders to send every `every` seconds (a daemon thread: it dies with
+    the process; a reminder is claimed in the database before it is sent, so replicas agree)."""
+    import threading
+
+    from bot.slack.listeners.interview import send_reminders
+
+    def loop():
+        while True:
+            try:
+                send_reminders(core, client)
+            except Exception:  # noqa: BLE001 - a failed round must not end the loop
+                log.exception("Reminder round failed")
+            time.sleep(every)
+
+    threading.Thread(target=loop, name="slack-reminders", daemon=True).start()
 
 
 def _api_error(e: BoltError) -> str:

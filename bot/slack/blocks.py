@@ -92,9 +92,10 @@ def grading_text(number: int) -> str:
     return f"⏳ Grading your answer to question {number}…"
 
 
-def grade_blocks(grade: Grade, number: int, total: int) -> list[dict]:
+def grade_blocks(grade: Grade, number: int, total: int, *, follow_up: bool = False) -> list[dict]:
     crit = "  ·  ".join(f"{c.name} {c.score:.0f}" for c in grade.criteria)
-    blocks = sections(f"*Question {number} of {total}: {score_text(grade.overall)}*")
+    title = f"Follow-up to question {number}" if follow_up else f"Question {number} of {total}"
+    blocks = sections(f"*{title}: {score_text(grade.overall)}*")
     blocks.append(context(f"{crit}  ·  graded by {esc(grade.model)}" if crit else f"graded by {esc(grade.model)}"))
     fb = grade.feedback
     if fb.get("reason"):
@@ -139,6 +140,20 @@ def error_blocks(message: str, hint: str | None = None, extra: str = "") -> list
     if extra:
         text += f"\n{extra}"
     return sections(text)
+
+
+def follow_up_blocks(question: str, number: int, owner: str) -> list[dict]:
+    blocks = sections(f"*Follow-up to question {number}* for <@{owner}>\n>{esc(question)}")
+    blocks.append(context("Answer in this thread, or write `skip` to go on to the next question."))
+    return blocks
+
+
+def reminder_blocks(due: int) -> list[dict]:
+    blocks = sections(f"📅 *{due} question{'s are' if due != 1 else ' is'} due for review.* "
+                      "Answers you found hard come back just before you would forget them.")
+    blocks.append(REVIEW_BUTTON)
+    blocks.append(context("`/interview remind off` stops these weekly reminders."))
+    return blocks
 
 
 def hint_blocks(item: Item) -> list[dict]:
@@ -199,15 +214,30 @@ def sparkline(values: list[float]) -> str:
     return "".join(SPARK[min(len(SPARK) - 1, int(v / 10 * len(SPARK)))] for v in values)
 
 
+REVIEW_BUTTON = {"type": "actions", "elements": [{
+    "type": "button", "action_id": "review_now", "style": "primary",
+    "text": {"type": "plain_text", "text": "Review now"}}]}
+
+
 def home_view(stats: dict) -> dict:
+    due = stats.get("due", 0)
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Mock interviews"}},
         {"type": "actions", "elements": [{
-            "type": "button", "action_id": "start_interview", "style": "primary",
+            "type": "button", "action_id": "start_interview", **({} if due else {"style": "primary"}),
             "text": {"type": "plain_text", "text": "Start a mock interview"}}]},
         context("Or type `/interview [topic] [count]` in a channel, or `start` in a message to me."),
         divider(),
     ]
+    if due:
+        blocks += sections(f"📅 *Due for review: {due} question{'s' if due != 1 else ''}*")
+        blocks.append(REVIEW_BUTTON)
+    elif stats.get("next_due"):
+        blocks += sections(f"📅 Nothing is due for review; next on {esc(stats['next_due'])} UTC.")
+    if due or stats.get("next_due"):
+        blocks.append(context("Weekly reminder in our DM: " + ("*on* (`/interview remind off`)" if stats.get("reminder")
+                                                                else "off (`/interview remind on`)")))
+        blocks.append(divider())
     if not stats["sessions"]:
         blocks += sections("You have no interviews yet. Press the button to start one.")
         return {"type": "home", "blocks": blocks}

@@ -23,8 +23,18 @@ CREATE TABLE IF NOT EXISTS slack_events (
 );
 """
 EVENT_TTL = timedelta(days=3)  # Slack retries within minutes; keep a margin, then forget
+REMINDERS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS slack_reminders (
+    user_id TEXT PRIMARY KEY,
+    enabled INTEGER NOT NULL,
+    last_sent TEXT
+);
+"""
+REMIND_EVERY = timedelta(days=7)  # the weekly reminder: at most one DM a week, only when items are due
 
 USAGE = ("*Usage:* `/interview [topic] [count]` starts a mock interview here, e.g. `/interview cnn 3`.\n"
+         "`/interview review [count]` asks the questions due for review (your weak answers come back on a "
+         "spaced schedule); `/interview remind on|off` turns the weekly reminder in our DM on or off.\n"
          "`/interview score <file link>` scores a transcript you shared in Slack; or send me the file "
          "in a direct message with the word `score`.\n"
          "In the interview's thread: answer, or write `skip`, `hint`, `stop`, `again`, `retry`.")
@@ -36,10 +46,11 @@ DM_USAGE = ("*Here in our DM:* `start [topic] [count]` starts a mock interview, 
 
 @dataclass
 class Command:
-    kind: str  # start | score | help
+    kind: str  # start | review | remind | score | help
     topic: str | None = None
     count: int = DEFAULT_COUNT
     file_id: str | None = None
+    on: bool | None = None  # remind on|off
 
 
 FILE_ID_RE = re.compile(r"\bF[A-Z0-9]{6,}\b")
@@ -53,14 +64,22 @@ def parse_command(text: str) -> Command:
     if words and words[0].lower() == "score":
         m = FILE_ID_RE.search(" ".join(words[1:]))
         return Command("score", file_id=m.group(0) if m else None)
-    if words and words[0].lower() == "start":
+    if words and words[0].lower() == "remind":
+        choice = " ".join(words[1:]).lower()
+        if choice not in ("on", "off"):
+            raise UsageError("`/interview remind` takes `on` or `off`.",
+                             "`/interview remind on` sends a weekly DM when questions are due for review.")
+        return Command("remind", on=choice == "on")
+    kind = "start"
+    if words and words[0].lower() in ("start", "review"):
+        kind = "review" if words[0].lower() == "review" else "start"
         words = words[1:]
     count = DEFAULT_COUNT
     if words and words[-1].isdigit():
         count = int(words.pop())
     if not 1 <= count <= MAX_COUNT:
         raise UsageError(f"{count} questions is out of range.", f"Ask for 1 to {MAX_COUNT} questions.")
-    return Command("start", topic=" ".join(words) or None, count=count)
+    return Command(kind, topic=" ".join(words) or None, count=count)
 
 
 def clean_text(text: str) -> str:
@@ -93,13 +112,53 @@ class EventLog:
             return cur.rowcount == 1
 
 
+class Reminders:
+    """Who asked for the weekly review reminder (`/interview remind on|off`), and when it was last
+    sent; in the engine's database, so a restart neither forgets nor repeats one."""
+
+    def __init__(self, store):
+        self.store = store
+        with store.connect() as db:
+            db.executescript(REMINDERS_SCHEMA)
+
+    def set(self, user: str, enabled: bool) -> None:
+        with self.store.connect() as db:
+            db.execute("INSERT INTO slack_reminders(user_id, enabled) VALUES (?, ?) "
+                       "ON CONFLICT(user_id) DO UPDATE SET enabled=excluded.enabled", (user, int(enabled)))
+
+    def enabled(self, user: str) -> bool:
+        with self.store.connect() as db:
+            row = db.execute("SELECT enabled FROM slack_reminders WHERE user_id=?", (user,)).fetchone()
+        return bool(row and row["enabled"])
+
+    def candidates(self, now: datetime) -> list[str]:
+        """Users with the reminder on whose last one is a week old or more."""
+        cutoff = (now - REMIND_EVERY).isoformat(timespec="seconds")
+        with self.store.connect() as db:
+            return [r["user_id"] for r in db.execute(
+                "SELECT user_id FROM slack_reminders WHERE enabled=1 AND (last_sent IS NULL OR last_sent <= ?)",
+                (cutoff,))]
+
+    def claim(self, user: str, now: datetime) -> bool:
+        """Take the right to send this week's reminder (one statement: two replicas never both win)."""
+        cutoff = (now - REMIND_EVERY).isoformat(timespec="seconds")
+        with self.store.connect() as db:
+            cur = db.execute("UPDATE slack_reminders SET last_sent=? WHERE user_id=? AND enabled=1 "
+                             "AND (last_sent IS NULL OR last_sent <= ?)",
+                             (now.isoformat(timespec="seconds"), user, cutoff))
+            return cur.rowcount == 1
+
+
 class InterviewCore:
     """What the listeners share: the application service, the event log, the transcript index."""
 
-    def __init__(self, service: InterviewService, index_factory: Callable[[], object] | None = None):
+    def __init__(self, service: InterviewService, index_factory: Callable[[], object] | None = None,
+                 follow_ups: int = 1):
         self.service = service
         self.engine = service.engine  # read-only queries (sessions, answers, items)
         self.events = EventLog(service.engine.store)
+        self.reminders = Reminders(service.engine.store)
+        self.follow_ups = follow_ups  # per answer, in the thread (INTERVIEW_FOLLOW_UPS)
         self._index_factory = index_factory
         self._index = None
 
@@ -150,7 +209,12 @@ class InterviewCore:
                              "questions": summary["questions"]})
         weakest = sorted(((t, round(sum(v) / len(v), 1), len(v)) for t, v in by_tag.items()),
                          key=lambda x: (x[1], -x[2]))[:3]
+        due = self.service.coach.due(owner)
+        upcoming = self.service.coach.progress(owner)["due_next"]
         return {
+            "due": len(due),
+            "next_due": upcoming[0]["due"][:16].replace("T", " ") if upcoming and not due else None,
+            "reminder": self.reminders.enabled(owner),
             "sessions": rows,
             "trend": list(reversed(trend))[-20:],  # oldest first
             "average": round(sum(all_scores) / len(all_scores), 1) if all_scores else None,

@@ -1,4 +1,5 @@
-"""`/interview [topic] [count]`, `/interview score <file link>`, `/interview help`.
+"""`/interview [topic] [count]`, `/interview review [count]`, `/interview remind on|off`,
+`/interview score <file link>`, `/interview help`.
 
 The ack answers within Slack's 3 seconds (usage and parse errors go straight into it); opening
 the session and posting question 1 happen in the lazy listener."""
@@ -23,6 +24,10 @@ def register(app, core: InterviewCore) -> None:
             return
         if cmd.kind == "help":
             ack(text=USAGE)
+        elif cmd.kind == "remind":
+            core.reminders.set(command["user_id"], cmd.on)
+            ack(text="Weekly review reminder on: I will DM you when questions are due (at most once a week)."
+                if cmd.on else "Weekly review reminder off.")
         elif cmd.kind == "score" and not cmd.file_id:
             ack(text=SCORE_HOW)
         else:
@@ -39,8 +44,9 @@ def register(app, core: InterviewCore) -> None:
             respond(blocks=blocks, text=kit.fallback(text), response_type="ephemeral", replace_original=False)
 
         with reporting(say):
-            if cmd.kind == "start":
-                start_session(core, client, user=user, channel=channel, topic=cmd.topic, count=cmd.count)
+            if cmd.kind in ("start", "review"):
+                start_session(core, client, user=user, channel=channel, topic=cmd.topic, count=cmd.count,
+                              mode="review" if cmd.kind == "review" else "mix")
             elif cmd.kind == "score" and cmd.file_id:
                 score_transcript(core, client, file_id=cmd.file_id, channel=channel, thread_ts=None)
 

@@ -73,16 +73,20 @@ def thread_sayer(client, s: Session):
 # --- the flow ---------------------------------------------------------------------------------
 
 def start_session(core: InterviewCore, client, *, user: str, channel: str, topic: str | None,
-                  count: int) -> Session:
+                  count: int, mode: str = "mix") -> Session:
     """Open a session whose thread is question 1's message. `channel` may be a user id: the
-    app's DM with that user."""
+    app's DM with that user. The coach plans it from the person's history (`mix`: due items,
+    then new ones from weak topics; `review`: only what is due)."""
     service = core.service
     select_questions(list(core.engine.items.values()), topic, count)  # a bad topic fails before anything is posted
+    if mode == "review" and not core.service.coach.due(user):
+        service.start(user, mode="review", topic=topic, count=count, channel=SLACK)  # raises: says when next
     # The session is keyed by its thread, and a message's ts exists only once it is posted:
     # post a placeholder, open the session on its ts, then turn it into question 1.
     first = client.chat_postMessage(channel=channel, text=f"🎤 Starting a mock interview for <@{user}>…")
     channel_id, ts = first["channel"], first["ts"]
-    s = service.start(user, topic=topic, count=count, channel=SLACK, meta={"channel": channel_id, "thread_ts": ts})
+    s = service.start(user, mode=mode, topic=topic, count=count, channel=SLACK,
+                      meta={"channel": channel_id, "thread_ts": ts})
     item = service.current_item(s)
     client.chat_update(channel=channel_id, ts=ts, blocks=kit.question_blocks(item, 1, len(s.question_ids), user),
                        text=kit.fallback(f"Question 1: {item.question}"))
@@ -118,28 +122,68 @@ def publish_home(core: InterviewCore, client, user: str) -> None:
         log.warning("Could not publish the App Home: %s", type(e).__name__)
 
 
-def grade_and_reply(core: InterviewCore, client, s: Session, rec) -> bool:
-    """Show "grading…" at once, grade (slow), then replace it with the grade and the reference."""
+def grade_and_reply(core: InterviewCore, client, s: Session, rec, grade_fn=None, *, follow_up: bool = False):
+    """Show "grading…" at once, grade (slow), then replace it with the grade and the reference.
+    Returns the grade, or None when grading failed (the answer stays saved)."""
     ch, ts = s.meta["channel"], s.meta["thread_ts"]
     number, total = (rec.position or 0) + 1, len(s.question_ids)
     placeholder = client.chat_postMessage(channel=ch, thread_ts=ts, text=kit.grading_text(number))
 
-    def failed(message: str, hint: str | None) -> bool:  # the engine kept the answer, marked `error`
+    def failed(message: str, hint: str | None) -> None:  # the engine kept the answer, marked `error`
         replace(client, ch, placeholder["ts"], kit.error_blocks(message, hint, SAVED), message, ts)
-        return False
 
     try:
-        grade = core.service.grade(rec)
+        grade = (grade_fn or core.service.grade)(rec)
     except InterviewError as e:
         return failed(e.message, e.hint)
     except Exception:  # noqa: BLE001 - a bug: tell the user, keep the traceback in the log
         log.exception("Grading failed")
         return failed("Grading failed unexpectedly.", None)
-    replace(client, ch, placeholder["ts"], kit.grade_blocks(grade, number, total),
+    replace(client, ch, placeholder["ts"], kit.grade_blocks(grade, number, total, follow_up=follow_up),
             kit.grade_fallback(grade, number), ts)
-    if ref := kit.reference_blocks(grade):
+    if not follow_up and (ref := kit.reference_blocks(grade)):
         post(client, ch, ref, "Reference answer", ts)
+    return grade
+
+
+def ask_follow_up(core: InterviewCore, client, s: Session, rec, grade, asked: list[int]) -> bool:
+    """After a graded answer, one question on the most important point it missed, in the thread;
+    kept in the session (meta `follow_up`) until answered or skipped, so a restart keeps it.
+    False when there is nothing to ask (or no more follow-ups for this answer)."""
+    if grade is None or len(asked) >= core.follow_ups:
+        return False
+    item = core.engine.items.get(rec.question_id)
+    try:
+        f = core.service.follow_up(item, grade, exclude=set(asked)) if item else None
+    except InterviewError:
+        return False  # a follow-up is a bonus: go on with the next question
+    if f is None:
+        return False
+    number = (rec.position or 0) + 1
+    core.engine.update_meta(s.id, follow_up={"position": rec.position, "item_id": item.id, "question": f.question,
+                                             "points": list(f.points), "by": f.by, "asked": asked + list(f.points)})
+    post(client, s.meta["channel"], kit.follow_up_blocks(f.question, number, s.owner),
+         f"Follow-up: {f.question}", s.meta["thread_ts"])
     return True
+
+
+def answer_follow_up(core: InterviewCore, client, s: Session, text: str) -> None:
+    """The owner's reply while a follow-up is open: graded against its key points only; then the
+    next follow-up (if more are allowed) or the next question."""
+    from bot.followups import FollowUp
+
+    pending = s.meta["follow_up"]
+    s = core.engine.update_meta(s.id, follow_up=None)
+    item = core.engine.items.get(pending["item_id"])
+    main = next((a for a in core.engine.answers(s) if a.position == pending["position"]), None)
+    if item is None or main is None:
+        post_next(core, client, s)
+        return
+    f = FollowUp(pending["question"], list(pending["points"]), pending.get("by", "template"))
+    grade = grade_and_reply(core, client, s, main, lambda rec: core.service.answer_follow_up(rec, item, f, text),
+                            follow_up=True)
+    if not ask_follow_up(core, client, s, main, grade, list(pending.get("asked", pending["points"]))):
+        post_next(core, client, s)
 
 
 def on_session_message(core: InterviewCore, client, s: Session, *, user: str, text: str) -> None:
@@ -170,8 +214,17 @@ def on_session_message(core: InterviewCore, client, s: Session, *, user: str, te
             post(client, ch, kit.sections("This interview is over. Write `again` for a new round."),
                  "Interview over.", ts)
             return
+        if s.meta.get("follow_up") and word != "stop":
+            if word == "hint":
+                post(client, ch, kit.sections("A follow-up has no hint: answer it as you would in an interview, "
+                                              "or write `skip`."), "No hint for a follow-up.", ts)
+            elif word == "skip" or not text.strip():
+                post_next(core, client, core.engine.update_meta(s.id, follow_up=None))
+            else:
+                answer_follow_up(core, client, s, text)
+            return
         if word == "stop":
-            finish(core, client, s, "stopped")
+            finish(core, client, core.engine.update_meta(s.id, follow_up=None), "stopped")
         elif word == "skip":
             post_next(core, client, service.skip(s))
         elif word == "hint":
@@ -179,8 +232,9 @@ def on_session_message(core: InterviewCore, client, s: Session, *, user: str, te
             post(client, ch, kit.hint_blocks(item), "Hint", ts)
         elif text.strip():
             rec = service.submit(s, text)  # saved before grading: a crash or restart loses nothing
-            grade_and_reply(core, client, s, rec)
-            post_next(core, client, s)
+            grade = grade_and_reply(core, client, s, rec)
+            if not ask_follow_up(core, client, s, rec, grade, []):
+                post_next(core, client, s)
 
 
 def resume_pending(core: InterviewCore, client) -> int:
@@ -194,3 +248,21 @@ def resume_pending(core: InterviewCore, client) -> int:
                     done += 1
             post_next(core, client, s)
     return done
+
+
+def send_reminders(core: InterviewCore, client, now=None) -> list[str]:
+    """The weekly DM to everyone who turned the reminder on and has questions due: at most one a
+    week each, none when nothing is due. Returns the users reminded."""
+    from datetime import datetime, timezone
+
+    now = now or datetime.now(timezone.utc)
+    sent = []
+    for user in core.reminders.candidates(now):
+        due = len(core.service.coach.due(user, now))
+        if due and core.reminders.claim(user, now):
+            try:
+                post(client, user, kit.reminder_blocks(due), f"{due} question(s) due for review")
+                sent.append(user)
+            except Exception as e:  # noqa: BLE001 - one user's closed DM must not stop the others
+                log.warning("Could not send a reminder: %s", type(e).__name__)
+    return sent

@@ -1,6 +1,7 @@
 """The coach over a real SQLite file: a simulated learner across sessions (scripted answers that
 state some key points and keep omitting others; the fake LLM only at the model's edge)."""
 import json
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 from typer.testing import CliRunner
@@ -96,3 +97,48 @@ def test_history_progress_export_and_import_on_the_command_line(settings, corpus
     bad.write_text('{"kind": "something else"}\n', encoding="utf-8")
     res = runner.invoke(app, ["import", str(bad)])
     assert res.exit_code == 2 and "not an interview-bot history export" in res.output
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+
+
+def test_progress_page_renders_in_headless_chromium(settings, corpus_items, tmp_path, monkeypatch):
+    """The progress HTML in a real browser: a screenshot with content, the charts in the rendered
+    DOM, and no console error. .ci/run installs Debian's chromium; without it this test is skipped."""
+    import os
+    import subprocess
+    import tempfile
+
+    import pytest
+
+    from tests.conftest import MAIN_CORPUS
+
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("chromium is not installed (.ci/run installs it)")
+    monkeypatch.setenv("INTERVIEW_CORPUS", str(MAIN_CORPUS))
+    svc = service(settings, corpus_items)
+    for n in range(3):  # three sessions: a trend
+        s = svc.start("dee", mode="mix", count=2, seed=n)
+        for iid in s.question_ids:
+            answer(svc, s, svc.engine.items[iid], keep=1 + n)
+    page = tmp_path / "progress.html"
+    assert CliRunner().invoke(app, ["progress", "--profile", "dee", "--html", str(page)]).exit_code == 0
+    shot = tmp_path / "shot.png"
+    with tempfile.TemporaryDirectory() as profile:
+        flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}"]
+        dom = subprocess.run([*flags, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()],
+                             capture_output=True, text=True, timeout=120, check=True)
+        subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1100,1400", page.as_uri()],
+                       capture_output=True, timeout=120, check=True)
+    assert dom.stdout.count("<svg") >= 1 and ("<polyline" in dom.stdout or "<path" in dom.stdout or "<rect" in dom.stdout)
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
+    assert console == [], console
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, len(data)  # a blank page is a few KB
+    if os.environ.get("PROGRESS_SCREENSHOT"):
+        Path(os.environ["PROGRESS_SCREENSHOT"]).write_bytes(data)

@@ -24,7 +24,7 @@ def render_progress(p: dict) -> str:
                      for t, r in sorted(p["topics"].items(), key=lambda x: x[1]["mean"]))
     missed = "".join(f"<li>{m['missed']}× <b>{e(m['item_id'])}</b>: {e(m['point'])} "
                      f"<small>(latest: {e(m['latest'])})</small></li>" for m in p["most_missed"])
-    due = "".join(f"<li>{e(d['item_id'])} — {e(d['due'][:16].replace('T', ' '))}</li>" for d in p["due_next"])
+    due = "".join(f"<li>{e(d['item_id'])} — {e(d['due'][:16].replace('T', ' '))} UTC</li>" for d in p["due_next"])
     return ("<!doctype html><html><head><meta charset='utf-8'><title>Interview practice progress</title><style>"
             "body{font:15px/1.5 system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem}"
             "table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}"

@@ -119,3 +119,29 @@ def test_grading_version_changes_with_what_changes_a_grade(monkeypatch):
     fp = version.question_fingerprint("q", "ref", ["a", "b"])
     assert fp != version.question_fingerprint("q", "ref", ["a", "b", "c"])
     assert fp != version.question_fingerprint("q", "ref!", ["a", "b"])
+
+
+def test_a_partly_point_is_quoted_only_where_the_answer_uses_its_terms():
+    """A real session (dl-en-008): an answer on decay only showed its first sentence under every
+    warmup point as if it partly said it. A ◐ point keeps a quote only when the quote holds a
+    quarter of the point's terms."""
+    from bot.corpus import load_items
+    from bot.grading import verdicts
+    from bot.grading.grader import Grader, Question
+    from tests.conftest import PACKS
+
+    point = "Warmup ramps the learning rate up from near zero over the first steps of training"
+    asked = "Why do we use learning-rate schedules and warmup?"
+    assert verdicts.quotable([point], "we ramp the rate up from near zero at the start of training", asked)
+    assert not verdicts.quotable([point], "large steps early make fast progress, later small steps", asked)
+    item = next(i for i in load_items([PACKS / "deep-learning-en.md"]) if i.id == "dl-en-008")
+    answer = ("A fixed learning rate is a compromise: large steps early make fast progress, but later you need small "
+              "steps to settle into a minimum, so we decay it. Common schedules are step decay, exponential decay "
+              "and cosine annealing.")
+    grade = Grader(None).grade(Question.from_item(item), answer)
+    for i, kp in enumerate(grade.key_points):
+        if kp.status == "partial" and kp.evidence:
+            versions = [kp.point, *[t[i] for t in item.translations.values()]]
+            assert verdicts.quotable(versions, kp.evidence, " ".join([item.question, *item.questions.values()])), kp
+        if "warmup" in kp.point.lower():
+            assert kp.evidence == "", kp  # the answer never mentions warmup

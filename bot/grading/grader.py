@@ -37,14 +37,17 @@ class Question:
     language: str = "zh"
     has_reference: bool = True  # False for a transcript question not in the corpus
     translations: dict[str, list[str]] = field(default_factory=dict)  # language -> the key points in it
+    questions: dict[str, str] = field(default_factory=dict)  # language -> the question in it
 
     @classmethod
     def from_item(cls, item) -> "Question":
         return cls(item.id, item.question, item.answer, list(item.key_points), item.language or "zh",
-                   translations=dict(getattr(item, "translations", {}) or {}))
+                   translations=dict(getattr(item, "translations", {}) or {}),
+                   questions=dict(getattr(item, "questions", {}) or {}))
 
     def fingerprint(self) -> str:
         extra = [f"{lang}:{p}" for lang, pts in sorted(self.translations.items()) for p in pts]
+        extra += [f"q-{lang}:{text}" for lang, text in sorted(self.questions.items())]
         return version.question_fingerprint(self.question, self.reference, self.key_points + extra)
 
 
@@ -78,14 +81,19 @@ def assess(grade: Grade, q: Question, answer: str, obs: Observations | None, ent
     params = combine.verdict_params("model_free" if obs is None else "default")
     points, probs = [], []
     evidence = verdicts.gather(q.key_points, answer, kind, q.translations.get(answer_language))
+    asked = " ".join([q.question, *q.questions.values()])
     for i, (point, ev) in enumerate(zip(q.key_points, evidence)):
         flagged = None if obs is None else i in obs.missing
         p = verdicts.probability(verdicts.observations(ev, flagged), params)
         status = verdicts.status(p, params)
-        kp = KeyPointResult(point, status, ev.place if status != MISSING else "",
+        versions = [point] + [t[i] for t in q.translations.values() if len(t) == len(q.key_points)]
+        shown = status == COVERED or (status == PARTIAL and verdicts.quotable(versions, ev.place, asked))
+        kp = KeyPointResult(point, status, ev.place if shown else "",
                             model_status=MISSING if flagged else "", similarity=round(ev.similarity, 4),
                             probability=round(p, 4))
-        if flagged and status != MISSING:
+        if status == PARTIAL and not shown:
+            kp.note = "not found clearly in the answer's words"
+        elif flagged and status != MISSING:
             kp.note = "the grader model listed this point as missing; the answer's own words state it"
         elif status == MISSING and ev.similarity and not flagged and obs is not None:
             kp.note = "no clause of the answer says it closely enough"

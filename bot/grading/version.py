@@ -31,6 +31,7 @@ def constants() -> str:
         "schema": prompt.reply_schema(8), "score_enum": prompt.SCORE_ENUM,
         "answer_sim": signals.ANSWER_SIM, "fact": [signals.FACT_LOW, signals.FACT_HIGH],
         "max_wrong": signals.MAX_WRONG, "sim_scale": verdicts.SIM_SCALE, "reducer": combine.REDUCER,
+        "partly_quote_terms": verdicts.PARTLY_QUOTE_TERMS,
         "injection_cap": combine.INJECTION_CAP, "off_topic": prechecks.OFF_TOPIC_SIMILARITY,
         "statements": [grader.MIN_STATEMENT_CHARS, grader.MAX_STATEMENTS],
     }, sort_keys=True)

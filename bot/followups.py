@@ -67,6 +67,18 @@ def template(q: Question, grade: Grade, language: str) -> str:
     return lead + "There is one more important aspect of this question you have not covered: what else matters here?"
 
 
+SLOT = "\x00POINT\x00"
+
+
+def prefix(q: Question) -> tuple[str, str]:
+    """(system, user prompt up to the point): the same for every answer to a question, so a model
+    that caches prefixes evaluates it while the candidate types (the service's warm-ups), and a
+    follow-up evaluates only the point, the answer and its own words."""
+    user = Template(load_prompt("followup_user.md")).safe_substitute(
+        question=q.question, reference=q.reference, point=SLOT, answer="")
+    return load_prompt("followup_system.md"), user.split(SLOT)[0]
+
+
 def write(q: Question, grade: Grade, llm=None, language: str | None = None,
           exclude: set[int] | None = None) -> FollowUp | None:
     """The follow-up for this graded answer, or None when nothing important is missing."""
@@ -77,6 +89,11 @@ def write(q: Question, grade: Grade, llm=None, language: str | None = None,
     point = q.key_points[i]
     translated = (q.translations.get(language) or [None] * len(q.key_points))[i] if language != q.language else None
     if llm is not None and getattr(llm, "name", "none") != "none":
+        if getattr(llm, "caches_prefix", False):
+            try:
+                llm.prepare(*prefix(q))  # restores the warmed prefix (or evaluates it once)
+            except Exception:  # noqa: BLE001 - a warm-up only saves time
+                pass
         user = Template(load_prompt("followup_user.md")).safe_substitute(
             question=q.question, reference=q.reference, point=point, answer=sanitize_answer(grade.answer))
         try:

@@ -198,3 +198,21 @@ def test_close_waits_for_a_running_warm_up_and_later_warm_ups_do_not_start(setti
     t.join(10)
     assert closed == [True]
     assert svc.warmed == [a.id] and not any(b.id in p for _, p in llm.prepared)
+
+
+def test_the_follow_up_prefix_is_warmed_last_and_only_when_follow_ups_are_on(settings, items):
+    from bot import followups
+
+    llm = Recording()
+    a, b = marked(items[0]), marked(items[1])
+    svc = service_over(settings, items, llm)
+    svc.prepare(a)
+    assert svc.warmups_idle(10)
+    warmed = [p for _, p in llm.prepared if a.id in p]
+    assert len(warmed) >= 2 and warmed[-1] == followups.prefix(a)[1]  # the grading prefix first
+    assert a.reference.strip()[:30] in warmed[-1]
+    svc.warm_follow_ups = False  # a face that asks no follow-ups
+    svc.prepare(b)
+    assert svc.warmups_idle(10)
+    assert [p for _, p in llm.prepared if b.id in p] and followups.prefix(b)[1] not in [p for _, p in llm.prepared]
+    assert svc.close()

@@ -116,6 +116,7 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
     service = InterviewService.open(s, items, background=True)
     me = profile or common.owner()
     follow_ups = s.follow_ups if follow_ups is None else follow_ups
+    service.warm_follow_ups = follow_ups > 0
     if review and new:
         raise UsageError("--review and --new exclude each other.")
     if resume:

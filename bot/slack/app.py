@@ -109,6 +109,7 @@ def build_app(settings: Settings, service: InterviewService, *, config: SlackCon
     config = config or load_slack_config()
     opener = (lambda: index) if index is not None else _index_factory(settings, service.engine)
     core = InterviewCore(service, index_factory=opener, follow_ups=settings.follow_ups)
+    service.warm_follow_ups = settings.follow_ups > 0
     client = make_client(config.bot_token, base_url)
     try:
         app = App(client=client, signing_secret=config.signing_secret, process_before_response=False,

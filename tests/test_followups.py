@@ -51,6 +51,10 @@ def test_a_model_follow_up_that_leaks_the_point_is_replaced_and_one_that_probes_
     f = followups.write(q, grade, fine)
     assert f.by == "model" and f.question.startswith("那到了推理阶段") and f.points == [i]
     assert "<<<ANSWER" in fine.calls[0]["user"] and q.key_points[i] in fine.calls[0]["user"]
+    # A Chinese answer gets a Chinese follow-up: the model's English one gives way to the template.
+    english = FakeLLM([{"question": "How does dropout differ from batch normalization at inference?"}])
+    f = followups.write(q, grade, english, "zh")
+    assert f.by == "template" and "你" in f.question
 
 
 def test_the_follow_up_answer_is_graded_on_its_point_and_updates_it(settings, corpus_items):

@@ -4,51 +4,27 @@ the CLI in separate processes; two processes ingesting at once; a server that is
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import MAIN_CORPUS, MINI_CORPUS, REPO
+from tests.servers import free_port, served
 
 TRANSCRIPT = REPO / "tests" / "data" / "transcripts" / "panel_zh.md"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory):
     exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
     data = tmp_path_factory.mktemp("chroma-server")
-    port = _free_port()
-    log = open(data / "server.log", "wb")
-    proc = subprocess.Popen([exe, "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2):
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None, (data / "server.log").read_text(errors="replace")[-2000:]
-            assert time.monotonic() < deadline, "chroma run did not answer in 60 s"
-            time.sleep(0.3)
+    with served([exe, "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
+                f"{url}/api/v2/heartbeat", data / "server.log", timeout=60):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 def _cli(args, home: Path, url: str, collection: str, corpus=MAIN_CORPUS, **extra):
@@ -115,7 +91,7 @@ def test_two_processes_ingesting_at_once_leave_a_consistent_index(chroma_url, tm
 
 
 def test_a_server_that_is_down_is_a_clear_error(tmp_path):
-    res = _run(["match", "What is dropout?"], tmp_path / "home", f"http://127.0.0.1:{_free_port()}", "x")
+    res = _run(["match", "What is dropout?"], tmp_path / "home", f"http://127.0.0.1:{free_port()}", "x")
     assert res.returncode != 0 and "Traceback" not in res.stderr
     text = " ".join((res.stdout + res.stderr).split())
     assert "Chroma" in text and "server is running" in text

@@ -6,11 +6,8 @@ with an optional `schema`); before the fix every grade through it failed with "H
 (~1-2 min, the model on 2 cores) and CPU-bound like the other model tests."""
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -20,16 +17,11 @@ from bot.grading.grader import Grader, Question
 from bot.llm.model_files import ensure_model
 from bot.llm.openai_compat import FORMATS, OpenAICompatLLM
 from tests.conftest import MAIN_CORPUS, REPO
+from tests.servers import free_port, served
 from tests.test_model_e2e import STRONG, WRONG
 
 pytestmark = pytest.mark.model
 ALIAS = "qwen2.5-coder-1.5b"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -37,29 +29,12 @@ def llama_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("server-home")
     settings = load_settings({"INTERVIEW_HOME": str(home)})
     model = ensure_model(settings.local_model_name, settings.models_dir)
-    port = _free_port()
-    log = open(home / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", ALIAS,
-                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    port = free_port()
     base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/models", timeout=2) as r:
-                    if ALIAS in r.read().decode():
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, (home / "server.log").read_text(errors="replace")[-2000:]
-            assert time.monotonic() < deadline, "llama_cpp.server did not start in 120 s"
-            time.sleep(0.5)
+    with served([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", ALIAS,
+                 "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"],
+                f"{base}/models", home / "server.log", ready=lambda body: ALIAS in body):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -109,6 +109,12 @@ class Coach:
         return sorted(((i, c["due"]) for i, c in self.cards(owner).items()
                        if _utc(c["due"]) <= now and i in self.engine.items), key=lambda x: x[1])
 
+    def upcoming(self, owner: str, now: str | datetime | None = None, limit: int = 10) -> list[dict]:
+        """The next items to come due (not due yet), soonest first."""
+        now = _utc(now)
+        return [{"item_id": i, "due": d} for d, i in sorted((c["due"], i) for i, c in self.cards(owner).items()
+                                                             if i in self.engine.items and _utc(c["due"]) > now)][:limit]
+
     def topic_scores(self, owner: str) -> dict[str, float]:
         """Mean latest score per tag."""
         latest: dict[str, float] = {}
@@ -127,13 +133,14 @@ class Coach:
         the weakest topics, then seen ones due soonest (`mix`); only due (`review`); only unseen (`new`)."""
         if mode not in MODES:
             raise ValueError(mode)
-        if mode == "mix" and not self.cards(owner):  # no history yet: a plain draw, as before the coach
+        cards = self.cards(owner)
+        if mode == "mix" and not cards:  # no history yet: a plain draw, as before the coach
             from bot.sessions import select_questions
 
             return select_questions(pool, None, count, seed)
         ids = {it.id for it in pool}
         due = [self.engine.items[i] for i, _ in self.due(owner, now) if i in ids]
-        seen = set(self.cards(owner))
+        seen = set(cards)
         weak = self.topic_scores(owner)
         rng = random.Random(seed)
         unseen = [it for it in pool if it.id not in seen]
@@ -146,7 +153,7 @@ class Coach:
             return unseen[:count]
         # then the seen ones due soonest: a session is never short while the pool has items
         taken = {it.id for it in due}
-        later = [self.engine.items[i] for i, c in sorted(self.cards(owner).items(), key=lambda x: x[1]["due"])
+        later = [self.engine.items[i] for i, c in sorted(cards.items(), key=lambda x: x[1]["due"])
                  if i in ids and i not in taken]
         return (due + unseen + later)[:count]
 
@@ -177,7 +184,6 @@ class Coach:
                     missed[(a.item_id, point)] += 1
                 last_try[(a.item_id, point)] = st
         cards = self.cards(owner)
-        upcoming = sorted(((c["due"], i) for i, c in cards.items() if i in self.engine.items))
         practised = {datetime.fromisoformat(a.when).date() for a in attempts}
         day = now.date() if now.date() in practised else now.date() - timedelta(days=1)
         streak = 0  # consecutive days with an answer, up to today (or yesterday: today may not have begun)
@@ -189,8 +195,8 @@ class Coach:
                            "trend": v[-10:]} for t, v in sorted(by_topic.items())},
             "most_missed": [{"item_id": i, "point": p, "missed": n, "latest": last_try[(i, p)]}
                             for (i, p), n in missed.most_common(10)],
-            "due_now": [i for d, i in upcoming if _utc(d) <= now],
-            "due_next": [{"item_id": i, "due": d} for d, i in upcoming if _utc(d) > now][:10],
+            "due_now": [i for i, _ in self.due(owner, now)],
+            "due_next": self.upcoming(owner, now),
             "streak_days": streak,
         }
 

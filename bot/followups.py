@@ -71,13 +71,16 @@ def template(q: Question, grade: Grade, language: str) -> str:
 SLOT = "\x00POINT\x00"
 
 
+def _user_prompt(q: Question, point: str, answer: str) -> str:
+    return Template(load_prompt("followup_user.md")).safe_substitute(
+        question=q.question, reference=q.reference, point=point, answer=answer)
+
+
 def prefix(q: Question) -> tuple[str, str]:
     """(system, user prompt up to the point): the same for every answer to a question, so a model
     that caches prefixes evaluates it while the candidate types (the service's warm-ups), and a
     follow-up evaluates only the point, the answer and its own words."""
-    user = Template(load_prompt("followup_user.md")).safe_substitute(
-        question=q.question, reference=q.reference, point=SLOT, answer="")
-    return load_prompt("followup_system.md"), user.split(SLOT)[0]
+    return load_prompt("followup_system.md"), _user_prompt(q, SLOT, "").split(SLOT)[0]
 
 
 def write(q: Question, grade: Grade, llm=None, language: str | None = None,
@@ -95,8 +98,7 @@ def write(q: Question, grade: Grade, llm=None, language: str | None = None,
                 llm.prepare(*prefix(q))  # restores the warmed prefix (or evaluates it once)
             except Exception:  # noqa: BLE001 - a warm-up only saves time
                 pass
-        user = Template(load_prompt("followup_user.md")).safe_substitute(
-            question=q.question, reference=q.reference, point=point, answer=sanitize_answer(grade.answer))
+        user = _user_prompt(q, point, sanitize_answer(grade.answer))
         try:
             reply = json.loads(llm.generate_json(load_prompt("followup_system.md"), user, SCHEMA, max_tokens=160))
             text = " ".join(str(reply.get("question", "")).split())

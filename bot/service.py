@@ -125,31 +125,24 @@ class WarmUps:
                     return
                 with self._cv:  # the newest request, taken only once the model is free
                     q, self._wanted = self._wanted, None
-                    second = None
-                    if q is None:  # nothing new: the second phase of the last one
-                        second, self._later = self._later, None
-                    self._busy = q is not None or second is not None
-                if second is not None:
-                    try:
-                        self._then(second)
-                    except Exception:  # noqa: BLE001 - a warm-up only saves time
-                        pass
-                    finally:
-                        with self._cv:
-                            self._busy = False
-                            self._cv.notify_all()
-                    continue
+                    first = q is not None
+                    if not first:  # nothing new: the second phase of the last one
+                        q, self._later = self._later, None
+                    self._busy = q is not None
                 if q is None:
                     continue
-                try:
-                    self._grader.prepare(q)  # failures only cost speed; prepare() swallows them
+                try:  # failures only cost speed
+                    (self._grader.prepare if first else self._then)(q)
+                except Exception:  # noqa: BLE001 - a warm-up must never break the worker
+                    pass
                 finally:
                     with self._cv:
                         self._busy = False
-                        self.done.append(q.id)
-                        # The follow-up's prefix goes last, as its own turn on the model: an
-                        # answer that arrives meanwhile is graded first.
-                        self._later = q if self._then is not None else None
+                        if first:
+                            self.done.append(q.id)
+                            # The follow-up's prefix goes last, as its own turn on the model: an
+                            # answer that arrives meanwhile is graded first.
+                            self._later = q if self._then is not None else None
                         self._cv.notify_all()
 
     def idle(self, timeout: float | None = None) -> bool:
@@ -351,7 +344,7 @@ class InterviewService:
         chosen = self.coach.plan(owner, pool, count, mode, seed=seed)
         if not chosen:
             if mode == "review":
-                nxt = self.coach.progress(owner)["due_next"]
+                nxt = self.coach.upcoming(owner, limit=1)
                 raise UsageError("Nothing is due for review now" + (f" (next: {nxt[0]['item_id']} at {nxt[0]['due']})."
                                                                     if nxt else "."),
                                  "Run `interview start` for new questions.")

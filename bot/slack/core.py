@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS slack_reminders (
 );
 """
 REMIND_EVERY = timedelta(days=7)  # the weekly reminder: at most one DM a week, only when items are due
+_REMINDABLE = "enabled=1 AND (last_sent IS NULL OR last_sent <= ?)"  # on, and last sent a week ago or never
 
 USAGE = ("*Usage:* `/interview [topic] [count]` starts a mock interview here, e.g. `/interview cnn 3`.\n"
          "`/interview review [count]` asks the questions due for review (your weak answers come back on a "
@@ -136,15 +137,13 @@ class Reminders:
         cutoff = (now - REMIND_EVERY).isoformat(timespec="seconds")
         with self.store.connect() as db:
             return [r["user_id"] for r in db.execute(
-                "SELECT user_id FROM slack_reminders WHERE enabled=1 AND (last_sent IS NULL OR last_sent <= ?)",
-                (cutoff,))]
+                f"SELECT user_id FROM slack_reminders WHERE {_REMINDABLE}", (cutoff,))]
 
     def claim(self, user: str, now: datetime) -> bool:
         """Take the right to send this week's reminder (one statement: two replicas never both win)."""
         cutoff = (now - REMIND_EVERY).isoformat(timespec="seconds")
         with self.store.connect() as db:
-            cur = db.execute("UPDATE slack_reminders SET last_sent=? WHERE user_id=? AND enabled=1 "
-                             "AND (last_sent IS NULL OR last_sent <= ?)",
+            cur = db.execute(f"UPDATE slack_reminders SET last_sent=? WHERE user_id=? AND {_REMINDABLE}",
                              (now.isoformat(timespec="seconds"), user, cutoff))
             return cur.rowcount == 1
 
@@ -210,7 +209,7 @@ class InterviewCore:
         weakest = sorted(((t, round(sum(v) / len(v), 1), len(v)) for t, v in by_tag.items()),
                          key=lambda x: (x[1], -x[2]))[:3]
         due = self.service.coach.due(owner)
-        upcoming = self.service.coach.progress(owner)["due_next"]
+        upcoming = self.service.coach.upcoming(owner, limit=1)
         return {
             "due": len(due),
             "next_due": upcoming[0]["due"][:16].replace("T", " ") if upcoming and not due else None,

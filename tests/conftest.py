@@ -54,3 +54,20 @@ def make_reply(n_points: int, covered: dict[int, str] | None = None, partial: di
             kps[f"kp{i}"] = {"evidence": "", "status": "missing"}
     return {"key_points": kps, "wrong_claims": [{"claim": c, "correction": k} for c, k in (wrong or [])],
             "depth": depth, "clarity": clarity, "strengths": strengths, "next_step": next_step}
+
+
+def start_answering(args: list[str], answer: str, env: dict, cwd, server, timeout: float = 60):
+    """A real `interview start ARGS` process that types `answer` and is left running once the
+    fake endpoint `server` received the grading request (or `timeout` passed: the caller asserts)."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "start", *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd, text=True)
+    proc.stdin.write(answer + "\n.\n")
+    proc.stdin.flush()
+    deadline = time.time() + timeout
+    while not server.requests and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    return proc

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, start_answering
 
 REPLY = {"missing_points": [], "wrong_claims": [], "score": 4}
 ANSWER = "dropout 在训练时以概率 p 随机丢弃神经元，起正则化作用；BN 对 mini-batch 做标准化，推理时用滑动平均。"
@@ -32,14 +32,7 @@ def test_the_endpoint_goes_down_mid_session_the_answer_waits_and_resume_grades_i
     with FakeOpenAI() as server:
         server.queue(REPLY)
         env = base_env(settings.home, INTERVIEW_LLM_BASE_URL=server.base_url, INTERVIEW_LLM_MODEL="m")
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "start", "--count", "2", "--seed", "4", "--follow-ups", "0"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env, cwd=tmp_path, text=True)
-        proc.stdin.write(ANSWER + "\n.\n")
-        proc.stdin.flush()
-        deadline = time.time() + 60
-        while not server.requests and time.time() < deadline:
-            time.sleep(0.05)
+        proc = start_answering(["--count", "2", "--seed", "4", "--follow-ups", "0"], ANSWER, env, tmp_path, server)
         assert server.requests, "the first answer was never sent for grading"
         url = server.base_url
     # The server is gone (connection refused) before the second answer.

@@ -6,7 +6,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -14,7 +13,7 @@ from bot.errors import LLMError, UsageError
 from bot.grading.grader import Grader
 from bot.llm.fake import FakeLLM
 from bot.sessions import ERROR, GRADED, PENDING, SKIPPED, SessionEngine, Store
-from tests.conftest import REPO
+from tests.conftest import REPO, start_answering
 from pathlib import Path
 
 REPLY = {"missing_points": [], "wrong_claims": [], "score": 4}
@@ -94,14 +93,7 @@ def test_killing_the_process_mid_grading_loses_no_answer(tmp_path, settings):
         env = {**os.environ, "INTERVIEW_HOME": str(settings.home), "INTERVIEW_LLM_BASE_URL": server.base_url,
                "INTERVIEW_LLM_MODEL": "slow", "PYTHONPATH": str(REPO)}
         answer = "dropout 在训练时以概率 p 随机丢弃神经元，起正则化作用；BN 对 mini-batch 做标准化。"
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "start", "--count", "1", "--seed", "1", "--follow-ups", "0"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env, cwd=tmp_path, text=True)
-        proc.stdin.write(answer + "\n.\n")
-        proc.stdin.flush()
-        deadline = time.time() + 60
-        while not server.requests and time.time() < deadline:  # grading has started
-            time.sleep(0.1)
+        proc = start_answering(["--count", "1", "--seed", "1", "--follow-ups", "0"], answer, env, tmp_path, server)
         assert server.requests, proc.stderr.read() if proc.poll() is not None else "no request"
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)

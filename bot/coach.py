@@ -19,6 +19,12 @@ from bot.sessions import GRADED, SessionEngine
 RATING_CUTS = ((4.0, 1), (6.5, 2), (8.5, 3), (10.01, 4))
 MISSED_TWICE = 2  # a key point missed in this many latest attempts pulls the item back (Again)
 MODES = ("mix", "review", "new")
+INSERT_CARD = ("INSERT INTO cards(owner, item_id, card, due, reviews, updated_at) "
+               "VALUES (:owner, :item_id, :card, :due, :reviews, :updated_at)")
+SESSION_COLUMNS = ("owner", "channel", "topic", "question_ids", "position", "status", "meta", "created_at",
+                   "updated_at")
+ANSWER_COLUMNS = {"position", "question_id", "question", "answer", "content_hash", "status", "grade", "overall",
+                  "error", "model", "source", "created_at", "graded_at", "grading_version"}
 
 
 def _utc(ts: str | datetime | None = None) -> datetime:
@@ -61,13 +67,13 @@ class Coach:
     # --- what the history says ------------------------------------------------------------
     def attempts(self, owner: str, item_id: str | None = None) -> list[Attempt]:
         """Every graded session answer of `owner` (to `item_id` only, when given), oldest first."""
-        only = " AND a.question_id=?" if item_id else ""
+        only = " AND a.question_id=:item_id" if item_id else ""
         with self.store.connect() as db:
             rows = db.execute(
                 "SELECT a.question_id, a.session_id, COALESCE(a.graded_at, a.created_at) AS t, a.overall, a.grade "
                 "FROM answers a JOIN sessions s ON s.id = a.session_id "
-                f"WHERE s.owner=? AND a.status=?{only} ORDER BY t, a.id",
-                (owner, GRADED, *([item_id] if item_id else []))).fetchall()
+                f"WHERE s.owner=:owner AND a.status=:status{only} ORDER BY t, a.id",
+                owner=owner, status=GRADED, item_id=item_id).all()
         out = []
         for r in rows:
             g = json.loads(r["grade"] or "{}")
@@ -81,7 +87,8 @@ class Coach:
 
         now = _utc(when)
         with self.store.connect() as db:
-            row = db.execute("SELECT card, reviews FROM cards WHERE owner=? AND item_id=?", (owner, item_id)).fetchone()
+            row = db.execute("SELECT card, reviews FROM cards WHERE owner=:owner AND item_id=:item_id",
+                             owner=owner, item_id=item_id).first()
         card = fsrs.Card.from_json(row["card"]) if row else fsrs.Card(card_id=_card_id(owner, item_id), due=now)
         rating = rating_for(overall)
         recent = self.attempts(owner, item_id)[-MISSED_TWICE:]  # not the whole history, on every grade
@@ -92,15 +99,15 @@ class Coach:
         card, _ = self.scheduler.review_card(card, fsrs.Rating(rating), review_datetime=now)
         due = _utc(card.due).isoformat(timespec="seconds")
         with self.store.connect() as db:
-            db.execute("INSERT INTO cards(owner, item_id, card, due, reviews, updated_at) VALUES (?,?,?,?,?,?) "
-                       "ON CONFLICT(owner, item_id) DO UPDATE SET card=excluded.card, due=excluded.due, "
+            db.execute(f"{INSERT_CARD} ON CONFLICT(owner, item_id) DO UPDATE SET card=excluded.card, due=excluded.due, "
                        "reviews=cards.reviews+1, updated_at=excluded.updated_at",
-                       (owner, item_id, card.to_json(), due, 1, now.isoformat(timespec="seconds")))
+                       owner=owner, item_id=item_id, card=card.to_json(), due=due, reviews=1,
+                       updated_at=now.isoformat(timespec="seconds"))
         return {"item_id": item_id, "rating": rating, "due": due}
 
     def cards(self, owner: str) -> dict[str, dict]:
         with self.store.connect() as db:
-            rows = db.execute("SELECT item_id, due, reviews FROM cards WHERE owner=?", (owner,)).fetchall()
+            rows = db.execute("SELECT item_id, due, reviews FROM cards WHERE owner=:owner", owner=owner).all()
         return {r["item_id"]: {"due": r["due"], "reviews": r["reviews"]} for r in rows}
 
     def due(self, owner: str, now: str | datetime | None = None) -> list[tuple[str, str]]:
@@ -203,27 +210,21 @@ class Coach:
 
 # --- moving a history between machines ------------------------------------------------------
 
-def export_lines(db_path, owner: str) -> list[dict]:
+def export_lines(store, owner: str) -> list[dict]:
     """One record per session (with its answers) and per card, in the order they were made."""
-    import sqlite3
-
-    db = sqlite3.connect(db_path)
-    db.row_factory = sqlite3.Row
-    try:
-        out = [{"kind": "interview-bot-history", "version": 1, "owner": owner}]
-        for s in db.execute("SELECT * FROM sessions WHERE owner=? ORDER BY id", (owner,)).fetchall():
-            answers = [dict(a) for a in db.execute("SELECT * FROM answers WHERE session_id=? ORDER BY position, id",
-                                                   (s["id"],))]
+    out = [{"kind": "interview-bot-history", "version": 1, "owner": owner}]
+    with store.connect() as db:  # one transaction: a consistent picture while others write
+        for s in db.execute("SELECT * FROM sessions WHERE owner=:owner ORDER BY id", owner=owner).all():
+            answers = [dict(a) for a in db.execute("SELECT * FROM answers WHERE session_id=:id ORDER BY position, id",
+                                                   id=s["id"])]
             for a in answers:
                 a.pop("id"), a.pop("session_id")
             rec = dict(s)
             rec.pop("id")
             out.append({"kind": "session", **rec, "answers": answers})
-        for c in db.execute("SELECT * FROM cards WHERE owner=? ORDER BY item_id", (owner,)):
+        for c in db.execute("SELECT * FROM cards WHERE owner=:owner ORDER BY item_id", owner=owner):
             out.append({"kind": "card", **dict(c)})
-        return out
-    finally:
-        db.close()
+    return out
 
 
 def import_lines(store, path, owner: str | None = None) -> tuple[int, int]:
@@ -244,26 +245,34 @@ def import_lines(store, path, owner: str | None = None) -> tuple[int, int]:
         raise UsageError(f"{path}:1: not an interview-bot history export.", "Write one with `interview export`.")
     who = owner or records[0]["owner"]
     added = skipped = 0
-    with store.connect() as db:
-        db.execute("BEGIN IMMEDIATE")
-        for r in records[1:]:
+    # The owner's write lock: two imports of the same file at once cannot both find a session missing.
+    with store.connect(lock=f"import {who}") as db:
+        for n, r in enumerate(records[1:], 2):
             if r.get("kind") == "session":
-                if db.execute("SELECT 1 FROM sessions WHERE owner=? AND created_at=? AND question_ids=?",
-                              (who, r["created_at"], r["question_ids"])).fetchone():
+                if db.execute("SELECT 1 FROM sessions WHERE owner=:owner AND created_at=:created_at "
+                              "AND question_ids=:question_ids", owner=who, created_at=r["created_at"],
+                              question_ids=r["question_ids"]).first():
                     skipped += 1
                     continue
-                cols = ["owner", "channel", "topic", "question_ids", "position", "status", "meta", "created_at", "updated_at"]
-                cur = db.execute(f"INSERT INTO sessions({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                                 [who if c == "owner" else r.get(c) for c in cols])
+                row = {c: who if c == "owner" else r.get(c) for c in SESSION_COLUMNS}
+                session_id = db.insert(f"INSERT INTO sessions({', '.join(row)}) VALUES ({_binds(row)})", row)
                 for a in r.get("answers", []):
-                    keys = [k for k in a if k not in ("id", "session_id")]
-                    db.execute(f"INSERT INTO answers(session_id, {', '.join(keys)}) VALUES (?, {', '.join('?' * len(keys))})",
-                               [cur.lastrowid, *[a[k] for k in keys]])
+                    answer = {k: v for k, v in a.items() if k not in ("id", "session_id")}
+                    unknown = set(answer) - ANSWER_COLUMNS  # column names go into the SQL: only known ones
+                    if unknown:
+                        raise UsageError(f"{path}:{n}: an answer has fields this version does not know: "
+                                         f"{', '.join(sorted(unknown))}.", "Upgrade interview-bot, then import again.")
+                    answer["session_id"] = session_id
+                    db.execute(f"INSERT INTO answers({', '.join(answer)}) VALUES ({_binds(answer)})", answer)
                 added += 1
             elif r.get("kind") == "card":
-                db.execute("INSERT INTO cards(owner, item_id, card, due, reviews, updated_at) VALUES (?,?,?,?,?,?) "
-                           "ON CONFLICT(owner, item_id) DO UPDATE SET card=excluded.card, due=excluded.due, "
-                           "reviews=excluded.reviews, updated_at=excluded.updated_at "
+                db.execute(f"{INSERT_CARD} ON CONFLICT(owner, item_id) DO UPDATE SET card=excluded.card, "
+                           "due=excluded.due, reviews=excluded.reviews, updated_at=excluded.updated_at "
                            "WHERE excluded.updated_at > cards.updated_at",
-                           (who, r["item_id"], r["card"], r["due"], r["reviews"], r["updated_at"]))
+                           owner=who, item_id=r["item_id"], card=r["card"], due=r["due"], reviews=r["reviews"],
+                           updated_at=r["updated_at"])
     return added, skipped
+
+
+def _binds(row: dict) -> str:
+    return ", ".join(f":{k}" for k in row)

@@ -44,6 +44,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "threads": ("INTERVIEW_THREADS",),
     "match_threshold": ("INTERVIEW_MATCH_THRESHOLD",),
     "follow_ups": ("INTERVIEW_FOLLOW_UPS",),
+    "database_url": ("INTERVIEW_DATABASE_URL",),
 }
 
 
@@ -70,6 +71,13 @@ class Settings:
     threads: int = 0  # 0 = all cores
     match_threshold: float = 0.87  # bot.matching's re-ranked similarity; bench/transcript_matching.py
     follow_ups: int = 1  # follow-up questions after an answer that misses an important point (0: none)
+    # The history: sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB (bot.db). Empty: the
+    # SQLite file in the data dir (db_path), filled in below.
+    database_url: str = ""
+
+    def __post_init__(self):
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.db_path}"
 
     @property
     def chroma_path(self) -> Path:

@@ -189,7 +189,7 @@ class InterviewService:
 
             return Grader(get_llm(settings))
 
-        return cls(SessionEngine(Store(settings.db_path), items, grader=grader), load=load, background=background)
+        return cls(SessionEngine(Store(settings.database_url), items, grader=grader), load=load, background=background)
 
     # --- the grader -----------------------------------------------------------------------
     def _ready(self, grader: Grader) -> None:

@@ -1,7 +1,8 @@
 """The session engine: pick questions, record answers, grade, move on. UI-agnostic.
 
-State lives in SQLite (WAL) in the data dir. An answer is committed *before* grading starts, so a
-crash, Ctrl-C or a dead endpoint never loses it: the answer stays `pending` and is graded on resume.
+State lives in the history database (bot.db: a SQLite file in the data dir, or PostgreSQL). An
+answer is committed *before* grading starts, so a crash, Ctrl-C or a dead endpoint never loses it:
+the answer stays `pending` and is graded on resume.
 The terminal and Slack both drive this engine; it knows nothing about either.
 """
 from __future__ import annotations
@@ -9,70 +10,75 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import sqlite3
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from bot.corpus import Item
+from bot.db import POSTGRESQL, SQLITE, Database
 from bot.errors import ConflictError, InterviewError, NotFoundError, StoreError, UsageError
 from bot.grading.grader import Grader, Question
 from bot.grading.result import Grade
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id INTEGER PRIMARY KEY,
-    owner TEXT NOT NULL,
-    channel TEXT NOT NULL,          -- terminal | slack | ...
-    topic TEXT,
-    question_ids TEXT NOT NULL,     -- JSON list, the planned questions in order
-    position INTEGER NOT NULL DEFAULT 0,
-    status TEXT NOT NULL DEFAULT 'active',   -- active | finished | stopped
-    meta TEXT NOT NULL DEFAULT '{}',  -- the face's own data (e.g. Slack channel and thread)
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS answers (
-    id INTEGER PRIMARY KEY,
-    session_id INTEGER REFERENCES sessions(id),
-    position INTEGER,
-    question_id TEXT NOT NULL,
-    question TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    content_hash TEXT NOT NULL,     -- question + answer: re-grading the same text is served from here
-    status TEXT NOT NULL,           -- pending | graded | error | skipped
-    grade TEXT,                     -- the Grade as JSON
-    overall REAL,
-    error TEXT,
-    model TEXT,
-    source TEXT NOT NULL DEFAULT 'session',
-    created_at TEXT NOT NULL,
-    graded_at TEXT
-);
-CREATE INDEX IF NOT EXISTS answers_by_hash ON answers(content_hash, status);
-CREATE INDEX IF NOT EXISTS answers_by_session ON answers(session_id, position);
-"""
-
-# Schema versions (PRAGMA user_version): 0/1 is SCHEMA as first shipped; each later step is applied
-# once, in order, in one transaction. A database written by an older version opens and is
-# upgraded; one written by a newer version is refused with a clear message rather than damaged.
-MIGRATIONS = {
-    2: """ALTER TABLE answers ADD COLUMN grading_version TEXT;
-          UPDATE answers SET grading_version = json_extract(grade, '$.grading_version') WHERE grade IS NOT NULL;
-          CREATE INDEX IF NOT EXISTS answers_by_hash_version ON answers(content_hash, status, grading_version);""",
+# Schema versions: one ordered list of steps for both engines (bot.db.Database.migrate applies
+# the ones above the stored version, in one transaction). Step 1 is the schema as first shipped; a
+# SQLite database of that version says 0 (PRAGMA user_version) and gets step 1's CREATE ... IF NOT
+# EXISTS as a no-op. A database written by an older version opens and is upgraded; one written by a
+# newer version is refused with a clear message rather than damaged.
+MIGRATIONS: dict[int, list] = {
+    1: ["""CREATE TABLE IF NOT EXISTS sessions (
+            id {pk},
+            owner TEXT NOT NULL,
+            channel TEXT NOT NULL,          -- terminal | slack | ...
+            topic TEXT,
+            question_ids TEXT NOT NULL,     -- JSON list, the planned questions in order
+            position INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'active',   -- active | finished | stopped
+            meta TEXT NOT NULL DEFAULT '{}',  -- the face's own data (e.g. Slack channel and thread)
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS answers (
+            id {pk},
+            session_id INTEGER REFERENCES sessions(id),
+            position INTEGER,
+            question_id TEXT NOT NULL,
+            question TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            content_hash TEXT NOT NULL,     -- question + answer: re-grading the same text is served from here
+            status TEXT NOT NULL,           -- pending | graded | error | skipped
+            grade TEXT,                     -- the Grade as JSON
+            overall {real},
+            error TEXT,
+            model TEXT,
+            source TEXT NOT NULL DEFAULT 'session',
+            created_at TEXT NOT NULL,
+            graded_at TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS answers_by_hash ON answers(content_hash, status)",
+        "CREATE INDEX IF NOT EXISTS answers_by_session ON answers(session_id, position)"],
+    2: ["ALTER TABLE answers ADD COLUMN grading_version TEXT",
+        {SQLITE: "UPDATE answers SET grading_version = json_extract(grade, '$.grading_version') "
+                 "WHERE grade IS NOT NULL",
+         POSTGRESQL: "UPDATE answers SET grading_version = CAST(grade AS jsonb) ->> 'grading_version' "
+                     "WHERE grade IS NOT NULL"},
+        "CREATE INDEX IF NOT EXISTS answers_by_hash_version ON answers(content_hash, status, grading_version)"],
     # bot.coach: one spaced-repetition card (fsrs) per person and item, updated after each grade.
-    3: """CREATE TABLE IF NOT EXISTS cards (
-              owner TEXT NOT NULL,
-              item_id TEXT NOT NULL,
-              card TEXT NOT NULL,           -- fsrs Card.to_json()
-              due TEXT NOT NULL,            -- ISO time, UTC (copied out of the card for queries)
-              reviews INTEGER NOT NULL DEFAULT 0,
-              updated_at TEXT NOT NULL,
-              PRIMARY KEY (owner, item_id));
-          CREATE INDEX IF NOT EXISTS cards_due ON cards(owner, due);""",
+    3: ["""CREATE TABLE IF NOT EXISTS cards (
+            owner TEXT NOT NULL,
+            item_id TEXT NOT NULL,
+            card TEXT NOT NULL,           -- fsrs Card.to_json()
+            due TEXT NOT NULL,            -- ISO time, UTC (copied out of the card for queries)
+            reviews INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (owner, item_id))""",
+        "CREATE INDEX IF NOT EXISTS cards_due ON cards(owner, due)"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
+
+INSERT_ANSWER = ("INSERT INTO answers(session_id, position, question_id, question, answer, content_hash, status, "
+                 "source, created_at) VALUES (:session_id, :position, :question_id, :question, :answer, "
+                 ":content_hash, :status, :source, :created_at)")
 
 PENDING, GRADED, ERROR, SKIPPED = "pending", "graded", "error", "skipped"
 FOLLOW_UP = "follow-up"  # answers.source of an answer to a follow-up question
@@ -87,55 +93,27 @@ def content_hash(question_id: str, answer: str) -> str:
 
 
 class Store:
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._migrate()  # first: a newer database is refused before anything is written to it
-            with self.connect() as db:
-                db.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.Error as e:
-            raise StoreError(f"Could not open the history database {self.path}: {e}",
-                             "Check that the data dir (INTERVIEW_HOME) is writable and not on a network share.") from None
+    """The history: `target` is a database URL (INTERVIEW_DATABASE_URL) or a SQLite file's path."""
 
-    def _migrate(self) -> None:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"The history database {self.path} was written by a newer interview-bot "
-                                 f"(schema {version}; this one knows {SCHEMA_VERSION}).",
-                                 "Upgrade interview-bot, or point INTERVIEW_HOME at another data dir.")
-            db.execute("BEGIN IMMEDIATE")  # two processes opening an old database migrate it once
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version < 1:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-            for step in sorted(v for v in MIGRATIONS if v > max(version, 1)):
-                for statement in MIGRATIONS[step].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
+    def __init__(self, target: str | Path):
+        self.db = Database(target)
+        self.path = self.db.path  # the SQLite file; None on PostgreSQL
+        self.dialect = self.db.dialect
+        if self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"Could not create the data dir {self.path.parent}: {e.strerror or e}.",
+                                 "Check that INTERVIEW_HOME is writable.") from None
+        elsewhere = "INTERVIEW_HOME at another data dir" if self.path else "INTERVIEW_DATABASE_URL at another database"
+        # first: a newer database is refused before anything is written to it
+        self.db.migrate(MIGRATIONS, hint=f"Upgrade interview-bot, or point {elsewhere}.")
+        self.db.use_wal()
 
-    @contextmanager
-    def connect(self):
-        # One short-lived connection per operation: safe from any thread (Slack's lazy listeners).
-        db = sqlite3.connect(self.path, timeout=30)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA synchronous=FULL")
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
+    def connect(self, lock: str | None = None):
+        """One transaction (bot.db.Database.transaction): safe from any thread (Slack's lazy
+        listeners). `lock` names a write lock held until it ends."""
+        return self.db.transaction(lock)
 
 
 @dataclass
@@ -155,7 +133,7 @@ class Session:
         return self.position >= len(self.question_ids) or self.status != "active"
 
     @classmethod
-    def from_row(cls, r: sqlite3.Row) -> "Session":
+    def from_row(cls, r) -> "Session":
         return cls(r["id"], r["owner"], r["channel"], r["topic"], json.loads(r["question_ids"]),
                    r["position"], r["status"], json.loads(r["meta"]), r["created_at"])
 
@@ -174,7 +152,7 @@ class AnswerRecord:
     source: str = "session"  # session | follow-up | grade | transcript
 
     @classmethod
-    def from_row(cls, r: sqlite3.Row) -> "AnswerRecord":
+    def from_row(cls, r) -> "AnswerRecord":
         grade = Grade.from_dict(json.loads(r["grade"])) if r["grade"] else None
         return cls(r["id"], r["session_id"], r["position"], r["question_id"], r["question"], r["answer"],
                    r["status"], grade, r["error"], r["source"])
@@ -238,56 +216,54 @@ class SessionEngine:
             chosen = select_questions(pool, topic, count, seed)
         now = _now()
         with self.store.connect() as db:
-            cur = db.execute(
+            new_id = db.insert(
                 "INSERT INTO sessions(owner, channel, topic, question_ids, meta, created_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (owner, channel, topic, json.dumps([i.id for i in chosen]), json.dumps(meta or {}), now, now))
-            return self.get(cur.lastrowid, db)
+                " VALUES (:owner, :channel, :topic, :question_ids, :meta, :now, :now)",
+                owner=owner, channel=channel, topic=topic, question_ids=json.dumps([i.id for i in chosen]),
+                meta=json.dumps(meta or {}), now=now)
+            return self.get(new_id, db)
 
     def get(self, session_id: int, db=None) -> Session:
         if db is None:
             with self.store.connect() as db:
                 return self.get(session_id, db)
-        row = db.execute("SELECT * FROM sessions WHERE id=?", (session_id,)).fetchone()
+        row = db.execute("SELECT * FROM sessions WHERE id=:id", id=session_id).first()
         if row is None:
             raise NotFoundError(f"No session {session_id}.", "List sessions with `interview history`.")
         return Session.from_row(row)
 
     def latest_active(self, owner: str, channel: str | None = None) -> Session | None:
-        q = "SELECT * FROM sessions WHERE owner=? AND status='active'"
-        args: list = [owner]
+        q = "SELECT * FROM sessions WHERE owner=:owner AND status='active'"
         if channel:
-            q += " AND channel=?"
-            args.append(channel)
+            q += " AND channel=:channel"
         with self.store.connect() as db:
-            row = db.execute(q + " ORDER BY id DESC LIMIT 1", args).fetchone()
+            row = db.execute(q + " ORDER BY id DESC LIMIT 1", owner=owner, channel=channel).first()
         return Session.from_row(row) if row else None
 
     def update_meta(self, session_id: int, **changes) -> Session:
         """Set keys of a session's face data (None removes a key), in one transaction."""
-        with self.store.connect() as db:
-            db.execute("BEGIN IMMEDIATE")
+        with self.store.connect(lock=f"session {session_id}") as db:
             meta = self.get(session_id, db).meta
             for k, v in changes.items():
                 if v is None:
                     meta.pop(k, None)
                 else:
                     meta[k] = v
-            db.execute("UPDATE sessions SET meta=? WHERE id=?", (json.dumps(meta, ensure_ascii=False), session_id))
+            db.execute("UPDATE sessions SET meta=:meta WHERE id=:id", meta=json.dumps(meta, ensure_ascii=False),
+                       id=session_id)
             return self.get(session_id, db)
 
     def find_by_meta(self, key: str, value: str) -> Session | None:
         with self.store.connect() as db:
-            row = db.execute("SELECT * FROM sessions WHERE json_extract(meta, '$.' || ?) = ? "
-                             "ORDER BY id DESC LIMIT 1", (key, value)).fetchone()
+            row = db.execute(f"SELECT * FROM sessions WHERE {db.json_text('meta', ':key')} = :value "
+                             "ORDER BY id DESC LIMIT 1", key=key, value=value).first()
         return Session.from_row(row) if row else None
 
     def list_sessions(self, owner: str | None = None, limit: int = 20) -> list[Session]:
-        q, args = "SELECT * FROM sessions", []
-        if owner:
-            q, args = q + " WHERE owner=?", [owner]
+        q = "SELECT * FROM sessions" + (" WHERE owner=:owner" if owner else "")
         with self.store.connect() as db:
-            return [Session.from_row(r) for r in db.execute(q + " ORDER BY id DESC LIMIT ?", args + [limit])]
+            return [Session.from_row(r) for r in db.execute(q + " ORDER BY id DESC LIMIT :limit", owner=owner,
+                                                            limit=limit)]
 
     def current_item(self, s: Session) -> Item | None:
         s = self.get(s.id)
@@ -301,9 +277,9 @@ class SessionEngine:
 
     def _set(self, s: Session, **fields) -> Session:
         fields["updated_at"] = _now()
-        cols = ", ".join(f"{k}=?" for k in fields)
+        cols = ", ".join(f"{k}=:{k}" for k in fields)
         with self.store.connect() as db:
-            db.execute(f"UPDATE sessions SET {cols} WHERE id=?", (*fields.values(), s.id))
+            db.execute(f"UPDATE sessions SET {cols} WHERE id=:id", fields, id=s.id)
             return self.get(s.id, db)
 
     def finish(self, s: Session, status: str = "finished") -> Session:
@@ -328,28 +304,26 @@ class SessionEngine:
         item = self.current_item(s)
         if item is None:
             return None
-        with self.store.connect() as db:
-            db.execute("BEGIN IMMEDIATE")  # the write lock first: the position read below stays true
-            now = db.execute("SELECT position, status FROM sessions WHERE id=?", (s.id,)).fetchone()
+        # the write lock first: the position read below stays true until the answer is saved
+        with self.store.connect(lock=f"session {s.id}") as db:
+            now = db.execute("SELECT position, status FROM sessions WHERE id=:id", id=s.id).first()
             if now is None or now["position"] != s.position or now["status"] != "active":
                 raise ConflictError(f"Question {s.position + 1} of session {s.id} was already answered or "
                                     "skipped elsewhere (another window or process).",
                                     "Resume with `interview start --resume` to continue where it is now.")
-            cur = db.execute(
-                "INSERT INTO answers(session_id, position, question_id, question, answer, content_hash, status,"
-                " source, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (s.id, s.position, item.id, item.question, text, content_hash(item.id, text), status, "session",
-                 _now()))
-            db.execute("UPDATE sessions SET position=?, updated_at=? WHERE id=?", (s.position + 1, _now(), s.id))
-            return self.answer(cur.lastrowid, db)
+            new_id = db.insert(INSERT_ANSWER, session_id=s.id, position=s.position, question_id=item.id,
+                               question=item.question, answer=text, content_hash=content_hash(item.id, text),
+                               status=status, source="session", created_at=_now())
+            db.execute("UPDATE sessions SET position=:position, updated_at=:now WHERE id=:id",
+                       position=s.position + 1, now=_now(), id=s.id)
+            return self.answer(new_id, db)
 
     def _insert(self, session_id, position, qid, question, text, status, source) -> AnswerRecord:
         with self.store.connect() as db:
-            cur = db.execute(
-                "INSERT INTO answers(session_id, position, question_id, question, answer, content_hash, status,"
-                " source, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (session_id, position, qid, question, text, content_hash(qid, text), status, source, _now()))
-            return self.answer(cur.lastrowid, db)
+            new_id = db.insert(INSERT_ANSWER, session_id=session_id, position=position, question_id=qid,
+                               question=question, answer=text, content_hash=content_hash(qid, text), status=status,
+                               source=source, created_at=_now())
+            return self.answer(new_id, db)
 
     def record(self, question: Question, text: str, source: str) -> AnswerRecord:
         """Save a session-less answer (one-shot grading, transcripts) before it is graded."""
@@ -359,7 +333,7 @@ class SessionEngine:
         if db is None:
             with self.store.connect() as db:
                 return self.answer(answer_id, db)
-        row = db.execute("SELECT * FROM answers WHERE id=?", (answer_id,)).fetchone()
+        row = db.execute("SELECT * FROM answers WHERE id=:id", id=answer_id).first()
         if row is None:
             raise NotFoundError(f"No answer {answer_id}.")
         return AnswerRecord.from_row(row)
@@ -368,7 +342,7 @@ class SessionEngine:
         """The session's answers in order; follow-up answers only when asked for (they are graded
         against one key point, and a summary counts questions, not follow-ups)."""
         with self.store.connect() as db:
-            rows = db.execute("SELECT * FROM answers WHERE session_id=? ORDER BY position, id", (s.id,))
+            rows = db.execute("SELECT * FROM answers WHERE session_id=:id ORDER BY position, id", id=s.id)
             recs = [AnswerRecord.from_row(r) for r in rows]
         return recs if follow_ups else [a for a in recs if a.source != FOLLOW_UP]
 
@@ -388,8 +362,9 @@ class SessionEngine:
 
         current = grading_version(model)
         with self.store.connect() as db:
-            rows = db.execute("SELECT grade FROM answers WHERE content_hash=? AND status=? AND grading_version=? "
-                              "ORDER BY id DESC", (content_hash(question.id, text), GRADED, current)).fetchall()
+            rows = db.execute("SELECT grade FROM answers WHERE content_hash=:hash AND status=:status "
+                              "AND grading_version=:version ORDER BY id DESC",
+                              hash=content_hash(question.id, text), status=GRADED, version=current).all()
         for r in rows:
             g = Grade.from_dict(json.loads(r["grade"]))
             if g.grading_version == current and g.question_fingerprint == question.fingerprint():
@@ -424,9 +399,9 @@ class SessionEngine:
         return grade
 
     def _mark(self, answer_id: int, **fields) -> None:
-        cols = ", ".join(f"{k}=?" for k in fields)
+        cols = ", ".join(f"{k}=:{k}" for k in fields)
         with self.store.connect() as db:
-            db.execute(f"UPDATE answers SET {cols} WHERE id=?", (*fields.values(), answer_id))
+            db.execute(f"UPDATE answers SET {cols} WHERE id=:id", fields, id=answer_id)
 
     def summary(self, s: Session) -> dict:
         recs = self.answers(s)

@@ -14,7 +14,7 @@ MAIN_CORPUS = PACKS / "deep-learning-zh.md"  # the seed pack: the tests' fixture
 # Settings that must not leak in from the developer's shell into tests.
 _LEAKY = ("INTERVIEW_LLM_BASE_URL", "OPENAI_BASE_URL", "INTERVIEW_LLM_API_KEY", "OPENAI_API_KEY",
           "INTERVIEW_LLM_MODEL", "INTERVIEW_LLM_BACKEND", "INTERVIEW_CHROMA_URL", "INTERVIEW_CORPUS",
-          "INTERVIEW_CONFIG", "INTERVIEW_LOCAL_MODEL", "INTERVIEW_MATCH_THRESHOLD")
+          "INTERVIEW_CONFIG", "INTERVIEW_LOCAL_MODEL", "INTERVIEW_MATCH_THRESHOLD", "INTERVIEW_DATABASE_URL")
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +31,52 @@ def settings(isolated_home):
     from bot.config import load_settings
 
     return load_settings()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One real PostgreSQL server for the session (tests/postgres.py). Without its binaries the
+    PostgreSQL variants fail in CI (CI=true: .ci/run installs them) and are skipped elsewhere."""
+    from tests.postgres import MISSING, bindir, running
+
+    found = bindir()
+    if found is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(MISSING)
+        pytest.skip(MISSING)
+    with running(found) as server:
+        yield server
+
+
+class History:
+    """The history database of one test: `url` (also in settings.database_url and, for the
+    processes and CLI runs a test starts, INTERVIEW_DATABASE_URL); `another()` is a second, empty one
+    (another machine's)."""
+
+    def __init__(self, engine: str, url: str, another):
+        self.engine, self.url, self.another = engine, url, another
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def history(request, settings, monkeypatch, tmp_path):
+    """Runs a test once on SQLite (the default file in the data dir) and once on PostgreSQL."""
+    if request.param == "sqlite":
+        n = iter(range(1, 1000))
+        yield History("sqlite", settings.database_url,
+                      lambda: f"sqlite:///{tmp_path / f'another-{next(n)}' / 'history.sqlite3'}")
+        return
+    server = request.getfixturevalue("postgres")
+    made = [server.create_database()]
+
+    def another() -> str:
+        made.append(server.create_database())
+        return made[-1]
+
+    settings.database_url = made[0]
+    monkeypatch.setenv("INTERVIEW_DATABASE_URL", made[0])
+    yield History("postgresql", made[0], another)
+    for url in made:
+        server.drop_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import re
 from tests.conftest import REPO
 
 LAYERS = [
-    {"errors", "embeddings"},
+    {"errors", "embeddings", "db"},  # db: the history database layer (SQLite or PostgreSQL)
     {"config", "corpus", "matching"},
     {"llm", "index"},
     {"grading"},
@@ -47,6 +47,11 @@ def test_imports_go_down_the_layers_and_the_core_never_imports_a_face():
     assert wrong == []
     core = {m for m in _imports() if m not in FACES}
     assert all(not (_imports()[m] & FACES) for m in core)
+
+
+def test_the_database_layer_imports_only_the_errors():
+    """Everything that keeps history goes through bot.db; it must stay importable by all of them."""
+    assert _imports()["db"] <= {"errors"}
 
 
 def test_no_import_cycles_between_modules():

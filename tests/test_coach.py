@@ -1,4 +1,4 @@
-"""The coach over a real SQLite file: a simulated learner across sessions (scripted answers that
+"""The coach over a real database (a SQLite file, and a real PostgreSQL server): a simulated learner across sessions (scripted answers that
 state some key points and keep omitting others; the fake LLM only at the model's edge)."""
 import json
 from pathlib import Path
@@ -19,7 +19,7 @@ REPLY = {"missing_points": [], "wrong_claims": [], "score": 4}
 def service(settings, items):
     llm = FakeLLM()
     llm.queue(*[REPLY] * 50)
-    return InterviewService(SessionEngine(Store(settings.db_path), items, Grader(llm)))
+    return InterviewService(SessionEngine(Store(settings.database_url), items, Grader(llm)))
 
 
 def answer(svc, session, item, keep: int | None = None):
@@ -29,7 +29,7 @@ def answer(svc, session, item, keep: int | None = None):
     return svc.grade(rec)
 
 
-def test_a_learner_is_asked_again_what_they_keep_missing_and_progress_shows_it(settings, corpus_items):
+def test_a_learner_is_asked_again_what_they_keep_missing_and_progress_shows_it(history, settings, corpus_items):
     svc = service(settings, corpus_items)
     s1 = svc.start("ann", mode="mix", count=3, seed=7)
     a, b, c = (svc.engine.items[i] for i in s1.question_ids)
@@ -59,12 +59,13 @@ def test_a_learner_is_asked_again_what_they_keep_missing_and_progress_shows_it(s
     assert not {a.id, b.id, c.id} & {i.id for i in new_only} and len(new_only) == len(corpus_items) - 3
 
     # A restart: a new process over the same file knows the same.
-    again = Coach(SessionEngine(Store(settings.db_path), corpus_items, grader=None))
+    again = Coach(SessionEngine(Store(history.url), corpus_items, grader=None))
     assert again.cards("ann") == cards2 and again.progress("ann")["most_missed"] == p["most_missed"]
     assert [h["session"] for h in again.history("ann")] == [s2.id, s1.id]
 
 
-def test_history_progress_export_and_import_on_the_command_line(settings, corpus_items, tmp_path, monkeypatch):
+def test_history_progress_export_and_import_on_the_command_line(history, settings, corpus_items, tmp_path,
+                                                               monkeypatch):
     from tests.conftest import MAIN_CORPUS
 
     monkeypatch.setenv("INTERVIEW_CORPUS", str(MAIN_CORPUS))
@@ -86,6 +87,7 @@ def test_history_progress_export_and_import_on_the_command_line(settings, corpus
     dump = tmp_path / "bob.jsonl"
     assert runner.invoke(app, ["export", "--profile", "bob", "--out", str(dump)]).exit_code == 0
     monkeypatch.setenv("INTERVIEW_HOME", str(tmp_path / "other-machine"))
+    monkeypatch.setenv("INTERVIEW_DATABASE_URL", history.another())
     first = runner.invoke(app, ["import", str(dump)])
     assert first.exit_code == 0 and "Imported 1 session(s); 0 already here" in first.stdout, first.output
     assert "Imported 0 session(s); 1 already here" in runner.invoke(app, ["import", str(dump)]).stdout

@@ -1,4 +1,6 @@
-"""The session engine over a real SQLite file: answers are saved before grading and survive failures."""
+"""The session engine over a real database, once on a SQLite file and once on a real PostgreSQL
+server: answers are saved before grading and survive failures; two writers never both answer one
+question; old databases are upgraded, newer ones refused."""
 import json
 import shutil
 import os
@@ -6,6 +8,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -20,8 +24,13 @@ REPLY = {"missing_points": [], "wrong_claims": [], "score": 4}
 
 
 @pytest.fixture
-def engine(settings, corpus_items):
-    return SessionEngine(Store(settings.db_path), corpus_items, Grader(FakeLLM()))
+def engine(history, corpus_items):
+    return SessionEngine(Store(history.url), corpus_items, Grader(FakeLLM()))
+
+
+def rows(store: Store, sql: str) -> list[tuple]:
+    with store.connect() as db:
+        return [tuple(r.values()) for r in db.execute(sql)]
 
 
 def test_start_picks_questions_by_topic(engine):
@@ -79,12 +88,13 @@ def test_latest_active_is_per_owner(engine):
     assert engine.latest_active("ann") is None
 
 
-def test_database_is_wal(settings, engine):
+def test_the_sqlite_database_is_wal(settings):
+    Store(settings.db_path)
     with sqlite3.connect(settings.db_path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_killing_the_process_mid_grading_loses_no_answer(tmp_path, settings):
+def test_killing_the_process_mid_grading_loses_no_answer(tmp_path, settings, history):
     """A real process is killed while the (slow, fake HTTP) model is grading; the answer is on disk."""
     from tests.fake_openai import FakeOpenAI
 
@@ -97,10 +107,9 @@ def test_killing_the_process_mid_grading_loses_no_answer(tmp_path, settings):
         assert server.requests, proc.stderr.read() if proc.poll() is not None else "no request"
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-    with sqlite3.connect(settings.db_path) as db:
-        rows = db.execute("SELECT answer, status FROM answers").fetchall()
-    assert rows == [(answer, PENDING)]
-    assert json.loads(json.dumps(rows))  # plain data, readable by any tool
+    saved = rows(Store(history.url), "SELECT answer, status FROM answers")
+    assert saved == [(answer, PENDING)]
+    assert json.loads(json.dumps(saved))  # plain data, readable by any tool
 
 
 FIXTURE_DB = Path(__file__).resolve().parent / "data" / "history" / "main-d01e751.sqlite3"
@@ -148,9 +157,9 @@ def test_a_database_from_a_newer_version_is_refused_not_damaged(tmp_path):
     assert path.read_bytes() == before
 
 
-def test_two_terminal_sessions_on_one_database_both_finish(tmp_path, settings):
-    """Two `interview start` processes share the history database (WAL): both save and grade their
-    answers while the other is grading; neither sees a locked database."""
+def test_two_terminal_sessions_on_one_database_both_finish(tmp_path, settings, history):
+    """Two `interview start` processes share the history database (SQLite's WAL, or PostgreSQL):
+    both save and grade their answers while the other is grading; neither sees a locked database."""
     from tests.fake_openai import FakeOpenAI
 
     with FakeOpenAI() as server:
@@ -158,12 +167,59 @@ def test_two_terminal_sessions_on_one_database_both_finish(tmp_path, settings):
         env = {**os.environ, "INTERVIEW_HOME": str(settings.home), "INTERVIEW_LLM_BASE_URL": server.base_url,
                "INTERVIEW_LLM_MODEL": "slow", "PYTHONPATH": str(REPO)}
         answer = "dropout 在训练时以概率 p 随机丢弃神经元，起正则化作用；BN 对 mini-batch 做标准化。\n.\n"
-        Store(settings.db_path)  # created once, as the first run would
+        Store(history.url)  # created once, as the first run would
         procs = [subprocess.Popen([sys.executable, "-m", "bot", "start", "--count", "1", "--seed", str(seed), "--follow-ups", "0"],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   env=env, cwd=tmp_path, text=True) for seed in (1, 2)]
         results = [p.communicate(answer, timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [e for _, e in results]
-    with sqlite3.connect(settings.db_path) as db:
-        rows = db.execute("SELECT session_id, status FROM answers ORDER BY session_id").fetchall()
-    assert rows == [(1, GRADED), (2, GRADED)]
+    assert rows(Store(history.url), "SELECT session_id, status FROM answers ORDER BY session_id") == \
+        [(1, GRADED), (2, GRADED)]
+
+
+def test_writers_racing_to_answer_one_question_leave_one_answer_and_a_consistent_position(history, corpus_items):
+    """Eight threads, each with its own Store (its own connections, as separate processes or replicas
+    have), answer the same question of the same session at the same instant: exactly one answer is
+    saved, the others are told it was answered elsewhere (or, after the last question, that none is
+    open), and the position moves by one. Each of five rounds races afresh on the next question."""
+    from bot.errors import ConflictError
+
+    engines = [SessionEngine(Store(history.url), corpus_items, grader=None) for _ in range(8)]
+    s = engines[0].start("ann", count=5, seed=4)
+    for round_ in range(5):
+        seen = engines[0].get(s.id)
+        barrier = threading.Barrier(len(engines))
+
+        def answer(engine, n):
+            barrier.wait()
+            try:
+                return engine.submit(seen, f"answer {n} in round {round_}")
+            except ConflictError:
+                return None
+            except UsageError:  # the winner answered the last question: the session has none open
+                assert round_ == 4
+                return None
+
+        with ThreadPoolExecutor(len(engines)) as pool:
+            saved = [r for r in pool.map(answer, engines, range(len(engines))) if r is not None]
+        assert len(saved) == 1 and saved[0].position == round_
+        assert engines[0].get(s.id).position == round_ + 1
+    answers = engines[0].answers(s)
+    assert [a.position for a in answers] == [0, 1, 2, 3, 4]
+    assert engines[0].current_item(engines[0].get(s.id)) is None
+
+
+def test_concurrent_meta_updates_lose_no_key(history, corpus_items):
+    """update_meta is read-modify-write: without its lock two writers would each drop the other's key."""
+    engines = [SessionEngine(Store(history.url), corpus_items, grader=None) for _ in range(6)]
+    s = engines[0].start("ann", count=1, seed=1)
+    barrier = threading.Barrier(len(engines))
+
+    def put(engine, n):
+        barrier.wait()
+        engine.update_meta(s.id, **{f"k{n}": str(n)})
+
+    with ThreadPoolExecutor(len(engines)) as pool:
+        list(pool.map(put, engines, range(len(engines))))
+    assert engines[0].get(s.id).meta == {f"k{n}": str(n) for n in range(len(engines))}
+    assert engines[0].find_by_meta("k3", "3").id == s.id and engines[0].find_by_meta("k3", "4") is None

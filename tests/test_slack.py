@@ -1,6 +1,7 @@
 """The Slack app end to end over real HTTP: signed requests into the real bolt app (bolt's WSGI
-adapter on a local port), the real engine on SQLite, a real grader with the fake LLM, and a fake
-Slack Web API (tests/fake_slack.py) that records what the bot sends. Only 127.0.0.1."""
+adapter on a local port), the real engine on SQLite (and on PostgreSQL where the history is the
+point: retried events, restarts), a real grader with the fake LLM, and a fake Slack Web API
+(tests/fake_slack.py) that records what the bot sends. Only 127.0.0.1."""
 from __future__ import annotations
 
 import json
@@ -87,7 +88,8 @@ class CountingExecutor(ThreadPoolExecutor):
 
 
 class Bot:
-    """One running instance of the app: engine + bolt app + HTTP server over a given SQLite file."""
+    """One running instance of the app: engine + bolt app + HTTP server over the history database
+    in settings.database_url (the SQLite file in the data dir, unless a test asks for `history`)."""
 
     def __init__(self, fake: FakeSlack, settings, *, index=None, llm: GatedLLM | None = None, follow_ups: int = 0):
         # Follow-ups (on by default in the product) are off unless a test is about them: the other
@@ -96,10 +98,12 @@ class Bot:
         self.fake, self.settings = fake, settings
         self.items = load_items([MINI])
         self.llm = llm or GatedLLM()
-        self.engine = SessionEngine(Store(settings.db_path), self.items, Grader(self.llm))
+        self.engine = SessionEngine(Store(settings.database_url), self.items, Grader(self.llm))
         self.executor = CountingExecutor(max_workers=4)
+        # No hourly reminder round: its first one, at startup, runs on the real clock in a thread of
+        # its own and could claim this week's reminder before a test sends it at a date of its choosing.
         self.app = build_app(settings, InterviewService(self.engine), config=SlackConfig(TOKEN, signing_secret=SECRET),
-                             base_url=fake.api_url, executor=self.executor, index=index)
+                             base_url=fake.api_url, executor=self.executor, index=index, reminder_every=None)
         self.server = http_server(self.app, host="127.0.0.1", port=0)
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
@@ -340,7 +344,7 @@ def test_bad_signature_and_stale_timestamp_are_rejected(bot, fake):
     assert bot.command("help")[0] == 200  # the same request, signed now, is accepted
 
 
-def test_retried_event_is_never_graded_twice(bot, fake):
+def test_retried_event_is_never_graded_twice(history, bot, fake):
     bot.command("")
     fake.wait_count("chat.update", 1)
     s = bot.session()
@@ -361,7 +365,7 @@ def test_retried_event_is_never_graded_twice(bot, fake):
     assert [a.status for a in bot.engine.answers(s)] == ["graded", "graded"]
 
 
-def test_restart_mid_session_loses_nothing_and_the_thread_continues(fake, settings):
+def test_restart_mid_session_loses_nothing_and_the_thread_continues(history, fake, settings):
     one = Bot(fake, settings)
     one.command("")
     fake.wait_count("chat.update", 1)
@@ -371,12 +375,12 @@ def test_restart_mid_session_loses_nothing_and_the_thread_continues(fake, settin
     fake.wait_for(lambda f: len(questions_posted(f, ts)) == 1, what="question 2")
     one.close()
     # The process dies right after saving answer 2, before grading it.
-    dead = SessionEngine(Store(settings.db_path), load_items([MINI]), grader=None)
+    dead = SessionEngine(Store(settings.database_url), load_items([MINI]), grader=None)
     item2 = dead.current_item(s)
     text2 = item2.answer.replace("\n", " ")
     dead.submit(dead.get(s.id), text2)
 
-    # A new process: new engine and app over the same SQLite file. At startup it grades the saved
+    # A new process: new engine and app over the same database. At startup it grades the saved
     # answer in the thread and goes on with question 3.
     two = Bot(fake, settings, llm=GatedLLM().queue(fill))
     try:
@@ -504,7 +508,7 @@ def test_transcript_shared_in_a_dm_is_scored_and_the_report_uploaded(fake, setti
         assert "<html" in report.lower() and q.question in report
         assert len(b.llm.calls) == 1
         with b.engine.store.connect() as db:  # saved in the shared history too
-            assert db.execute("SELECT count(*) FROM answers WHERE source='transcript'").fetchone()[0] == 1
+            assert db.execute("SELECT count(*) FROM answers WHERE source='transcript'").scalar() == 1
     finally:
         b.close()
 

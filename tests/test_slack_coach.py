@@ -112,7 +112,7 @@ def test_app_home_shows_the_due_count_and_review_now_starts_a_review(coached, fa
     assert s.question_ids == ["ml-003"] and s.meta["channel"] == "D0ALICE"
 
 
-def test_weekly_reminder_is_opt_in_once_a_week_and_only_when_due(coached, fake, settings):  # noqa: F811
+def test_weekly_reminder_is_opt_in_once_a_week_and_only_when_due(history, coached, fake, settings):  # noqa: F811
     core = InterviewCore(InterviewService(coached.engine))
     client = make_client(TOKEN, fake.api_url)
     now = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
@@ -133,7 +133,7 @@ def test_weekly_reminder_is_opt_in_once_a_week_and_only_when_due(coached, fake, 
     assert send_reminders(core, client, now + timedelta(days=30)) == []
 
 
-def test_a_reminder_is_not_sent_or_spent_when_nothing_is_due(coached, fake):  # noqa: F811
+def test_a_reminder_is_not_sent_or_spent_when_nothing_is_due(history, coached, fake):  # noqa: F811
     core = InterviewCore(InterviewService(coached.engine))
     client = make_client(TOKEN, fake.api_url)
     now = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
@@ -144,7 +144,7 @@ def test_a_reminder_is_not_sent_or_spent_when_nothing_is_due(coached, fake):  # 
     assert send_reminders(core, client, now + timedelta(hours=1)) == [ALICE]  # the week was not used up
 
 
-def test_remind_takes_only_on_or_off(coached, fake):  # noqa: F811
+def test_remind_takes_only_on_or_off(history, coached, fake):  # noqa: F811
     coached.command("remind maybe")
     coached.executor.settle()
     assert not Reminders(coached.engine.store).enabled(ALICE)

@@ -18,7 +18,7 @@ def _coach(s=None):
     from bot.sessions import SessionEngine, Store
 
     s = s or common.settings()
-    return Coach(SessionEngine(Store(s.db_path), common.load_items(s), grader=None))
+    return Coach(SessionEngine(Store(s.database_url), common.load_items(s), grader=None))
 
 
 @handle_errors
@@ -80,9 +80,10 @@ def progress(profile: str = PROFILE, as_json: bool = typer.Option(False, "--json
 def export(profile: str = PROFILE, out_path: Path = typer.Option(None, "--out", "-o", help="Write here instead of stdout.")):
     """Your history as JSONL (sessions with their answers and grades, and your review schedule)."""
     from bot.coach import export_lines
+    from bot.sessions import Store
 
     s = common.settings()
-    lines = export_lines(s.db_path, profile or common.owner())
+    lines = export_lines(Store(s.database_url), profile or common.owner())
     text = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines)
     if out_path:
         out_path.write_text(text, encoding="utf-8")
@@ -99,5 +100,5 @@ def import_history(path: Path = typer.Argument(..., help="A file written by `int
     from bot.sessions import Store
 
     s = common.settings()
-    added, skipped = import_lines(Store(s.db_path), path, profile)
+    added, skipped = import_lines(Store(s.database_url), path, profile)
     out.print(f"Imported {added} session(s); {skipped} already here.")

@@ -29,10 +29,9 @@ def fail(e: InterviewError) -> None:
 
 def handle_errors(fn):
     """Every command: an InterviewError becomes a clear message and an exit code, never a
-    traceback; so do a failing database, a file system error and, as a last resort, a bug
-    (INTERVIEW_DEBUG=1 shows its traceback)."""
+    traceback (a failing history database is one: bot.db turns driver errors into StoreError); so
+    do a file system error and, as a last resort, a bug (INTERVIEW_DEBUG=1 shows its traceback)."""
     import os
-    import sqlite3
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -46,10 +45,6 @@ def handle_errors(fn):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             raise SystemExit(141) from None
-        except sqlite3.Error as e:
-            fail(InterviewError(f"The history database failed: {e}.",
-                                "Check that INTERVIEW_HOME is writable and the disk is not full; then run the "
-                                "command again (answers already saved are kept)."))
         except OSError as e:
             where = f" ({e.filename})" if getattr(e, "filename", None) else ""
             fail(InterviewError(f"{e.strerror or e}{where}.",

@@ -41,6 +41,8 @@ def path():
 @handle_errors
 def info():
     """Show which backend and model grading uses, and where data lives."""
+    from bot.db import redacted
+
     s = common.settings()
     out.print(f"data dir:   {s.home}")
     out.print(f"backend:    {s.backend}")
@@ -51,4 +53,4 @@ def info():
     else:
         out.print(f"model:      {s.local_model or s.local_model_name + ' (bundled)'}")
     out.print(f"chroma:     {s.chroma_url or s.chroma_path}")
-    out.print(f"history:    {s.db_path}")
+    out.print(f"history:    {redacted(s.database_url)}")

@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS slack_reminders (
 );
 """
 REMIND_EVERY = timedelta(days=7)  # the weekly reminder: at most one DM a week, only when items are due
-_REMINDABLE = "enabled=1 AND (last_sent IS NULL OR last_sent <= ?)"  # on, and last sent a week ago or never
+_REMINDABLE = "enabled=1 AND (last_sent IS NULL OR last_sent <= :cutoff)"  # on, and last sent a week ago or never
 
 USAGE = ("*Usage:* `/interview [topic] [count]` starts a mock interview here, e.g. `/interview cnn 3`.\n"
          "`/interview review [count]` asks the questions due for review (your weak answers come back on a "
@@ -95,22 +95,24 @@ def word_of(text: str) -> str | None:
 
 
 class EventLog:
-    """Event ids already handled, in the engine's SQLite file: survives a restart, so a delivery
-    that Slack retries while the bot was down is still handled exactly once."""
+    """Event ids already handled, in the engine's database: survives a restart, so a delivery
+    that Slack retries while the bot was down (or that reaches another replica) is handled once."""
 
     def __init__(self, store):
         self.store = store
-        with store.connect() as db:
-            db.executescript(EVENTS_SCHEMA)
+        # under a lock: two replicas starting at once would both try to create the table
+        with store.connect(lock="slack schema") as db:
+            db.script(EVENTS_SCHEMA)
             cutoff = (datetime.now(timezone.utc) - EVENT_TTL).isoformat(timespec="seconds")
-            db.execute("DELETE FROM slack_events WHERE seen_at < ?", (cutoff,))
+            db.execute("DELETE FROM slack_events WHERE seen_at < :cutoff", cutoff=cutoff)
 
     def first_time(self, event_id: str) -> bool:
         """Atomically claim the id; False when it was seen before (by this or an earlier process)."""
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self.store.connect() as db:
-            cur = db.execute("INSERT OR IGNORE INTO slack_events(event_id, seen_at) VALUES (?, ?)", (event_id, now))
-            return cur.rowcount == 1
+            claimed = db.execute("INSERT INTO slack_events(event_id, seen_at) VALUES (:event_id, :now) "
+                                 "ON CONFLICT DO NOTHING RETURNING event_id", event_id=event_id, now=now).first()
+            return claimed is not None
 
 
 class Reminders:
@@ -119,17 +121,17 @@ class Reminders:
 
     def __init__(self, store):
         self.store = store
-        with store.connect() as db:
-            db.executescript(REMINDERS_SCHEMA)
+        with store.connect(lock="slack schema") as db:
+            db.script(REMINDERS_SCHEMA)
 
     def set(self, user: str, enabled: bool) -> None:
         with self.store.connect() as db:
-            db.execute("INSERT INTO slack_reminders(user_id, enabled) VALUES (?, ?) "
-                       "ON CONFLICT(user_id) DO UPDATE SET enabled=excluded.enabled", (user, int(enabled)))
+            db.execute("INSERT INTO slack_reminders(user_id, enabled) VALUES (:user, :enabled) "
+                       "ON CONFLICT(user_id) DO UPDATE SET enabled=excluded.enabled", user=user, enabled=int(enabled))
 
     def enabled(self, user: str) -> bool:
         with self.store.connect() as db:
-            row = db.execute("SELECT enabled FROM slack_reminders WHERE user_id=?", (user,)).fetchone()
+            row = db.execute("SELECT enabled FROM slack_reminders WHERE user_id=:user", user=user).first()
         return bool(row and row["enabled"])
 
     def candidates(self, now: datetime) -> list[str]:
@@ -137,14 +139,14 @@ class Reminders:
         cutoff = (now - REMIND_EVERY).isoformat(timespec="seconds")
         with self.store.connect() as db:
             return [r["user_id"] for r in db.execute(
-                f"SELECT user_id FROM slack_reminders WHERE {_REMINDABLE}", (cutoff,))]
+                f"SELECT user_id FROM slack_reminders WHERE {_REMINDABLE}", cutoff=cutoff)]
 
     def claim(self, user: str, now: datetime) -> bool:
         """Take the right to send this week's reminder (one statement: two replicas never both win)."""
         cutoff = (now - REMIND_EVERY).isoformat(timespec="seconds")
         with self.store.connect() as db:
-            cur = db.execute(f"UPDATE slack_reminders SET last_sent=? WHERE user_id=? AND {_REMINDABLE}",
-                             (now.isoformat(timespec="seconds"), user, cutoff))
+            cur = db.execute(f"UPDATE slack_reminders SET last_sent=:now WHERE user_id=:user AND {_REMINDABLE}",
+                             now=now.isoformat(timespec="seconds"), user=user, cutoff=cutoff)
             return cur.rowcount == 1
 
 

@@ -69,7 +69,7 @@ class Settings:
     local_model: Path | None = None  # any GGUF; default: the bundled Qwen2.5-Coder-1.5B
     local_model_name: str = "qwen2.5-coder-1.5b"  # which bundled model to assemble
     threads: int = 0  # 0 = all cores
-    match_threshold: float = 0.87  # bot.matching's re-ranked similarity; bench/transcript_matching.py
+    match_threshold: float = 0.4  # bot.matching's match confidence (ACCEPT); bench/transcript_matching.py
     follow_ups: int = 1  # follow-up questions after an answer that misses an important point (0: none)
     # The history: sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB (bot.db). Empty: the
     # SQLite file in the data dir (db_path), filled in below.

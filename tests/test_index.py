@@ -58,6 +58,29 @@ def test_matcher_on_the_shipped_corpus_says_no_match_for_small_talk(settings, co
     assert not m.best("Can you hear me? Is my camera on?").matched
 
 
+def test_matcher_refuses_near_topics_that_similarity_alone_let_through(settings, corpus_items):
+    """Questions in the packs' fields that no item asks score as high as paraphrases (0.87-0.89
+    here): the match confidence (bot.matching.ACCEPT) refuses them and still takes the paraphrases."""
+    from tests.conftest import PACKS
+
+    items = corpus_items + load_items([PACKS / "algorithms-en.md", PACKS / "sql-databases-en.md",
+                                       PACKS / "system-design-en.md"])
+    idx = QuestionIndex(settings)
+    idx.ingest(items)
+    m = QuestionMatcher(idx, {i.id: i for i in items})
+    near = ["Tell me about skip lists. How do they get O(log n) search, and why does Redis use one for "
+            "sorted sets instead of a balanced tree?",
+            "How would you find all the strongly connected components of a directed graph? Walk me "
+            "through Kosaraju's or Tarjan's algorithm.",
+            "How does virtual memory work, and what happens when a program hits a page fault?"]
+    for q in near:
+        r = m.best(q)
+        assert r.score >= 0.87 and not r.matched, (q, r)
+    for q, want in (("你能讲讲dropout跟BN有什么不同吗？", "dl-006"), ("How does dropout differ from batch normalization?", "dl-006")):
+        r = m.best(q)
+        assert r.matched and r.question_id == want and r.confidence > 0.9, (q, r)
+
+
 def test_server_url_must_be_http(settings):
     from bot.errors import ConfigError
 

@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+from bot.config import Settings
 import typer
 from typer.testing import CliRunner
 
@@ -28,7 +30,7 @@ from bot.transcripts.scoring import GENERIC_KEY_POINTS, NO_REFERENCE, score_file
 DATA = Path(__file__).resolve().parent / "data" / "transcripts"
 # The transcript matcher's scores separate corpus questions from others best at 0.87
 # (bench/transcript_matching.py); the config default 0.86 is tuned for `interview match`.
-THRESHOLD = 0.87
+THRESHOLD = Settings.match_threshold
 EXPECTED = {  # corpus id per question, None = not in the corpus
     "zoom_zh.vtt": ["dl-001", "dl-006", "dl-020", None],
     "teams_en.vtt": ["dl-006", "dl-021", "dl-011"],
@@ -225,7 +227,7 @@ def test_answers_to_one_question_are_graded_together(index, engine, llm):
     from bot.transcripts.scoring import score_text
 
     text = ("Q: What is overfitting and how do you prevent it?\nA: Low training error, high test error; use dropout.\n"
-            "Q: What does a learning rate that is too high do to gradient descent?\nA: It diverges or oscillates.\n"
+            "Q: Why use a convolutional layer rather than a fully connected one?\nA: Weight sharing, far fewer parameters.\n"
             "Q: What is overfitting and how do you prevent it?\nA: It memorises noise; regularise and get more data.\n")
     report = score_text(text, "t.md", index=index, engine=engine, threshold=THRESHOLD)
     a, b, c = (i.question_id for i in report.items)  # the report keeps the transcript's order

@@ -37,16 +37,18 @@ def match(question: str = typer.Argument(..., help="A free-text question, Chines
     s = common.settings()
     items = common.load_items(s)
     matcher = QuestionMatcher(common.index(s, items), {i.id: i for i in items}, k=max(k, 5))
+    m = matcher.best(question)
     ranked = matcher.rank(question)[:k]
-    best = ranked[0] if ranked and ranked[0][0] >= matcher.threshold else None
+    best = ranked[0] if ranked and m.matched else None
     questions = {i.id: i.question for i in items}
     if as_json:
         cands = [{"question_id": iid, "question": questions[iid], "similarity": sc} for sc, iid in ranked]
-        print(json.dumps({"match": cands[0] if best else None, "threshold": matcher.threshold,
+        print(json.dumps({"match": cands[0] if best else None, "confidence": m.confidence, "threshold": matcher.threshold,
                           "candidates": cands}, ensure_ascii=False, indent=2))
         return
     if best is None:
-        out.print(f"No match (best {ranked[0][0]:.3f} < threshold {matcher.threshold})." if ranked else "No match.")
+        out.print(f"No match (match confidence {m.confidence:.2f} < threshold {matcher.threshold})." if ranked
+                  else "No match.")
     for sc, iid in ranked:
         mark = "→" if best and iid == best[1] else " "
         out.print(f"{mark} {iid}  {sc:.3f}  {questions[iid]}", highlight=False)

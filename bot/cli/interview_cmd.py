@@ -191,10 +191,10 @@ def grade(question: str = typer.Option(..., "--question", "-q", help="A corpus i
         m = QuestionMatcher(common.index(s, items), by_id).best(question)
         if not m.matched:
             raise NotFoundError(f"No corpus question matches {question!r} (closest: {m.question_id}, "
-                                f"similarity {m.score:.3f} < {s.match_threshold}).",
+                                f"match confidence {m.confidence:.2f} < {s.match_threshold}).",
                                 "Pass a corpus id (see `interview corpus list`) or rephrase the question.")
         item = by_id[m.question_id]
-        err.print(f"[dim]matched {item.id} (similarity {m.score:.3f}): {item.question}[/]")
+        err.print(f"[dim]matched {item.id} (similarity {m.score:.3f}, confidence {m.confidence:.2f}): {item.question}[/]")
     service = InterviewService.open(s, items, grader=Grader(common.llm(s)))
     with err.status("grading…", spinner="dots") as status:
         result = service.grade_text(Question.from_item(item), text, "grade", stage=status.update)

@@ -83,7 +83,7 @@ def score(paths: list[Path] = typer.Argument(..., help="Transcript files or fold
                                               help="Skip questions not in the corpus instead of grading them without a reference."),
           fail_under: float = typer.Option(None, "--fail-under", help="Exit 3 if the mean score is below this (0-10)."),
           threshold: float = typer.Option(None, "--threshold",
-                                          help="Similarity a question needs to match the corpus (default: match_threshold)."),
+                                          help="Match confidence (0-1) a question needs to count as a corpus question (default: match_threshold)."),
           corpus: list[Path] = typer.Option(None, "--corpus", "-c", help="Corpus file or folder instead of the configured one.")):
     """Score practice transcripts: match each interviewer question to the corpus and grade the answer."""
     from rich.markup import escape

@@ -14,7 +14,7 @@ One transcript file -> one report object:
       "questions": 5,                      # questions found (small talk excluded)
       "graded": 4, "unmatched": 1, "skipped": 0, "errors": 0,
       "small_talk_turns": 3,               # turns ignored as small talk
-      "match_threshold": 0.87,             # similarity a question needs to count as a corpus question
+      "match_threshold": 0.4,              # match confidence (0-1) a question needs to count as a corpus question
       "elapsed_s": 12.3,
       "items": [
         {

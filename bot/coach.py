@@ -219,6 +219,8 @@ def export_lines(store, owner: str) -> list[dict]:
                                                    id=s["id"])]
             for a in answers:
                 a.pop("id"), a.pop("session_id")
+                # a replica's claim is about a process of this database, not part of the history
+                a.pop("claimed_by", None), a.pop("claimed_at", None)
             rec = dict(s)
             rec.pop("id")
             out.append({"kind": "session", **rec, "answers": answers})

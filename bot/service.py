@@ -389,6 +389,12 @@ class InterviewService:
         with lock:
             yield
 
+    def turn_busy(self, session_id: int) -> bool:
+        """Is a message of this session being handled in this process now?"""
+        with self._turns_guard:
+            lock = self._turns.get(session_id)
+        return lock is not None and lock.locked()
+
     # --- shutdown -------------------------------------------------------------------------
     def _shut(self) -> None:
         if self._gate is not None:

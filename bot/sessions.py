@@ -11,7 +11,7 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bot.corpus import Item
@@ -73,6 +73,11 @@ MIGRATIONS: dict[int, list] = {
             updated_at TEXT NOT NULL,
             PRIMARY KEY (owner, item_id))""",
         "CREATE INDEX IF NOT EXISTS cards_due ON cards(owner, due)"],
+    # Replicas (several `interview slack --http` over one PostgreSQL): which process is grading a
+    # pending answer, and since when. A claim older than the lease belongs to a dead process.
+    4: ["ALTER TABLE answers ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE answers ADD COLUMN claimed_at TEXT",
+        "CREATE INDEX IF NOT EXISTS answers_by_status ON answers(status, claimed_at)"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -81,11 +86,19 @@ INSERT_ANSWER = ("INSERT INTO answers(session_id, position, question_id, questio
                  ":content_hash, :status, :source, :created_at)")
 
 PENDING, GRADED, ERROR, SKIPPED = "pending", "graded", "error", "skipped"
+# How long a replica's claim on an answer holds without being renewed (it is renewed when the model
+# is free to grade it): past that, the replica is taken for dead and another may grade the answer.
+LEASE_S = 120.0
 FOLLOW_UP = "follow-up"  # answers.source of an answer to a follow-up question
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _ago(seconds: float) -> str:
+    # the same text format as _now(): claimed_at compares as text on both engines
+    return (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat(timespec="seconds")
 
 
 def content_hash(question_id: str, answer: str) -> str:
@@ -199,10 +212,19 @@ def select_questions(items: list[Item], topic: str | None, count: int, seed: int
 
 
 class SessionEngine:
-    def __init__(self, store: Store, items: list[Item], grader: Grader | None):
+    """`replica`: this process's name when several processes grade from one database (the Slack
+    app's replicas). An answer is then graded only under a claim (claimed_by/claimed_at on its
+    row), so two replicas never both grade it, and one whose claim expired (its process died) is
+    taken over. Without it (the terminal: one person at one keyboard) there are no claims, and
+    `--resume` grades whatever is pending."""
+
+    def __init__(self, store: Store, items: list[Item], grader: Grader | None, *, replica: str | None = None,
+                 lease: float = LEASE_S):
         self.store = store
         self.items = {i.id: i for i in items}
         self.grader = grader
+        self.replica = replica
+        self.lease = lease
 
     # --- sessions -------------------------------------------------------------------------
     def start(self, owner: str, *, topic: str | None = None, count: int = 5, channel: str = "terminal",
@@ -314,6 +336,10 @@ class SessionEngine:
             new_id = db.insert(INSERT_ANSWER, session_id=s.id, position=s.position, question_id=item.id,
                                question=item.question, answer=text, content_hash=content_hash(item.id, text),
                                status=status, source="session", created_at=_now())
+            if self.replica and status == PENDING:
+                # claimed in the same transaction: no other replica's sweep can see it unclaimed
+                db.execute("UPDATE answers SET claimed_by=:me, claimed_at=:now WHERE id=:id",
+                           me=self.replica, now=_now(), id=new_id)
             db.execute("UPDATE sessions SET position=:position, updated_at=:now WHERE id=:id",
                        position=s.position + 1, now=_now(), id=s.id)
             return self.answer(new_id, db)
@@ -323,6 +349,9 @@ class SessionEngine:
             new_id = db.insert(INSERT_ANSWER, session_id=session_id, position=position, question_id=qid,
                                question=question, answer=text, content_hash=content_hash(qid, text), status=status,
                                source=source, created_at=_now())
+            if self.replica and status == PENDING:
+                db.execute("UPDATE answers SET claimed_by=:me, claimed_at=:now WHERE id=:id",
+                           me=self.replica, now=_now(), id=new_id)
             return self.answer(new_id, db)
 
     def record(self, question: Question, text: str, source: str) -> AnswerRecord:
@@ -378,11 +407,40 @@ class SessionEngine:
                                 "Restore the item in corpus/ to grade this answer.")
         return Question.from_item(item)
 
+    # --- claims (replicas) ----------------------------------------------------------------
+    def claim(self, answer_id: int) -> bool:
+        """Take (or renew) this replica's claim on an ungraded answer: one UPDATE checked by its
+        rowcount, so of two replicas racing for it exactly one wins. It wins when nobody holds it,
+        when it holds it already, or when the holder's lease ran out. True without replicas."""
+        if not self.replica:
+            return True
+        with self.store.connect() as db:
+            cur = db.execute("UPDATE answers SET claimed_by=:me, claimed_at=:now WHERE id=:id "
+                             "AND status IN ('pending', 'error') "
+                             "AND (claimed_by IS NULL OR claimed_by=:me OR claimed_at < :expired)",
+                             me=self.replica, now=_now(), expired=_ago(self.lease), id=answer_id)
+            return cur.rowcount == 1
+
+    def orphans(self, channel: str, limit: int = 100) -> list[AnswerRecord]:
+        """Pending answers of active `channel` sessions that no live replica is grading: never
+        claimed (saved by a process without replicas, or before claims existed), or claimed by a
+        replica whose lease expired. Oldest first: what the sweep grades."""
+        with self.store.connect() as db:
+            rows = db.execute("SELECT a.* FROM answers a JOIN sessions s ON s.id = a.session_id "
+                              "WHERE a.status = :pending AND a.source = 'session' AND s.channel = :channel "
+                              "AND s.status = 'active' AND (a.claimed_at IS NULL OR a.claimed_at < :expired) "
+                              "ORDER BY a.id LIMIT :limit",
+                              pending=PENDING, channel=channel, expired=_ago(self.lease), limit=limit)
+            return [AnswerRecord.from_row(r) for r in rows]
+
     def grade(self, rec: AnswerRecord, question: Question | None = None) -> Grade:
-        """Grade a saved answer. On failure the answer stays saved, marked `error`, and the error is raised."""
+        """Grade a saved answer. On failure the answer stays saved, marked `error`, and the error is raised.
+        With replicas, only under this replica's claim: ConflictError when another holds it."""
         if self.grader is None:
             raise InterviewError("This engine has no grader.")
         question = question or self.question_for(rec)
+        if not self.claim(rec.id):
+            raise ConflictError(f"Answer {rec.id} is being graded by another replica.")
         try:
             grade = self.cached_grade(question, rec.answer, self.grader.llm.name)
             if grade is None:
@@ -393,15 +451,24 @@ class SessionEngine:
         except Exception as e:  # noqa: BLE001 - an unexpected bug must not lose the answer either
             self._mark(rec.id, status=ERROR, error=f"{type(e).__name__}: {e}")
             raise
-        self._mark(rec.id, status=GRADED, grade=json.dumps(grade.to_dict(), ensure_ascii=False),
-                   overall=grade.overall, model=grade.model, error=None, graded_at=_now(),
-                   grading_version=grade.grading_version)
+        if not self._mark(rec.id, status=GRADED, grade=json.dumps(grade.to_dict(), ensure_ascii=False),
+                          overall=grade.overall, model=grade.model, error=None, graded_at=_now(),
+                          grading_version=grade.grading_version):
+            # our lease ran out mid-call and another replica took the answer: its grade is the one kept
+            raise ConflictError(f"Answer {rec.id} was taken over by another replica while it was graded.")
         return grade
 
-    def _mark(self, answer_id: int, **fields) -> None:
+    def _mark(self, answer_id: int, **fields) -> bool:
+        """Write a grading's outcome; with replicas only while this replica still holds the claim
+        (the claim is released: an `error` answer may be retried by any replica). False when not."""
+        guard = ""
+        if self.replica:
+            fields = {**fields, "claimed_by": None, "claimed_at": None}
+            guard = " AND claimed_by=:me AND status IN ('pending', 'error')"
         cols = ", ".join(f"{k}=:{k}" for k in fields)
         with self.store.connect() as db:
-            db.execute(f"UPDATE answers SET {cols} WHERE id=:id", fields, id=answer_id)
+            cur = db.execute(f"UPDATE answers SET {cols} WHERE id=:id{guard}", fields, id=answer_id, me=self.replica)
+            return cur.rowcount == 1
 
     def summary(self, s: Session) -> dict:
         recs = self.answers(s)

@@ -13,6 +13,8 @@ class FakeOpenAI:
     def __init__(self):
         self.replies: deque = deque()
         self.requests: list[dict] = []
+        # What an empty queue answers (a load test's endless stream of gradings); None: HTTP 500.
+        self.default = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -21,7 +23,8 @@ class FakeOpenAI:
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
     def queue(self, *replies) -> "FakeOpenAI":
-        """Each reply: a str/dict (the message content), or ("status", code, body, headers), or ("sleep", s, reply)."""
+        """Each reply: a str/dict (the message content), a callable (request body -> content), or
+        ("status", code, body, headers), or ("sleep", s, reply)."""
         self.replies.extend(replies)
         return self
 
@@ -56,10 +59,15 @@ class FakeOpenAI:
                                       "auth": self.headers.get("Authorization")})
                 if self.path != "/v1/chat/completions":
                     return self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
-                reply = fake.replies.popleft() if fake.replies else ("status", 500, {"error": {"message": "queue empty"}}, {})
+                try:
+                    reply = fake.replies.popleft()
+                except IndexError:  # popleft, not a check first: handler threads race for the queue
+                    reply = fake.default or ("status", 500, {"error": {"message": "queue empty"}}, {})
                 if isinstance(reply, tuple) and reply[0] == "sleep":
                     time.sleep(reply[1])
                     reply = reply[2]
+                if callable(reply):
+                    reply = reply(body)
                 if isinstance(reply, tuple) and reply[0] == "status":
                     return self._send(reply[1], reply[2], reply[3] if len(reply) > 3 else None)
                 content = reply if isinstance(reply, str) else json.dumps(reply, ensure_ascii=False)

@@ -32,6 +32,8 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.files: dict[str, dict] = {}  # file id -> {"name", "content"}
         self.uploads: dict[str, bytes] = {}
+        self.thread_of: dict[str, str] = {}  # ts of each message posted -> its thread's ts (its own at the root)
+        self.on_call = None  # called with each Call as it is recorded (a load test watches without polling)
         self._rate_limits: dict[str, int] = {}  # method -> Retry-After seconds, answered once
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
@@ -116,6 +118,8 @@ class FakeSlack:
             if method == "chat.postEphemeral":
                 return 200, {"ok": True, "message_ts": self._next_ts()}, {}
             ts = p.get("ts") if method == "chat.update" else self._next_ts()
+            if method == "chat.postMessage":
+                self.thread_of[ts] = p.get("thread_ts") or ts
             message = {"type": "message", "text": p.get("text", ""), "user": BOT_USER, "bot_id": BOT_ID, "ts": ts,
                        "team": TEAM, "blocks": blocks or []}
             if p.get("thread_ts"):
@@ -173,8 +177,11 @@ class FakeSlack:
                 self.wfile.write(data)
 
             def _record(self, method, params, raw=b""):
+                call = Call(method, params, {k.lower(): v for k, v in self.headers.items()}, body=raw)
                 with fake._lock:
-                    fake.calls.append(Call(method, params, {k.lower(): v for k, v in self.headers.items()}, body=raw))
+                    fake.calls.append(call)
+                if fake.on_call is not None:
+                    fake.on_call(call)
 
             def do_GET(self):
                 u = urlparse(self.path)

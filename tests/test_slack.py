@@ -91,7 +91,8 @@ class Bot:
     """One running instance of the app: engine + bolt app + HTTP server over the history database
     in settings.database_url (the SQLite file in the data dir, unless a test asks for `history`)."""
 
-    def __init__(self, fake: FakeSlack, settings, *, index=None, llm: GatedLLM | None = None, follow_ups: int = 0):
+    def __init__(self, fake: FakeSlack, settings, *, index=None, llm: GatedLLM | None = None, follow_ups: int = 0,
+                 **app_kw):
         # Follow-ups (on by default in the product) are off unless a test is about them: the other
         # tests follow the question -> grade -> next question flow.
         settings.follow_ups = follow_ups
@@ -100,10 +101,14 @@ class Bot:
         self.llm = llm or GatedLLM()
         self.engine = SessionEngine(Store(settings.database_url), self.items, Grader(self.llm))
         self.executor = CountingExecutor(max_workers=4)
+        # No periodic sweep unless a test is about it: its thread outlives the test (daemon) and
+        # would keep polling a database the test has dropped. The startup sweep (resume) stays.
+        app_kw.setdefault("sweep_every", None)
         # No hourly reminder round: its first one, at startup, runs on the real clock in a thread of
         # its own and could claim this week's reminder before a test sends it at a date of its choosing.
         self.app = build_app(settings, InterviewService(self.engine), config=SlackConfig(TOKEN, signing_secret=SECRET),
-                             base_url=fake.api_url, executor=self.executor, index=index, reminder_every=None)
+                             base_url=fake.api_url, executor=self.executor, index=index, reminder_every=None,
+                             **app_kw)
         self.server = http_server(self.app, host="127.0.0.1", port=0)
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()

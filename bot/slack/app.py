@@ -25,6 +25,7 @@ from bot.slack.core import InterviewCore
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+LISTENER_THREADS = 256  # acks and lazy listeners in flight at once (most of them wait for the model)
 MANIFEST_HINT = "Create the app from slack/manifest.yml and copy the value from its settings (see slack/README.md)."
 TOKEN_RE = re.compile(r"\b(xox[a-z]|xapp)-[A-Za-z0-9-]+")
 
@@ -103,14 +104,29 @@ def dedupe_events(core: InterviewCore):
 
 def build_app(settings: Settings, service: InterviewService, *, config: SlackConfig | None = None,
               index=None, base_url: str | None = None, executor: Executor | None = None,
-              resume: bool = True, reminder_every: float | None = 3600.0) -> App:
+              resume: bool = True, reminder_every: float | None = 3600.0, sweep_every: float | None = 30.0,
+              replica: str | None = None) -> App:
     """The bolt App over the application `service`. `base_url` points the Web API client elsewhere
-    (tests); `index` is the question index for transcript scoring (opened on first use when None)."""
+    (tests); `index` is the question index for transcript scoring (opened on first use when None).
+
+    Every Slack app is a replica (`replica` names it; host:pid:random by default): answers are graded
+    under a claim in the database, so several processes over one PostgreSQL grade each answer once.
+    `resume` sweeps up answers left pending at startup, `sweep_every` seconds afterwards too (those
+    of a replica that died)."""
     config = config or load_slack_config()
     opener = (lambda: index) if index is not None else _index_factory(settings, service.engine)
+    service.engine.replica = replica or replica_name()
     core = InterviewCore(service, index_factory=opener, follow_ups=settings.follow_ups)
     service.warm_follow_ups = settings.follow_ups > 0
     client = make_client(config.bot_token, base_url)
+    if executor is None:
+        # Bolt runs the acks and the lazy listeners on one pool (10 threads by default). A lazy
+        # grading waits for a model slot (INTERVIEW_LLM_CONCURRENCY) while holding a thread, so
+        # under load the pool filled and new requests' acks missed Slack's 3 s: 29 of 40 slash
+        # commands were refused in bench/load.py. Waiting threads are cheap; give them room.
+        from concurrent.futures import ThreadPoolExecutor
+
+        executor = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener")
     try:
         app = App(client=client, signing_secret=config.signing_secret, process_before_response=False,
                   request_verification_enabled=True, listener_executor=executor, name="interview-bot")
@@ -119,12 +135,17 @@ def build_app(settings: Settings, service: InterviewService, *, config: SlackCon
                           "Reinstall the app to the workspace and copy the new Bot User OAuth Token.") from None
     app.use(dedupe_events(core))
     from bot.slack.listeners import register
+    from bot.slack.listeners.messages import save_answers_early
+
+    app.use(save_answers_early(core))  # after dedupe_events: a duplicate delivery saves nothing
 
     register(app, core)
     if resume:
-        from bot.slack.listeners.interview import resume_pending
+        from bot.slack.listeners.interview import sweep
 
-        app.listener_runner.listener_executor.submit(resume_pending, core, client)
+        app.listener_runner.listener_executor.submit(sweep, core, client, app.listener_runner.listener_executor.submit)
+    if sweep_every:
+        _sweep_periodically(core, client, sweep_every, app.listener_runner.listener_executor.submit)
     if reminder_every:
         _remind_periodically(core, client, reminder_every)
     return app
@@ -146,6 +167,34 @@ def _remind_periodically(core: InterviewCore, client, every: float) -> None:
             time.sleep(every)
 
     threading.Thread(target=loop, name="slack-reminders", daemon=True).start()
+
+
+def replica_name() -> str:
+    """This process among the replicas: host and pid say where it ran (a log line names it), the
+    random part keeps a restarted container that gets the same pid from inheriting old claims."""
+    import secrets
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _sweep_periodically(core: InterviewCore, client, every: float, run) -> None:
+    """Every `every` seconds, grade the answers whose replica died (their claim's lease ran out).
+    A daemon thread, like the reminders; the first round is the startup one (`resume`)."""
+    import threading
+
+    from bot.slack.listeners.interview import sweep
+
+    def loop():
+        while True:
+            time.sleep(every)
+            try:
+                if n := sweep(core, client, run):
+                    log.info("Graded %d answer(s) left by a stopped replica", n)
+            except Exception:  # noqa: BLE001 - a failed round (database restarting) must not end the loop
+                log.exception("Sweep round failed")
+
+    threading.Thread(target=loop, name="slack-sweep", daemon=True).start()
 
 
 def _api_error(e: BoltError) -> str:

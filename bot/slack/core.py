@@ -179,15 +179,6 @@ class InterviewCore:
         s = self.engine.find_by_meta("channel", channel)
         return s if s and s.status == "active" and s.owner == owner else None
 
-    def pending_sessions(self, limit: int = 50) -> list[Session]:
-        """Recent active Slack sessions with an answer saved but not graded (the bot stopped mid-grade)."""
-        out = []
-        for s in self.engine.list_sessions(limit=limit):
-            if s.channel == SLACK and s.status == "active" and s.meta.get("thread_ts"):
-                if any(a.status == "pending" for a in self.engine.answers(s)):
-                    out.append(s)
-        return out
-
     def home_stats(self, owner: str, limit: int = 10) -> dict:
         """The App Home numbers: recent sessions, mean per session over time, weakest tags."""
         sessions = self.engine.list_sessions(owner, limit=200)

@@ -8,13 +8,19 @@ from typing import Callable
 
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import InterviewError
-from bot.sessions import PENDING, Session, select_questions
+from bot.errors import ConflictError, InterviewError
+from bot.sessions import Session, select_questions
 from bot.slack import blocks as kit
-from bot.slack.core import SLACK, InterviewCore, word_of
+from bot.slack.core import SLACK, InterviewCore, clean_text, word_of
 
 log = logging.getLogger(__name__)
 
+# grade_and_reply's answer when another replica holds the answer: it posts the grade and moves the
+# thread on, so this one must do neither.
+LOST = object()
+SAVED_KEY = "interview_saved_answer"  # bolt context key: the answer saved before the ack (messages.py)
+# message subtypes a person typed; edits, deletions, joins, bot posts ... are not answers
+HANDLED_SUBTYPES = (None, "file_share", "thread_broadcast")
 SAVED = "Your answer is saved; write `retry` in this thread to grade it again."
 NOT_YOURS = ("This is <@{owner}>'s mock interview, so only their answers are graded in this thread. "
              "Start your own with `/interview`.")
@@ -124,7 +130,10 @@ def publish_home(core: InterviewCore, client, user: str) -> None:
 
 def grade_and_reply(core: InterviewCore, client, s: Session, rec, grade_fn=None, *, follow_up: bool = False):
     """Show "grading…" at once, grade (slow), then replace it with the grade and the reference.
-    Returns the grade, or None when grading failed (the answer stays saved)."""
+    Returns the grade, None when grading failed (the answer stays saved), or LOST when another
+    replica grades it (claimed first: a replica that would lose posts no "grading…" at all)."""
+    if grade_fn is None and not core.engine.claim(rec.id):
+        return LOST
     ch, ts = s.meta["channel"], s.meta["thread_ts"]
     number, total = (rec.position or 0) + 1, len(s.question_ids)
     placeholder = client.chat_postMessage(channel=ch, thread_ts=ts, text=kit.grading_text(number))
@@ -134,6 +143,9 @@ def grade_and_reply(core: InterviewCore, client, s: Session, rec, grade_fn=None,
 
     try:
         grade = (grade_fn or core.service.grade)(rec)
+    except ConflictError:  # our lease ran out mid-grading and another replica took the answer over
+        replace(client, ch, placeholder["ts"], kit.sections("(graded in another message)"), "Graded elsewhere.", ts)
+        return LOST
     except InterviewError as e:
         return failed(e.message, e.hint)
     except Exception:  # noqa: BLE001 - a bug: tell the user, keep the traceback in the log
@@ -150,7 +162,7 @@ def ask_follow_up(core: InterviewCore, client, s: Session, rec, grade, asked: li
     """After a graded answer, one question on the most important point it missed, in the thread;
     kept in the session (meta `follow_up`) until answered or skipped, so a restart keeps it.
     False when there is nothing to ask (or no more follow-ups for this answer)."""
-    if grade is None or len(asked) >= core.follow_ups:
+    if grade is None or grade is LOST or len(asked) >= core.follow_ups:
         return False
     item = core.engine.items.get(rec.question_id)
     try:
@@ -186,8 +198,27 @@ def answer_follow_up(core: InterviewCore, client, s: Session, text: str) -> None
         post_next(core, client, s)
 
 
-def on_session_message(core: InterviewCore, client, s: Session, *, user: str, text: str) -> None:
-    """A message in a session's thread (or in its DM): an answer or one of the words."""
+def save_answer_early(core: InterviewCore, event: dict, turn_free: Callable[[int], bool]):
+    """Save a plain answer in a session's thread while the request is still open (before the ack);
+    None for anything else (words, other people, follow-ups, DMs without a thread, a session whose
+    previous message this process is still handling: those keep their order on the lazy path)."""
+    if event.get("bot_id") or event.get("subtype") not in HANDLED_SUBTYPES or not event.get("user"):
+        return None
+    s = core.session_of_thread(event.get("thread_ts"))
+    text = clean_text(event.get("text", ""))
+    if (s is None or s.owner != event["user"] or s.status != "active" or s.meta.get("follow_up")
+            or not text.strip() or word_of(text) or not turn_free(s.id)):
+        return None
+    try:
+        return core.service.submit(s, text)
+    except InterviewError:  # e.g. answered elsewhere: the lazy path reports it as before
+        return None
+
+
+def on_session_message(core: InterviewCore, client, s: Session, *, user: str, text: str,
+                       saved: int | None = None) -> None:
+    """A message in a session's thread (or in its DM): an answer or one of the words. `saved`: the
+    id of the answer already saved from it before the ack (save_answer_early): only graded here."""
     ch, ts = s.meta["channel"], s.meta["thread_ts"]
     if user != s.owner:
         client.chat_postEphemeral(channel=ch, user=user, thread_ts=ts, text=NOT_YOURS.format(owner=s.owner))
@@ -195,6 +226,12 @@ def on_session_message(core: InterviewCore, client, s: Session, *, user: str, te
     service = core.service
     with service.turn(s.id), reporting(thread_sayer(client, s)):
         s = service.session(s.id)  # fresh: another message may have moved it on while we waited
+        if saved is not None:
+            rec = core.engine.answer(saved)
+            grade = grade_and_reply(core, client, s, rec)
+            if grade is not LOST and not ask_follow_up(core, client, s, rec, grade, []):
+                post_next(core, client, s)
+            return
         word = word_of(text)
         if word == "again":
             if s.status == "active":
@@ -206,7 +243,7 @@ def on_session_message(core: InterviewCore, client, s: Session, *, user: str, te
             if not todo:
                 post(client, ch, kit.sections("Every answer in this interview is graded."), "Nothing to grade.", ts)
             for rec in todo:
-                grade_and_reply(core, client, s, rec)
+                grade_and_reply(core, client, s, rec)  # LOST: another replica posts that one
             if todo and service.current_item(s) is None:  # over: show the summary with the new grades
                 finish(core, client, service.session(s.id), "finished")
             return
@@ -233,21 +270,36 @@ def on_session_message(core: InterviewCore, client, s: Session, *, user: str, te
         elif text.strip():
             rec = service.submit(s, text)  # saved before grading: a crash or restart loses nothing
             grade = grade_and_reply(core, client, s, rec)
+            if grade is LOST:  # another replica grades it and moves the thread on
+                return
             if not ask_follow_up(core, client, s, rec, grade, []):
                 post_next(core, client, s)
 
 
-def resume_pending(core: InterviewCore, client) -> int:
-    """After a restart: grade answers that were saved but not graded, then continue those threads."""
-    done = 0
-    for s in core.pending_sessions():
-        with core.service.turn(s.id), reporting(thread_sayer(client, s)):
-            for rec in core.engine.answers(s):
-                if rec.status == PENDING:
-                    grade_and_reply(core, client, s, rec)
-                    done += 1
+def sweep(core: InterviewCore, client, run: Callable | None = None) -> int:
+    """Grade the answers no live process is grading, and continue their threads: at startup (the
+    bot was stopped mid-grade) and then periodically in every replica (another replica died with
+    answers claimed). Each answer is claimed first, so of several replicas sweeping at once one
+    grades it. `run(fn, *args)` runs each one's grading (the listeners' executor: a dead replica's
+    answers are graded side by side, up to the model's slots, not one after another; measured in
+    bench/load.py); in this thread when None. Returns how many this replica claimed."""
+    claimed = 0
+    for rec in core.engine.orphans(SLACK):
+        if not core.engine.claim(rec.id):
+            continue  # another replica's sweep (or its live flow) took it first
+        claimed += 1
+        (run or (lambda fn, *a: fn(*a)))(_resume_one, core, client, rec)
+    return claimed
+
+
+def _resume_one(core: InterviewCore, client, rec) -> None:
+    s = core.service.session(rec.session_id)
+    with core.service.turn(s.id), reporting(thread_sayer(client, s)):
+        if grade_and_reply(core, client, s, rec) is not LOST:
             post_next(core, client, s)
-    return done
+
+
+resume_pending = sweep  # the name before replicas
 
 
 def send_reminders(core: InterviewCore, client, now=None) -> list[str]:

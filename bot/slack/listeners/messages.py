@@ -7,17 +7,15 @@ from bot.sessions import select_questions
 from bot.slack import blocks as kit
 from bot.slack.core import DM_USAGE, InterviewCore, clean_text, parse_command
 from bot.slack.listeners.files import SCORE_WORD, score_transcript
-from bot.slack.listeners.interview import finish, on_session_message, post, reporting, start_session
-
-# Edits, deletions, joins, bot posts ... are not answers.
-HANDLED_SUBTYPES = (None, "file_share", "thread_broadcast")
+from bot.slack.listeners.interview import (HANDLED_SUBTYPES, SAVED_KEY, finish, on_session_message, post,
+                                           reporting, save_answer_early, start_session)
 
 
 def register(app, core: InterviewCore) -> None:
     def ack_message(ack):
         ack()
 
-    def handle_message(event, client):
+    def handle_message(event, client, context):
         if event.get("bot_id") or event.get("subtype") not in HANDLED_SUBTYPES or not event.get("user"):
             return
         user, channel = event["user"], event["channel"]
@@ -36,7 +34,7 @@ def register(app, core: InterviewCore) -> None:
                 return
             s = core.active_in_channel(channel, user)  # in a DM an answer may skip the thread
         if s is not None:
-            on_session_message(core, client, s, user=user, text=text)
+            on_session_message(core, client, s, user=user, text=text, saved=context.get(SAVED_KEY))
         elif is_dm and not thread_ts:
             dm_command(core, client, user=user, channel=channel, text=text)
         # Any other message (ordinary channel talk, unrelated threads) is none of our business.
@@ -66,3 +64,22 @@ def dm_command(core: InterviewCore, client, *, user: str, channel: str, text: st
             raise InterviewError("Attach the transcript file to the message that says `score`.")
         else:
             say(kit.sections(DM_USAGE), "How to use me")
+
+
+def save_answers_early(core: InterviewCore):
+    """Global middleware (after the de-duplication): a plain answer in a session's thread is saved
+    while the request is still open, before the ack. Once acked Slack never sends it again, so a
+    replica killed between the ack and the lazy handler would otherwise lose it; saved, it is
+    pending under this replica's claim and another replica's sweep grades it. Here, not in the ack
+    listener: bolt starts lazy listeners alongside the ack listener, but after the middleware, and
+    hands them a copy of the context (SAVED_KEY: the answer's id)."""
+
+    def middleware(body, context, next):
+        event = body.get("event") or {}
+        if body.get("type") == "event_callback" and event.get("type") == "message":
+            rec = save_answer_early(core, event, turn_free=lambda sid: not core.service.turn_busy(sid))
+            if rec is not None:
+                context[SAVED_KEY] = rec.id
+        return next()
+
+    return middleware

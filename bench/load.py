@@ -40,7 +40,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
-from fake_openai import FakeOpenAI  # noqa: E402
+from fake_openai import FakeOpenAI, fill  # noqa: E402
 from fake_slack import TEAM, FakeSlack  # noqa: E402
 from tests.postgres import MISSING, bindir, running  # noqa: E402
 from tests.servers import free_port  # noqa: E402
@@ -52,16 +52,7 @@ QUESTION_RE = re.compile(r"\*Question (\d+)")
 GRADE_RE = re.compile(r"^Question (\d+): ")
 
 
-def fill(schema: dict):
-    """The smallest reply valid under the JSON schema the grader sends (tests/test_slack.py's)."""
-    if "enum" in schema:
-        return schema["enum"][-1]
-    kind = schema.get("type")
-    if kind == "object":
-        return {k: fill(schema["properties"][k]) for k in schema.get("required", [])}
-    if kind == "array":
-        return [fill(schema["items"]) for _ in range(schema.get("minItems", 0))]
-    return {"string": "Fine.", "integer": 0, "number": 0.0, "boolean": False}.get(kind)
+
 
 
 def reply_to(body: dict) -> dict:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -96,6 +96,7 @@ class MatchResult:
     score: float  # the re-ranked similarity
     matched: bool
     confidence: float = 0.0  # ACCEPT's probability that this is the question asked
+    candidates: list[tuple[float, str]] = field(default_factory=list)  # (score, item id), best first
 
 
 _KP_VECTORS: dict[str, np.ndarray] = {}  # item content hash -> passage vectors of question + key points
@@ -158,7 +159,8 @@ class QuestionMatcher:
             if ranked:
                 score, iid, _ = ranked[0]
                 conf = self.confidence(ranked)
-                self._cache[key] = MatchResult(iid, self.items[iid].question, score, conf >= self.threshold, conf)
+                self._cache[key] = MatchResult(iid, self.items[iid].question, score, conf >= self.threshold, conf,
+                                               [(sc, i) for sc, i, _ in ranked])
             else:
                 self._cache[key] = MatchResult(None, None, 0.0, False)
         return self._cache[key]

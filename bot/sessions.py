@@ -82,8 +82,8 @@ MIGRATIONS: dict[int, list] = {
 SCHEMA_VERSION = max(MIGRATIONS)
 
 INSERT_ANSWER = ("INSERT INTO answers(session_id, position, question_id, question, answer, content_hash, status, "
-                 "source, created_at) VALUES (:session_id, :position, :question_id, :question, :answer, "
-                 ":content_hash, :status, :source, :created_at)")
+                 "source, created_at, claimed_by, claimed_at) VALUES (:session_id, :position, :question_id, "
+                 ":question, :answer, :content_hash, :status, :source, :created_at, :claimed_by, :claimed_at)")
 
 PENDING, GRADED, ERROR, SKIPPED = "pending", "graded", "error", "skipped"
 # How long a replica's claim on an answer holds without being renewed (it is renewed when the model
@@ -335,11 +335,7 @@ class SessionEngine:
                                     "Resume with `interview start --resume` to continue where it is now.")
             new_id = db.insert(INSERT_ANSWER, session_id=s.id, position=s.position, question_id=item.id,
                                question=item.question, answer=text, content_hash=content_hash(item.id, text),
-                               status=status, source="session", created_at=_now())
-            if self.replica and status == PENDING:
-                # claimed in the same transaction: no other replica's sweep can see it unclaimed
-                db.execute("UPDATE answers SET claimed_by=:me, claimed_at=:now WHERE id=:id",
-                           me=self.replica, now=_now(), id=new_id)
+                               status=status, source="session", created_at=_now(), **self._claim_on_insert(status))
             db.execute("UPDATE sessions SET position=:position, updated_at=:now WHERE id=:id",
                        position=s.position + 1, now=_now(), id=s.id)
             return self.answer(new_id, db)
@@ -348,10 +344,7 @@ class SessionEngine:
         with self.store.connect() as db:
             new_id = db.insert(INSERT_ANSWER, session_id=session_id, position=position, question_id=qid,
                                question=question, answer=text, content_hash=content_hash(qid, text), status=status,
-                               source=source, created_at=_now())
-            if self.replica and status == PENDING:
-                db.execute("UPDATE answers SET claimed_by=:me, claimed_at=:now WHERE id=:id",
-                           me=self.replica, now=_now(), id=new_id)
+                               source=source, created_at=_now(), **self._claim_on_insert(status))
             return self.answer(new_id, db)
 
     def record(self, question: Question, text: str, source: str) -> AnswerRecord:
@@ -408,6 +401,12 @@ class SessionEngine:
         return Question.from_item(item)
 
     # --- claims (replicas) ----------------------------------------------------------------
+    def _claim_on_insert(self, status: str) -> dict:
+        """A pending answer is saved already claimed by this replica (in the INSERT itself): no
+        other replica's sweep can ever see it unclaimed."""
+        mine = bool(self.replica) and status == PENDING
+        return {"claimed_by": self.replica if mine else None, "claimed_at": _now() if mine else None}
+
     def claim(self, answer_id: int) -> bool:
         """Take (or renew) this replica's claim on an ungraded answer: one UPDATE checked by its
         rowcount, so of two replicas racing for it exactly one wins. It wins when nobody holds it,

@@ -38,7 +38,7 @@ def match(question: str = typer.Argument(..., help="A free-text question, Chines
     items = common.load_items(s)
     matcher = QuestionMatcher(common.index(s, items), {i.id: i for i in items}, k=max(k, 5))
     m = matcher.best(question)
-    ranked = matcher.rank(question)[:k]
+    ranked = m.candidates[:k]
     best = ranked[0] if ranked and m.matched else None
     questions = {i.id: i.question for i in items}
     if as_json:

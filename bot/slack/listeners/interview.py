@@ -21,6 +21,11 @@ LOST = object()
 SAVED_KEY = "interview_saved_answer"  # bolt context key: the answer saved before the ack (messages.py)
 # message subtypes a person typed; edits, deletions, joins, bot posts ... are not answers
 HANDLED_SUBTYPES = (None, "file_share", "thread_broadcast")
+
+
+def typed_by_person(event: dict) -> bool:
+    """A message event a person wrote (not a bot, an edit, a deletion, a join ...)."""
+    return not event.get("bot_id") and event.get("subtype") in HANDLED_SUBTYPES and bool(event.get("user"))
 SAVED = "Your answer is saved; write `retry` in this thread to grade it again."
 NOT_YOURS = ("This is <@{owner}>'s mock interview, so only their answers are graded in this thread. "
              "Start your own with `/interview`.")
@@ -202,7 +207,7 @@ def save_answer_early(core: InterviewCore, event: dict, turn_free: Callable[[int
     """Save a plain answer in a session's thread while the request is still open (before the ack);
     None for anything else (words, other people, follow-ups, DMs without a thread, a session whose
     previous message this process is still handling: those keep their order on the lazy path)."""
-    if event.get("bot_id") or event.get("subtype") not in HANDLED_SUBTYPES or not event.get("user"):
+    if not typed_by_person(event):
         return None
     s = core.session_of_thread(event.get("thread_ts"))
     text = clean_text(event.get("text", ""))
@@ -227,10 +232,7 @@ def on_session_message(core: InterviewCore, client, s: Session, *, user: str, te
     with service.turn(s.id), reporting(thread_sayer(client, s)):
         s = service.session(s.id)  # fresh: another message may have moved it on while we waited
         if saved is not None:
-            rec = core.engine.answer(saved)
-            grade = grade_and_reply(core, client, s, rec)
-            if grade is not LOST and not ask_follow_up(core, client, s, rec, grade, []):
-                post_next(core, client, s)
+            grade_then_go_on(core, client, s, core.engine.answer(saved))
             return
         word = word_of(text)
         if word == "again":
@@ -269,11 +271,15 @@ def on_session_message(core: InterviewCore, client, s: Session, *, user: str, te
             post(client, ch, kit.hint_blocks(item), "Hint", ts)
         elif text.strip():
             rec = service.submit(s, text)  # saved before grading: a crash or restart loses nothing
-            grade = grade_and_reply(core, client, s, rec)
-            if grade is LOST:  # another replica grades it and moves the thread on
-                return
-            if not ask_follow_up(core, client, s, rec, grade, []):
-                post_next(core, client, s)
+            grade_then_go_on(core, client, s, rec)
+
+
+def grade_then_go_on(core: InterviewCore, client, s: Session, rec) -> None:
+    """Grade a saved answer in its thread, then a follow-up or the next question; nothing more when
+    another replica has it (LOST): that one grades it and moves the thread on."""
+    grade = grade_and_reply(core, client, s, rec)
+    if grade is not LOST and not ask_follow_up(core, client, s, rec, grade, []):
+        post_next(core, client, s)
 
 
 def sweep(core: InterviewCore, client, run: Callable | None = None) -> int:
@@ -298,8 +304,6 @@ def _resume_one(core: InterviewCore, client, rec) -> None:
         if grade_and_reply(core, client, s, rec) is not LOST:
             post_next(core, client, s)
 
-
-resume_pending = sweep  # the name before replicas
 
 
 def send_reminders(core: InterviewCore, client, now=None) -> list[str]:

@@ -7,8 +7,8 @@ from bot.sessions import select_questions
 from bot.slack import blocks as kit
 from bot.slack.core import DM_USAGE, InterviewCore, clean_text, parse_command
 from bot.slack.listeners.files import SCORE_WORD, score_transcript
-from bot.slack.listeners.interview import (HANDLED_SUBTYPES, SAVED_KEY, finish, on_session_message, post,
-                                           reporting, save_answer_early, start_session)
+from bot.slack.listeners.interview import (SAVED_KEY, finish, on_session_message, post, reporting,
+                                           save_answer_early, start_session, typed_by_person)
 
 
 def register(app, core: InterviewCore) -> None:
@@ -16,7 +16,7 @@ def register(app, core: InterviewCore) -> None:
         ack()
 
     def handle_message(event, client, context):
-        if event.get("bot_id") or event.get("subtype") not in HANDLED_SUBTYPES or not event.get("user"):
+        if not typed_by_person(event):
             return
         user, channel = event["user"], event["channel"]
         text = clean_text(event.get("text", ""))

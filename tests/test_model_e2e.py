@@ -95,8 +95,11 @@ def test_ctrl_c_while_grading_exits_130_without_a_crash_and_keeps_the_answer(gra
     rows = []
     while time.time() < deadline and proc.poll() is None:  # the answer is committed: grading starts now
         if db.exists():
-            with sqlite3.connect(db) as con:
-                rows = con.execute("SELECT status FROM answers").fetchall()
+            try:
+                with sqlite3.connect(db) as con:
+                    rows = con.execute("SELECT status FROM answers").fetchall()
+            except sqlite3.OperationalError:  # no table yet: bot.db reads the schema version (making the
+                rows = []  # file) before it creates the tables under the write lock
             if rows:
                 break
         time.sleep(0.05)

@@ -8,11 +8,18 @@ messages), each request to a replica in turn, as a load balancer would. Once --k
 are sent, replica 0 is SIGKILLed; requests it can no longer take go to another replica as Slack's
 retries (X-Slack-Retry-Num) would. With --compare, the same run with one replica and no kill first.
 
-Chroma: each replica opens a local persistent index in its own INTERVIEW_HOME (the same pack), not a
-Chroma server; grading does not query it. Answers are counted from the fake Slack's record (a grade is
-a chat.update of a "grading…" placeholder in the person's thread) and checked against the database.
+Chroma: one real `chroma run` server (the chromadb package's own) holds the question index for every
+replica (INTERVIEW_CHROMA_URL; a collection per run). Grading an interview answer does not query it;
+matching a shared transcript does: --transcripts of the people, after their interview, share a
+practice transcript in a DM (a file_share event), and the replica that takes it syncs the pack into
+the server (two replicas at once on their first transcript) and matches each question there.
+Answers are counted from the fake Slack's record (a grade is a chat.update of a "grading…"
+placeholder in the person's thread) and checked against the database.
 
-    python bench/load.py --people 100 --replicas 2 --compare
+People think: each answer is sent a random 0 to --think seconds after its question is posted (real
+people take a minute or more to write an answer; with --think 2 the load test is a flood).
+
+    python bench/load.py --people 100 --replicas 2 --compare --think 120 --ramp 60 --timeout 600
 Writes bench/results/load.json and prints a summary.
 """
 from __future__ import annotations
@@ -22,6 +29,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -43,7 +51,7 @@ from slack_sdk.signature import SignatureVerifier  # noqa: E402
 from fake_openai import FakeOpenAI, fill  # noqa: E402
 from fake_slack import TEAM, FakeSlack  # noqa: E402
 from tests.postgres import MISSING, bindir, running  # noqa: E402
-from tests.servers import free_port  # noqa: E402
+from tests.servers import free_port, served  # noqa: E402
 
 SECRET = "0123456789abcdef0123456789abcdef"
 TOKEN = "xoxb-1111-2222-LoadTestToken"
@@ -71,6 +79,8 @@ class Watch:
         self.questions: dict[str, dict[int, float]] = defaultdict(dict)  # thread -> question n -> when posted
         self.grades: dict[str, list[tuple[int, float]]] = defaultdict(list)  # thread -> (question n, when)
         self.summaries: dict[str, float] = {}
+        self.reports: dict[str, float] = {}  # DM channel -> when the transcript's report was uploaded
+        self.transcript_summaries: dict[str, str] = {}  # DM channel -> the summary's text
         fake.on_call = self.saw
 
     def saw(self, call) -> None:
@@ -78,7 +88,11 @@ class Watch:
         blocks = p.get("blocks")
         text = json.dumps(blocks) if blocks else ""
         with self.cv:
-            if call.method == "chat.update":
+            if call.method == "files.completeUploadExternal":
+                self.reports.setdefault(p.get("channel_id", ""), call.at)
+            elif call.method == "chat.update" and p.get("text", "").startswith("Transcript "):
+                self.transcript_summaries[p.get("channel", "")] = text
+            elif call.method == "chat.update":
                 root = self.fake.thread_of.get(p.get("ts"))
                 if root is None:
                     return
@@ -183,12 +197,20 @@ class Replicas:
                 p.kill()
 
 
-def run(args, replicas_n: int, kill: bool, server, root: Path) -> dict:
+def transcript(rng: random.Random, n: int = 2) -> str:
+    """A practice transcript of `n` questions of the pack, asked as written, with short answers."""
+    questions = re.findall(r"^## dl-en-\d+: (.+)$", PACK.read_text(encoding="utf-8"), flags=re.M)
+    return "".join(f"Q: {q}\nA: I would start from the definition and then give an example from my last "
+                   f"project, where it mattered for training speed.\n\n" for q in rng.sample(questions, n))
+
+
+def run(args, replicas_n: int, kill: bool, server, root: Path, chroma_url: str) -> dict:
     url = server.create_database()
     with FakeSlack() as fake, FakeOpenAI() as llm:
         llm.default = ("sleep", args.latency, reply_to)
         watch = Watch(fake)
         env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.api_url,
+               "INTERVIEW_CHROMA_URL": chroma_url, "INTERVIEW_COLLECTION": f"load-{replicas_n}-{int(time.time())}",
                "INTERVIEW_DATABASE_URL": url, "INTERVIEW_LLM_BACKEND": "openai", "INTERVIEW_LLM_BASE_URL": llm.base_url,
                "INTERVIEW_LLM_MODEL": "load-test", "INTERVIEW_FOLLOW_UPS": "0", "INTERVIEW_CORPUS": str(PACK),
                "INTERVIEW_LLM_CONCURRENCY": str(args.concurrency), "INTERVIEW_CLAIM_LEASE": str(args.lease),
@@ -202,6 +224,8 @@ def run(args, replicas_n: int, kill: bool, server, root: Path) -> dict:
             sent_lock = threading.Lock()
             killed_at = [None]
             failures = []
+            shared: dict[str, float] = {}  # DM channel -> when its transcript was shared
+            sharers = set(random.Random(1).sample(range(args.people), round(args.transcripts * args.people)))
 
             def person(i: int) -> None:
                 user = f"U{i:05d}"
@@ -237,6 +261,22 @@ def run(args, replicas_n: int, kill: bool, server, root: Path) -> dict:
                             killed_at[0] = time.monotonic()
                             threading.Thread(target=reps.kill, args=(0,)).start()
                 watch.wait(lambda: thread in watch.summaries, args.timeout)
+                if i in sharers:
+                    dm, fid = f"D{i:05d}", f"F{i:07d}TR"
+                    fake.add_file(fid, f"practice-{i}.md", transcript(random.Random(i)).encode())
+                    ev = {"type": "message", "subtype": "file_share", "user": user, "text": "score this please",
+                          "channel": dm, "channel_type": "im", "ts": f"{time.time():.6f}", "team": TEAM,
+                          "files": [{"id": fid, "name": f"practice-{i}.md"}]}
+                    body = json.dumps({"token": "legacy", "team_id": TEAM, "api_app_id": "A0APP",
+                                       "type": "event_callback", "event_id": f"Ev{i:05d}TR",
+                                       "event_time": int(time.time()), "event": ev,
+                                       "authorizations": [{"team_id": TEAM, "user_id": "UBOT", "is_bot": True}]})
+                    if reps.send(body, "application/json") != 200:
+                        failures.append(f"{user}: transcript refused")
+                        return
+                    with sent_lock:
+                        shared[dm] = time.monotonic()
+                    watch.wait(lambda: dm in watch.reports, args.timeout)
 
             t0 = time.monotonic()
             people = [threading.Thread(target=person, args=(i,), daemon=True) for i in range(args.people)]
@@ -257,6 +297,9 @@ def run(args, replicas_n: int, kill: bool, server, root: Path) -> dict:
             graded = [k for k in sent if per_answer.get(k)]
             db_rows = _db_counts(url)
             last_grade = max((min(v) for v in per_answer.values()), default=t0)
+            with watch.cv:
+                reported = {dm: watch.reports[dm] - at for dm, at in shared.items() if dm in watch.reports}
+                unmatched = sum("not in the corpus" in watch.transcript_summaries.get(dm, "") for dm in reported)
             return {
                 "replicas": replicas_n, "killed_replica_0": kill,
                 "killed_after_s": round(killed_at[0] - t0, 1) if killed_at[0] else None,
@@ -268,6 +311,10 @@ def run(args, replicas_n: int, kill: bool, server, root: Path) -> dict:
                 "latency_max_s": round(latencies[-1], 2) if latencies else None,
                 "throughput_grades_per_s": round(len(graded) / max(1e-9, last_grade - t0), 2),
                 "elapsed_s": round(elapsed, 1), "llm_requests": len(llm.requests),
+                "transcripts_shared": len(shared), "transcripts_reported": len(reported),
+                "transcript_questions_unmatched": unmatched,
+                "transcript_p50_s": _pct(sorted(reported.values()), 50),
+                "transcript_p95_s": _pct(sorted(reported.values()), 95),
                 "db": db_rows, "failures": failures[:10], "failure_count": len(failures),
             }
         finally:
@@ -282,7 +329,8 @@ def _db_counts(url: str) -> dict:
         rows = db.execute("SELECT status, count(*) FROM answers GROUP BY status").fetchall()
         dup = db.execute("SELECT count(*) FROM (SELECT session_id, position FROM answers WHERE source='session' "
                          "GROUP BY session_id, position HAVING count(*) > 1) d").fetchone()[0]
-    return {"answers_by_status": dict(rows), "positions_saved_twice": dup}
+        transcripts = db.execute("SELECT count(*) FROM answers WHERE source='transcript'").fetchone()[0]
+    return {"answers_by_status": dict(rows), "positions_saved_twice": dup, "transcript_answers": transcripts}
 
 
 def _pct(values: list[float], p: int):
@@ -306,6 +354,8 @@ def main() -> None:
     ap.add_argument("--sweep-every", type=float, default=3.0, help="INTERVIEW_SWEEP_EVERY of the replicas")
     ap.add_argument("--timeout", type=float, default=180.0, help="how long a person waits for the next question")
     ap.add_argument("--compare", action="store_true", help="first the same run with one replica, no kill")
+    ap.add_argument("--transcripts", type=float, default=0.2,
+                    help="share of people who share a practice transcript after their interview")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "load.json")
     args = ap.parse_args()
     found = bindir()
@@ -313,22 +363,26 @@ def main() -> None:
         sys.exit(MISSING)
     runs = []
     root = Path(tempfile.mkdtemp(prefix="load-"))
-    with running(found) as server:
+    chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    chroma_url = f"http://127.0.0.1:{free_port()}"
+    with running(found) as server, served([chroma, "run", "--path", str(root / "chroma"), "--host", "127.0.0.1",
+                                           "--port", chroma_url.rsplit(":", 1)[1]],
+                                          f"{chroma_url}/api/v2/heartbeat", root / "chroma.log", timeout=60):
         if args.compare:
-            runs.append(run(args, 1, False, server, root))
+            runs.append(run(args, 1, False, server, root, chroma_url))
             print(json.dumps(runs[-1]), flush=True)
-        runs.append(run(args, args.replicas, not args.no_kill and args.replicas > 1, server, root))
+        runs.append(run(args, args.replicas, not args.no_kill and args.replicas > 1, server, root, chroma_url))
         print(json.dumps(runs[-1]), flush=True)
     out = {"command": "python " + " ".join(sys.argv), "cpus": os.cpu_count(), "runs": runs,
            "logs": str(root)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     print(f"\n{'replicas':>8} {'killed':>6} {'sent':>5} {'graded':>6} {'lost':>4} {'twice':>5} "
-          f"{'p50 s':>6} {'p95 s':>6} {'grades/s':>8}")
+          f"{'p50 s':>6} {'p95 s':>6} {'grades/s':>8} {'transcripts':>11}")
     for r in runs:
         print(f"{r['replicas']:>8} {str(r['killed_replica_0']):>6} {r['answers_submitted']:>5} {r['answers_graded']:>6} "
               f"{r['answers_lost']:>4} {r['graded_twice']:>5} {r['latency_p50_s']!s:>6} {r['latency_p95_s']!s:>6} "
-              f"{r['throughput_grades_per_s']:>8}")
+              f"{r['throughput_grades_per_s']:>8} {r['transcripts_reported']:>5}/{r['transcripts_shared']:<5}")
     print(f"written to {args.out}; replica logs in {root}")
 
 

@@ -45,7 +45,12 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "match_threshold": ("INTERVIEW_MATCH_THRESHOLD",),
     "follow_ups": ("INTERVIEW_FOLLOW_UPS",),
     "database_url": ("INTERVIEW_DATABASE_URL",),
+    "claim_lease": ("INTERVIEW_CLAIM_LEASE",),
+    "sweep_every": ("INTERVIEW_SWEEP_EVERY",),
 }
+
+# Durations and counts where 0 or less would hang or spin: refused at load time.
+POSITIVE = ("llm_timeout", "llm_concurrency", "claim_lease", "sweep_every")
 
 
 def default_home() -> Path:
@@ -74,6 +79,10 @@ class Settings:
     # The history: sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB (bot.db). Empty: the
     # SQLite file in the data dir (db_path), filled in below.
     database_url: str = ""
+    # Slack app replicas over one database: an answer's claim outlives a dead replica this long
+    # before another takes it; every replica looks for such answers this often (bot.sessions).
+    claim_lease: float = 120.0
+    sweep_every: float = 30.0
 
     def __post_init__(self):
         if not self.database_url:
@@ -156,6 +165,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     if "corpus_paths" not in values and (home / USER_PACKS).is_dir():
         values["corpus_paths"] = [DEFAULT_CORPUS_DIR, home / USER_PACKS]  # shipped + imported packs
     settings = Settings(**values)
+    for name in POSITIVE:
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"`{name}` is {getattr(settings, name)}; it must be more than 0.",
+                              f"Set {ENV_VARS[name][0]} (or `{name}` in {cfg_path}) to a positive number.")
     if settings.llm_backend not in ("auto", "local", "openai", "none"):
         raise ConfigError(f"llm_backend is {settings.llm_backend!r}.", "Use auto, local, openai or none.")
     return settings

@@ -189,7 +189,8 @@ class InterviewService:
 
             return Grader(get_llm(settings))
 
-        return cls(SessionEngine(Store(settings.database_url), items, grader=grader), load=load, background=background)
+        return cls(SessionEngine(Store(settings.database_url), items, grader=grader, lease=settings.claim_lease),
+                   load=load, background=background)
 
     # --- the grader -----------------------------------------------------------------------
     def _ready(self, grader: Grader) -> None:
@@ -401,6 +402,11 @@ class InterviewService:
             self._gate.close()
         if self._warmups is not None:
             self._warmups.stop()
+
+    @property
+    def closed(self) -> bool:
+        """close() was called: background rounds (the Slack app's sweep) stop."""
+        return self._closing
 
     def close(self, timeout: float = 30.0) -> bool:
         """Stop warm-ups and wait for the model to be free, then free it. False when a call in

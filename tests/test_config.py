@@ -37,3 +37,15 @@ def test_broken_toml(tmp_path):
     (tmp_path / "config.toml").write_text("llm_model = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings({"INTERVIEW_HOME": str(tmp_path)})
+
+
+def test_replica_durations_from_env_and_file_and_refused_when_not_positive(tmp_path):
+    (tmp_path / "config.toml").write_text("sweep_every = 5\n")
+    s = load_settings({"INTERVIEW_HOME": str(tmp_path), "INTERVIEW_CLAIM_LEASE": "45"})
+    assert (s.claim_lease, s.sweep_every) == (45.0, 5.0)
+    with pytest.raises(ConfigError, match="claim_lease.*more than 0") as e:
+        load_settings({"INTERVIEW_HOME": str(tmp_path), "INTERVIEW_CLAIM_LEASE": "0"})
+    assert "INTERVIEW_CLAIM_LEASE" in e.value.hint
+    (tmp_path / "config.toml").write_text("llm_concurrency = -1\n")
+    with pytest.raises(ConfigError, match="llm_concurrency"):
+        load_settings({"INTERVIEW_HOME": str(tmp_path)})

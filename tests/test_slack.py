@@ -97,7 +97,8 @@ class Bot:
         app_kw.setdefault("sweep_every", None)
         # No hourly reminder round: its first one, at startup, runs on the real clock in a thread of
         # its own and could claim this week's reminder before a test sends it at a date of its choosing.
-        self.app = build_app(settings, InterviewService(self.engine), config=SlackConfig(TOKEN, signing_secret=SECRET),
+        self.service = InterviewService(self.engine)
+        self.app = build_app(settings, self.service, config=SlackConfig(TOKEN, signing_secret=SECRET),
                              base_url=fake.api_url, executor=self.executor, index=index, reminder_every=None,
                              **app_kw)
         self.server = http_server(self.app, host="127.0.0.1", port=0)
@@ -111,6 +112,7 @@ class Bot:
         self.server.shutdown()
         self.server.server_close()
         self.executor.shutdown(wait=True)  # in-flight lazy listeners finish: a clean stop
+        self.service.close()  # and the periodic sweep, if a test started one, stops
 
     # --- requests, signed like Slack signs them -------------------------------------------------
     def send(self, body: str, ctype: str, *, timestamp: int | None = None, signature: str | None = None,

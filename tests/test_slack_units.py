@@ -99,6 +99,9 @@ def test_good_tokens_per_mode():
     assert load_slack_config(GOOD).app_token == GOOD["SLACK_APP_TOKEN"]
     cfg = load_slack_config({k: v for k, v in GOOD.items() if k != "SLACK_APP_TOKEN"}, http=True)
     assert cfg.signing_secret == GOOD["SLACK_SIGNING_SECRET"] and "xoxb" not in repr(cfg)
+    assert cfg.api_url is None and load_slack_config({**GOOD, "SLACK_API_URL": "http://127.0.0.1:9/api/"}).api_url
+    with pytest.raises(ConfigError, match="SLACK_API_URL"):
+        load_slack_config({**GOOD, "SLACK_API_URL": "127.0.0.1:9"})
 
 
 def test_a_token_slack_rejects_is_a_config_error(settings):

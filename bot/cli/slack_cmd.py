@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import typer
 
@@ -29,10 +28,7 @@ def slack(http: bool = typer.Option(False, "--http", help="Serve the Events API 
     items = common.load_items(s)
     idx = common.index(s, items)  # synced now, so the first transcript is scored without a wait
     service = InterviewService.open(s, items, grader=Grader(common.llm(s)))
-    service.engine.lease = _seconds("INTERVIEW_CLAIM_LEASE", service.engine.lease)
-    # SLACK_API_URL: another Web API base (a load test's fake Slack); Slack's own when unset.
-    app = build_app(s, service, config=config, index=idx, base_url=os.environ.get("SLACK_API_URL") or None,
-                    sweep_every=_seconds("INTERVIEW_SWEEP_EVERY", 30.0))
+    app = build_app(s, service, config=config, index=idx, base_url=config.api_url, sweep_every=s.sweep_every)
     if http:
         try:
             server = http_server(app, port=port)
@@ -51,18 +47,6 @@ def slack(http: bool = typer.Option(False, "--http", help="Serve the Events API 
             run_socket_mode(app, config.app_token)
         except KeyboardInterrupt:
             _stop(service)
-
-
-def _seconds(name: str, default: float) -> float:
-    """A duration from the environment (replicas: how long a claim holds, how often to sweep)."""
-    raw = os.environ.get(name, "").strip()
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise UsageError(f"{name} is {raw!r}, not a number of seconds.") from None
-    if value <= 0:
-        raise UsageError(f"{name} must be more than 0 seconds.")
-    return value
 
 
 def _stop(service) -> None:

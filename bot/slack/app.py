@@ -35,6 +35,7 @@ class SlackConfig:
     bot_token: str
     app_token: str | None = None  # Socket Mode
     signing_secret: str = ""  # HTTP mode
+    api_url: str | None = None  # SLACK_API_URL: another Web API base (a load test's fake Slack)
 
     def __repr__(self) -> str:  # a config object in a traceback or log must not show secrets
         return "SlackConfig(<redacted>)"
@@ -63,8 +64,16 @@ def load_slack_config(env: dict | None = None, *, http: bool = False) -> SlackCo
         if not re.fullmatch(r"[0-9a-f]{16,128}", secret):
             raise ConfigError("SLACK_SIGNING_SECRET is malformed: it is a hex string "
                               "(Basic Information → Signing Secret).", MANIFEST_HINT)
-        return SlackConfig(bot, signing_secret=secret)
-    return SlackConfig(bot, app_token=_token(env, "SLACK_APP_TOKEN", "xapp-", "App-Level Token"))
+        return SlackConfig(bot, signing_secret=secret, api_url=_api_url(env))
+    return SlackConfig(bot, app_token=_token(env, "SLACK_APP_TOKEN", "xapp-", "App-Level Token"), api_url=_api_url(env))
+
+
+def _api_url(env: dict) -> str | None:
+    url = (env.get("SLACK_API_URL") or "").strip()
+    if url and not re.match(r"https?://[^/\s]+", url):
+        raise ConfigError(f"SLACK_API_URL is {url!r}, not an http(s) URL.",
+                          "Unset it to talk to Slack, or set it to a Web API base such as http://127.0.0.1:8080/api/.")
+    return url or None
 
 
 class RedactTokens(logging.Filter):
@@ -188,6 +197,8 @@ def _sweep_periodically(core: InterviewCore, client, every: float, run) -> None:
     def loop():
         while True:
             time.sleep(every)
+            if core.service.closed:  # the app stopped: its database may be gone
+                return
             try:
                 if n := sweep(core, client, run):
                     log.info("Graded %d answer(s) left by a stopped replica", n)

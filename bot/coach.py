@@ -24,7 +24,7 @@ INSERT_CARD = ("INSERT INTO cards(owner, item_id, card, due, reviews, updated_at
 SESSION_COLUMNS = ("owner", "channel", "topic", "question_ids", "position", "status", "meta", "created_at",
                    "updated_at")
 ANSWER_COLUMNS = {"position", "question_id", "question", "answer", "content_hash", "status", "grade", "overall",
-                  "error", "model", "source", "created_at", "graded_at", "grading_version"}
+                  "error", "model", "source", "created_at", "graded_at", "grading_version", "follow_up"}
 
 
 def _utc(ts: str | datetime | None = None) -> datetime:

@@ -18,7 +18,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from typing import Callable
 
-from bot.errors import InterviewError
+from bot.errors import InterviewError, NotFoundError
 from bot.grading.grader import Grader, Question
 from bot.grading.result import Grade
 from bot.sessions import AnswerRecord, Session, SessionEngine, Store
@@ -307,8 +307,21 @@ class InterviewService:
         """Save the follow-up's answer, then grade it against the targeted key points only."""
         from bot import followups
 
-        saved = self.engine.record_follow_up(rec.session_id, rec.position, item.id, f.question, text)
+        saved = self.engine.record_follow_up(rec.session_id, rec.position, item.id, f.question, text,
+                                             {"points": list(f.points), "by": f.by})
         return self.grade(saved, followups.sub_question(Question.from_item(item), f), stage=stage)
+
+    def grade_follow_up(self, rec: AnswerRecord, *, stage: Stage | None = None) -> Grade:
+        """Grade a saved follow-up answer against the points it was asked about (kept with it):
+        one a stopped process left pending."""
+        from bot import followups
+
+        item = self.engine.items.get(rec.question_id)
+        if item is None or not rec.follow_up:
+            raise NotFoundError(f"Answer {rec.id} is a follow-up whose question is no longer known.",
+                                "Restore the item in corpus/, or skip it.")
+        f = followups.FollowUp(rec.question, list(rec.follow_up["points"]), rec.follow_up.get("by", "template"))
+        return self.grade(rec, followups.sub_question(Question.from_item(item), f), stage=stage)
 
     def score_transcript(self, text: str, name: str, *, index, **options):
         """Score a practice transcript (bot.transcripts.scoring.score_text's options), taking

@@ -78,12 +78,16 @@ MIGRATIONS: dict[int, list] = {
     4: ["ALTER TABLE answers ADD COLUMN claimed_by TEXT",
         "ALTER TABLE answers ADD COLUMN claimed_at TEXT",
         "CREATE INDEX IF NOT EXISTS answers_by_status ON answers(status, claimed_at)"],
+    # The key points a follow-up answer is graded against (JSON: points, by), kept with the answer
+    # so that another replica can grade it when the one that saved it died.
+    5: ["ALTER TABLE answers ADD COLUMN follow_up TEXT"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
 INSERT_ANSWER = ("INSERT INTO answers(session_id, position, question_id, question, answer, content_hash, status, "
-                 "source, created_at, claimed_by, claimed_at) VALUES (:session_id, :position, :question_id, "
-                 ":question, :answer, :content_hash, :status, :source, :created_at, :claimed_by, :claimed_at)")
+                 "source, created_at, claimed_by, claimed_at, follow_up) VALUES (:session_id, :position, :question_id, "
+                 ":question, :answer, :content_hash, :status, :source, :created_at, :claimed_by, :claimed_at, "
+                 ":follow_up)")
 
 PENDING, GRADED, ERROR, SKIPPED = "pending", "graded", "error", "skipped"
 # How long a replica's claim on an answer holds without being renewed (it is renewed when the model
@@ -163,12 +167,14 @@ class AnswerRecord:
     grade: Grade | None
     error: str | None
     source: str = "session"  # session | follow-up | grade | transcript
+    follow_up: dict | None = None  # a follow-up answer's target: {"points": [key point indexes], "by": ...}
 
     @classmethod
     def from_row(cls, r) -> "AnswerRecord":
         grade = Grade.from_dict(json.loads(r["grade"])) if r["grade"] else None
+        target = json.loads(r["follow_up"]) if r.get("follow_up") else None
         return cls(r["id"], r["session_id"], r["position"], r["question_id"], r["question"], r["answer"],
-                   r["status"], grade, r["error"], r["source"])
+                   r["status"], grade, r["error"], r["source"], target)
 
 
 def narrow(items: list[Item], *, packs: list[str] | None = None, language: str | None = None,
@@ -335,16 +341,18 @@ class SessionEngine:
                                     "Resume with `interview start --resume` to continue where it is now.")
             new_id = db.insert(INSERT_ANSWER, session_id=s.id, position=s.position, question_id=item.id,
                                question=item.question, answer=text, content_hash=content_hash(item.id, text),
-                               status=status, source="session", created_at=_now(), **self._claim_on_insert(status))
+                               status=status, source="session", created_at=_now(), follow_up=None,
+                               **self._claim_on_insert(status))
             db.execute("UPDATE sessions SET position=:position, updated_at=:now WHERE id=:id",
                        position=s.position + 1, now=_now(), id=s.id)
             return self.answer(new_id, db)
 
-    def _insert(self, session_id, position, qid, question, text, status, source) -> AnswerRecord:
+    def _insert(self, session_id, position, qid, question, text, status, source, follow_up=None) -> AnswerRecord:
         with self.store.connect() as db:
             new_id = db.insert(INSERT_ANSWER, session_id=session_id, position=position, question_id=qid,
                                question=question, answer=text, content_hash=content_hash(qid, text), status=status,
-                               source=source, created_at=_now(), **self._claim_on_insert(status))
+                               source=source, created_at=_now(), **self._claim_on_insert(status),
+                               follow_up=json.dumps(follow_up) if follow_up else None)
             return self.answer(new_id, db)
 
     def record(self, question: Question, text: str, source: str) -> AnswerRecord:
@@ -369,9 +377,10 @@ class SessionEngine:
         return recs if follow_ups else [a for a in recs if a.source != FOLLOW_UP]
 
     def record_follow_up(self, session_id: int, position: int | None, item_id: str, question: str,
-                         text: str) -> AnswerRecord:
-        """Save the answer to a follow-up question before it is graded."""
-        return self._insert(session_id, position, item_id, question, text, PENDING, FOLLOW_UP)
+                         text: str, target: dict | None = None) -> AnswerRecord:
+        """Save the answer to a follow-up question before it is graded, with what it is graded
+        against (`target`: the key points asked about)."""
+        return self._insert(session_id, position, item_id, question, text, PENDING, FOLLOW_UP, target)
 
     def ungraded(self, s: Session) -> list[AnswerRecord]:
         return [a for a in self.answers(s) if a.status in (PENDING, ERROR)]
@@ -426,7 +435,7 @@ class SessionEngine:
         replica whose lease expired. Oldest first: what the sweep grades."""
         with self.store.connect() as db:
             rows = db.execute("SELECT a.* FROM answers a JOIN sessions s ON s.id = a.session_id "
-                              "WHERE a.status = :pending AND a.source = 'session' AND s.channel = :channel "
+                              "WHERE a.status = :pending AND a.source IN ('session', 'follow-up') AND s.channel = :channel "
                               "AND s.status = 'active' AND (a.claimed_at IS NULL OR a.claimed_at < :expired) "
                               "ORDER BY a.id LIMIT :limit",
                               pending=PENDING, channel=channel, expired=_ago(self.lease), limit=limit)

@@ -138,3 +138,26 @@ def test_one_event_delivered_to_two_replicas_is_handled_once(history, fake, sett
     finally:
         a.close()
         b.close()
+
+
+def test_follow_up_answer_left_by_a_dead_replica_is_graded_against_its_points_by_another(history, fake, settings):
+    items = load_items([MINI])
+    engine = SessionEngine(Store(history.url), items, Grader(GatedLLM().queue(fill)), replica="dead-replica")
+    s = engine.start(ALICE, count=2, seed=1, channel=SLACK, meta={"channel": CHANNEL, "thread_ts": THREAD})
+    item = engine.current_item(s)
+    main = engine.submit(s, "It is about weights.")
+    engine.grade(main)  # graded; then the follow-up was asked and its answer saved when the replica died
+    f_rec = engine.record_follow_up(s.id, main.position, item.id, "And what does the second point say?",
+                                    item.answer.replace("\n", " "), {"points": [1], "by": "template"})
+    with engine.store.connect() as db:
+        db.execute("UPDATE answers SET claimed_at='2000-01-01T00:00:00+00:00' WHERE id=:id", id=f_rec.id)
+    live = Bot(fake, settings, llm=GatedLLM().queue(fill))
+    try:
+        fake.wait_for(lambda f: questions_posted(f, THREAD), what="question 2 after the follow-up was graded")
+        live.executor.settle()
+        rec = engine.answer(f_rec.id)
+        assert rec.status == "graded" and rec.follow_up == {"points": [1], "by": "template"}
+        assert [k.point for k in rec.grade.key_points] == [item.key_points[1]]  # only the point asked about
+        assert len(live.llm.calls) == 1 and len(questions_posted(fake, THREAD)) == 1
+    finally:
+        live.close()

@@ -9,7 +9,7 @@ from typing import Callable
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import ConflictError, InterviewError
-from bot.sessions import Session, select_questions
+from bot.sessions import FOLLOW_UP, Session, select_questions
 from bot.slack import blocks as kit
 from bot.slack.core import SLACK, InterviewCore, clean_text, word_of
 
@@ -301,7 +301,11 @@ def sweep(core: InterviewCore, client, run: Callable | None = None) -> int:
 def _resume_one(core: InterviewCore, client, rec) -> None:
     s = core.service.session(rec.session_id)
     with core.service.turn(s.id), reporting(thread_sayer(client, s)):
-        if grade_and_reply(core, client, s, rec) is not LOST:
+        if rec.source == FOLLOW_UP:  # claimed above; graded against the points it was asked about
+            grade = grade_and_reply(core, client, s, rec, core.service.grade_follow_up, follow_up=True)
+        else:
+            grade = grade_and_reply(core, client, s, rec)
+        if grade is not LOST:
             post_next(core, client, s)
 
 

@@ -382,6 +382,25 @@ class SessionEngine:
         against (`target`: the key points asked about)."""
         return self._insert(session_id, position, item_id, question, text, PENDING, FOLLOW_UP, target)
 
+    def submit_follow_up(self, session_id: int, text: str) -> AnswerRecord:
+        """Save the answer to the session's open follow-up (meta `follow_up`, set by the face that
+        asked it) and close it, in one transaction: the answer keeps the points it is graded
+        against and the points asked so far, so any replica can grade it and go on."""
+        with self.store.connect(lock=f"session {session_id}") as db:
+            s = self.get(session_id, db)
+            open_ = s.meta.pop("follow_up", None)
+            if not open_:
+                raise ConflictError("This follow-up was already answered or skipped elsewhere.")
+            target = {"points": list(open_["points"]), "by": open_.get("by", "template"),
+                      "asked": list(open_.get("asked", open_["points"]))}
+            new_id = db.insert(INSERT_ANSWER, session_id=s.id, position=open_["position"],
+                               question_id=open_["item_id"], question=open_["question"], answer=text,
+                               content_hash=content_hash(open_["item_id"], text), status=PENDING, source=FOLLOW_UP,
+                               created_at=_now(), follow_up=json.dumps(target), **self._claim_on_insert(PENDING))
+            db.execute("UPDATE sessions SET meta=:meta WHERE id=:id", meta=json.dumps(s.meta, ensure_ascii=False),
+                       id=s.id)
+            return self.answer(new_id, db)
+
     def ungraded(self, s: Session) -> list[AnswerRecord]:
         return [a for a in self.answers(s) if a.status in (PENDING, ERROR)]
 

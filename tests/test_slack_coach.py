@@ -45,7 +45,13 @@ def test_a_follow_up_on_the_missed_point_is_asked_and_graded_in_the_thread(coach
     assert questions_posted(fake, ts) == [] and coached.engine.get(s.id).status == "active"
 
     coached.llm.queue(fill)
-    coached.say(item.key_points[1], thread_ts=ts)
+    coached.llm.gate.clear()  # hold the model: the follow-up's answer is saved before the ack, not after grading
+    assert coached.say(item.key_points[1], thread_ts=ts)[0] == 200
+    saved = coached.engine.answers(coached.engine.get(s.id), follow_ups=True)[-1]
+    assert saved.source == "follow-up" and saved.status == "pending"
+    assert saved.follow_up["points"] == [1] and saved.follow_up["asked"] == [1]  # what another replica needs
+    assert "follow_up" not in coached.engine.get(s.id).meta  # closed with the same transaction
+    coached.llm.gate.set()
     fake.wait_for(lambda f: any("Interview finished" in t for t in f.texts()), what="the summary")
     graded = [c for c in fake.of("chat.update") if "Follow-up to question 1" in json.dumps(c.params.get("blocks"))]
     assert graded, "the follow-up's grade replaced its placeholder"

@@ -137,7 +137,7 @@ def grade_and_reply(core: InterviewCore, client, s: Session, rec, grade_fn=None,
     """Show "grading…" at once, grade (slow), then replace it with the grade and the reference.
     Returns the grade, None when grading failed (the answer stays saved), or LOST when another
     replica grades it (claimed first: a replica that would lose posts no "grading…" at all)."""
-    if grade_fn is None and not core.engine.claim(rec.id):
+    if not core.engine.claim(rec.id):
         return LOST
     ch, ts = s.meta["channel"], s.meta["thread_ts"]
     number, total = (rec.position or 0) + 1, len(s.question_ids)
@@ -185,36 +185,42 @@ def ask_follow_up(core: InterviewCore, client, s: Session, rec, grade, asked: li
 
 
 def answer_follow_up(core: InterviewCore, client, s: Session, text: str) -> None:
-    """The owner's reply while a follow-up is open: graded against its key points only; then the
-    next follow-up (if more are allowed) or the next question."""
-    from bot.followups import FollowUp
-
-    pending = s.meta["follow_up"]
-    s = core.engine.update_meta(s.id, follow_up=None)
-    item = core.engine.items.get(pending["item_id"])
-    main = next((a for a in core.engine.answers(s) if a.position == pending["position"]), None)
-    if item is None or main is None:
-        post_next(core, client, s)
+    """The owner's reply while a follow-up is open: saved with what it answers (the follow-up
+    closed in the same transaction), then graded and the thread moved on."""
+    try:
+        rec = core.engine.submit_follow_up(s.id, text)
+    except ConflictError:  # answered or skipped by another delivery of the same message meanwhile
         return
-    f = FollowUp(pending["question"], list(pending["points"]), pending.get("by", "template"))
-    grade = grade_and_reply(core, client, s, main, lambda rec: core.service.answer_follow_up(rec, item, f, text),
-                            follow_up=True)
-    if not ask_follow_up(core, client, s, main, grade, list(pending.get("asked", pending["points"]))):
+    follow_up_then_go_on(core, client, core.service.session(s.id), rec)
+
+
+def follow_up_then_go_on(core: InterviewCore, client, s: Session, rec) -> None:
+    """Grade a saved follow-up answer against its points; then the next follow-up on the same
+    answer (if more are allowed) or the next question. Nothing more when another replica has it."""
+    grade = grade_and_reply(core, client, s, rec, core.service.grade_follow_up, follow_up=True)
+    if grade is LOST:
+        return
+    main = next((a for a in core.engine.answers(s) if a.position == rec.position), None)
+    asked = list((rec.follow_up or {}).get("asked", []))
+    if main is None or not ask_follow_up(core, client, s, main, grade, asked):
         post_next(core, client, s)
 
 
 def save_answer_early(core: InterviewCore, event: dict, turn_free: Callable[[int], bool]):
-    """Save a plain answer in a session's thread while the request is still open (before the ack);
-    None for anything else (words, other people, follow-ups, DMs without a thread, a session whose
-    previous message this process is still handling: those keep their order on the lazy path)."""
+    """Save a plain answer in a session's thread while the request is still open (before the ack):
+    to the question, or to the open follow-up. None for anything else (words, other people, DMs
+    without a thread, a session whose previous message this process is still handling: those keep
+    their order on the lazy path)."""
     if not typed_by_person(event):
         return None
     s = core.session_of_thread(event.get("thread_ts"))
     text = clean_text(event.get("text", ""))
-    if (s is None or s.owner != event["user"] or s.status != "active" or s.meta.get("follow_up")
+    if (s is None or s.owner != event["user"] or s.status != "active"
             or not text.strip() or word_of(text) or not turn_free(s.id)):
         return None
     try:
+        if s.meta.get("follow_up"):
+            return core.engine.submit_follow_up(s.id, text)
         return core.service.submit(s, text)
     except InterviewError:  # e.g. answered elsewhere: the lazy path reports it as before
         return None
@@ -232,7 +238,8 @@ def on_session_message(core: InterviewCore, client, s: Session, *, user: str, te
     with service.turn(s.id), reporting(thread_sayer(client, s)):
         s = service.session(s.id)  # fresh: another message may have moved it on while we waited
         if saved is not None:
-            grade_then_go_on(core, client, s, core.engine.answer(saved))
+            rec = core.engine.answer(saved)
+            (follow_up_then_go_on if rec.source == FOLLOW_UP else grade_then_go_on)(core, client, s, rec)
             return
         word = word_of(text)
         if word == "again":
@@ -301,11 +308,9 @@ def sweep(core: InterviewCore, client, run: Callable | None = None) -> int:
 def _resume_one(core: InterviewCore, client, rec) -> None:
     s = core.service.session(rec.session_id)
     with core.service.turn(s.id), reporting(thread_sayer(client, s)):
-        if rec.source == FOLLOW_UP:  # claimed above; graded against the points it was asked about
-            grade = grade_and_reply(core, client, s, rec, core.service.grade_follow_up, follow_up=True)
-        else:
-            grade = grade_and_reply(core, client, s, rec)
-        if grade is not LOST:
+        if rec.source == FOLLOW_UP:  # graded against the points it was asked about
+            follow_up_then_go_on(core, client, s, rec)
+        elif grade_and_reply(core, client, s, rec) is not LOST:
             post_next(core, client, s)
 
 

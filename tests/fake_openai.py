@@ -1,5 +1,9 @@
 """A fake OpenAI-compatible server on 127.0.0.1: speaks the real /v1/chat/completions protocol,
-records each request, and answers from a queue (text, an HTTP error, or a delay)."""
+records each request, and answers from a queue (text, an HTTP error, or a delay).
+
+A request for token probabilities (`logprobs: true`, the fact check's one-token question) is kept
+apart in `probes` and answered from `top_logprobs` (token -> log probability), not from the queue;
+with `top_logprobs` None it is answered as a server without them answers: no `logprobs` field."""
 from __future__ import annotations
 
 import json
@@ -15,6 +19,8 @@ class FakeOpenAI:
         self.requests: list[dict] = []
         # What an empty queue answers (a load test's endless stream of gradings); None: HTTP 500.
         self.default = None
+        self.probes: list[dict] = []
+        self.top_logprobs: dict[str, float] | None = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -55,6 +61,19 @@ class FakeOpenAI:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if body.get("logprobs"):
+                    fake.probes.append({"path": self.path, "body": body})
+                    top = sorted((fake.top_logprobs or {}).items(), key=lambda kv: -kv[1])
+                    choice = {"index": 0, "finish_reason": "length",
+                              "message": {"role": "assistant", "content": top[0][0] if top else "true"}}
+                    if top:
+                        alts = [{"token": t, "logprob": lp, "bytes": list(t.encode())}
+                                for t, lp in top[:body.get("top_logprobs") or 1]]
+                        choice["logprobs"] = {"content": [{**alts[0], "top_logprobs": alts}]}
+                    return self._send(200, {"id": "chatcmpl-fake", "object": "chat.completion",
+                                            "created": int(time.time()), "model": body.get("model", "fake"),
+                                            "choices": [choice],
+                                            "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11}})
                 fake.requests.append({"path": self.path, "body": body,
                                       "auth": self.headers.get("Authorization")})
                 if self.path != "/v1/chat/completions":

@@ -52,6 +52,9 @@ def test_grades_through_the_server_with_its_json_mode(llama_server, dl006):
     assert strong.model == ALIAS and len(strong.key_points) == len(dl006.key_points)
     assert strong.overall > wrong.overall + 3, (strong.overall, wrong.overall)
     assert all(p.evidence in STRONG for p in strong.key_points if p.evidence)
+    # the server gives token probabilities: the fact check reads P(true) from them, as locally
+    assert strong.fact_checks and all(0 < c.p_true < 1 for c in strong.fact_checks)
+    assert "factual" in {s["name"] for s in strong.signals}
 
 
 def test_the_cli_grades_through_the_server(llama_server, tmp_path):

@@ -100,3 +100,24 @@ def test_unreachable_endpoint():
 def test_missing_model_name_is_a_config_error():
     with pytest.raises(ConfigError, match="INTERVIEW_LLM_MODEL"):
         OpenAICompatLLM(None, "http://127.0.0.1:1/v1", None)
+
+
+def test_token_probabilities_feed_the_fact_check_where_the_server_gives_them(server):
+    server.top_logprobs = {"true": -0.105, "True": -3.0, "false": -2.5, "The": -4.0}  # P ~ 0.90, 0.05, 0.08
+    server.queue(REPLY)
+    g = Grader(OpenAICompatLLM("m", server.base_url, None)).grade(Q, ANSWER)
+    assert server.probes and all(p["body"].get("max_completion_tokens", p["body"].get("max_tokens")) == 1 and p["body"]["top_logprobs"] == 10
+                                 for p in server.probes)
+    assert ANSWER in server.probes[0]["body"]["messages"][-1]["content"]  # the statement, fenced as data
+    # "true" and "True" are one option: (0.900 + 0.050) / (0.950 + 0.082)
+    assert [round(c.p_true, 2) for c in g.fact_checks] == [0.92] * len(g.fact_checks) and g.fact_checks
+    assert "factual" in {s["name"] for s in g.signals}
+
+
+def test_a_server_without_token_probabilities_is_asked_once(server):
+    server.queue(REPLY, REPLY)
+    llm = OpenAICompatLLM("m", server.base_url, None)
+    first, second = Grader(llm).grade(Q, ANSWER), Grader(llm).grade(Q, ANSWER)
+    assert len(server.probes) == 1 and len(server.requests) == 2  # one probe, then never again
+    assert first.fact_checks == [] and second.fact_checks == []
+    assert "factual" not in {s["name"] for s in first.signals}

@@ -5,14 +5,20 @@ Asks for `response_format: json_schema`; endpoints that reject it are asked agai
 plain `json_object`, then with no response_format (the grader still validates the reply). A
 rejection is any error status whose message names the response format: llama-cpp-python's server
 answers `json_schema` with HTTP 500 and a validation message, not 400.
+
+Token probabilities (`logprobs`, `top_logprobs`) are read where the server gives them (OpenAI,
+vLLM, llama-cpp-python's server): the grader's fact check asks for one token and reads P(true).
+A server that answers without them is not asked again.
 """
 from __future__ import annotations
 
+import math
 import time
 
 from bot.errors import ConfigError, LLMError
 
 FORMATS = ("json_schema", "json_object+schema", "json_object", None)
+TOP_LOGPROBS = 10  # alternatives read at one position (OpenAI allows up to 20)
 REJECTED_FORMAT = ("response_format", "json_schema", "json_object")  # words of a server refusing one
 
 
@@ -40,6 +46,7 @@ class OpenAICompatLLM:
         # to step down from at once, not an outage to retry three times with backoff.
         self.retries = 3
         self._format_index = 0
+        self._logprobs: bool | None = None  # does this endpoint give token probabilities? (None: not asked yet)
 
     def prepare(self, system: str, user_prefix: str) -> None:
         return None  # remote servers do their own prefix caching
@@ -55,21 +62,50 @@ class OpenAICompatLLM:
         return None
 
     def generate_json(self, system: str, user: str, schema: dict, max_tokens: int = 1024) -> str:
-        import openai
-
         messages = [("system", system), ("user", user)]
-        failures = 0
         while True:
             fmt = self._response_format(schema)
-            kwargs = {"max_tokens": max_tokens}
-            if fmt:
-                kwargs["response_format"] = fmt
+            kwargs = {"max_tokens": max_tokens, **({"response_format": fmt} if fmt else {})}
             try:
-                return str(self.chat.invoke(messages, **kwargs).content)
+                return str(self._invoke(messages, can_step_down=bool(fmt) and self._format_index < len(FORMATS) - 1,
+                                        **kwargs).content)
+            except _FormatRefused:
+                self._format_index += 1  # remembered: this endpoint is asked that way from now on
+
+    def distribution(self, messages: list[dict], continuation: str, options: list[str]) -> dict[str, float] | None:
+        """Probabilities of each one-token option as the reply's first token, from the endpoint's
+        top_logprobs; None when it gives none (remembered), when none of the options is among
+        them, or for a `continuation` of the reply (chat endpoints do not continue a reply)."""
+        if continuation or self._logprobs is False:
+            return None
+        reply = self._invoke(messages, can_step_down=False, max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS)
+        content = ((reply.response_metadata or {}).get("logprobs") or {}).get("content") or []
+        top = content[0].get("top_logprobs") if content else None
+        if not top:
+            self._logprobs = False
+            return None
+        self._logprobs = True
+        mass = dict.fromkeys(options, 0.0)
+        for alt in top:
+            word = str(alt.get("token", "")).strip().lower()
+            for o in options:
+                if word == o.lower():
+                    mass[o] += math.exp(float(alt["logprob"]))
+        total = sum(mass.values())
+        return {o: m / total for o, m in mass.items()} if total > 0 else None
+
+    def _invoke(self, messages, *, can_step_down: bool, **kwargs):
+        """One chat call with our retries: 429 and 5xx with backoff (Retry-After), connection
+        errors and timeouts; `_FormatRefused` at once when the error names the response format."""
+        import openai
+
+        failures = 0
+        while True:
+            try:
+                return self.chat.invoke(messages, **kwargs)
             except openai.APIStatusError as e:
-                if fmt and self._format_index < len(FORMATS) - 1 and _names_the_format(e):
-                    self._format_index += 1  # remembered: this endpoint is asked that way from now on
-                    continue
+                if can_step_down and _names_the_format(e):
+                    raise _FormatRefused() from None
                 if (e.status_code == 429 or e.status_code >= 500) and failures < self.retries:
                     failures += 1
                     time.sleep(_backoff(failures, e))
@@ -102,6 +138,10 @@ class OpenAICompatLLM:
         if isinstance(e, openai.BadRequestError):
             return LLMError(f"The endpoint rejected the request: {e}", "Check INTERVIEW_LLM_MODEL.")
         return LLMError(f"The endpoint failed with HTTP {e.status_code}.", "Retry later; the answer is saved.")
+
+
+class _FormatRefused(Exception):
+    """The endpoint refused the request's response_format: ask again with the next one."""
 
 
 def _names_the_format(e) -> bool:

@@ -197,6 +197,13 @@ class Replicas:
                 p.kill()
 
 
+def event_body(event: dict, event_id: str) -> str:
+    """An Events API delivery of `event`, as Slack posts it."""
+    return json.dumps({"token": "legacy", "team_id": TEAM, "api_app_id": "A0APP", "type": "event_callback",
+                       "event_id": event_id, "event_time": int(time.time()), "event": event,
+                       "authorizations": [{"team_id": TEAM, "user_id": "UBOT", "is_bot": True}]})
+
+
 def transcript(rng: random.Random, n: int = 2) -> str:
     """A practice transcript of `n` questions of the pack, asked as written, with short answers."""
     questions = re.findall(r"^## dl-en-\d+: (.+)$", PACK.read_text(encoding="utf-8"), flags=re.M)
@@ -248,11 +255,7 @@ def run(args, replicas_n: int, kill: bool, server, root: Path, chroma_url: str) 
                     ev = {"type": "message", "user": user, "text": f"{user}'s answer to question {n}: a neural "
                           "network learns weights by gradient descent on a loss.", "channel": f"C{i:05d}",
                           "channel_type": "channel", "ts": f"{time.time():.6f}", "thread_ts": thread, "team": TEAM}
-                    body = json.dumps({"token": "legacy", "team_id": TEAM, "api_app_id": "A0APP",
-                                       "type": "event_callback", "event_id": f"Ev{i:05d}{n:02d}",
-                                       "event_time": int(time.time()), "event": ev,
-                                       "authorizations": [{"team_id": TEAM, "user_id": "UBOT", "is_bot": True}]})
-                    if reps.send(body, "application/json") != 200:
+                    if reps.send(event_body(ev, f"Ev{i:05d}{n:02d}"), "application/json") != 200:
                         failures.append(f"{user}: answer {n} refused")
                         return
                     with sent_lock:
@@ -267,11 +270,7 @@ def run(args, replicas_n: int, kill: bool, server, root: Path, chroma_url: str) 
                     ev = {"type": "message", "subtype": "file_share", "user": user, "text": "score this please",
                           "channel": dm, "channel_type": "im", "ts": f"{time.time():.6f}", "team": TEAM,
                           "files": [{"id": fid, "name": f"practice-{i}.md"}]}
-                    body = json.dumps({"token": "legacy", "team_id": TEAM, "api_app_id": "A0APP",
-                                       "type": "event_callback", "event_id": f"Ev{i:05d}TR",
-                                       "event_time": int(time.time()), "event": ev,
-                                       "authorizations": [{"team_id": TEAM, "user_id": "UBOT", "is_bot": True}]})
-                    if reps.send(body, "application/json") != 200:
+                    if reps.send(event_body(ev, f"Ev{i:05d}TR"), "application/json") != 200:
                         failures.append(f"{user}: transcript refused")
                         return
                     with sent_lock:

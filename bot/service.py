@@ -267,8 +267,9 @@ class InterviewService:
         return list(self._warmups.done) if self._warmups is not None else []
 
     def grade(self, rec: AnswerRecord, question: Question | None = None, *, stage: Stage | None = None) -> Grade:
-        """Grade a saved answer (marked `error` and the error raised when grading fails)."""
-        question = question or self.engine.question_for(rec)
+        """Grade a saved answer (marked `error` and the error raised when grading fails): an answer
+        to a follow-up against the points it was asked about, unless `question` says otherwise."""
+        question = question or self._question_of(rec)
         self.grader(stage)
         cached = self.engine.cached_grade(question, rec.answer, self.engine.grader.llm.name)
         if cached is not None:  # no need to wait for the model
@@ -312,16 +313,24 @@ class InterviewService:
         return self.grade(saved, followups.sub_question(Question.from_item(item), f), stage=stage)
 
     def grade_follow_up(self, rec: AnswerRecord, *, stage: Stage | None = None) -> Grade:
-        """Grade a saved follow-up answer against the points it was asked about (kept with it):
-        one a stopped process left pending."""
+        """Grade a saved follow-up answer (one a stopped process left pending)."""
+        if not rec.follow_up:
+            raise NotFoundError(f"Answer {rec.id} is not an answer to a follow-up.", "Grade it as an answer.")
+        return self.grade(rec, stage=stage)
+
+    def _question_of(self, rec: AnswerRecord) -> Question:
+        """What a saved answer is graded against: its corpus item, or for an answer to a follow-up
+        the item's points it was asked about (kept with the answer)."""
+        if not rec.follow_up:
+            return self.engine.question_for(rec)
         from bot import followups
 
         item = self.engine.items.get(rec.question_id)
-        if item is None or not rec.follow_up:
+        if item is None:
             raise NotFoundError(f"Answer {rec.id} is a follow-up whose question is no longer known.",
                                 "Restore the item in corpus/, or skip it.")
         f = followups.FollowUp(rec.question, list(rec.follow_up["points"]), rec.follow_up.get("by", "template"))
-        return self.grade(rec, followups.sub_question(Question.from_item(item), f), stage=stage)
+        return followups.sub_question(Question.from_item(item), f)
 
     def score_transcript(self, text: str, name: str, *, index, **options):
         """Score a practice transcript (bot.transcripts.scoring.score_text's options), taking

@@ -402,7 +402,8 @@ class SessionEngine:
             return self.answer(new_id, db)
 
     def ungraded(self, s: Session) -> list[AnswerRecord]:
-        return [a for a in self.answers(s) if a.status in (PENDING, ERROR)]
+        """Answers still waiting for a grade, answers to follow-ups included."""
+        return [a for a in self.answers(s, follow_ups=True) if a.status in (PENDING, ERROR)]
 
     def cached_grade(self, question: Question, text: str, model: str) -> Grade | None:
         """A stored grade of the same answer to the same question, made by the same grading

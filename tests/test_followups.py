@@ -102,3 +102,31 @@ def test_the_terminal_asks_a_follow_up_and_skip_skips_it(monkeypatch, tmp_path):
                                  input=answer + "/skip\n")
         assert res.exit_code == 0 and "Follow-up: What else reduces it?" in res.output
         assert len(re.findall(r"Score \d", res.output)) == 1
+
+
+def test_resume_grades_a_follow_up_answer_left_pending_against_its_point(monkeypatch):
+    """The follow-up's grading fails (the answer is saved); `--resume` grades it against the key
+    point it was asked about, not the whole question, and only then finishes the session."""
+    from tests.fake_openai import FakeOpenAI
+
+    monkeypatch.setenv("INTERVIEW_CORPUS", str(MINI_CORPUS))
+    with FakeOpenAI() as server:
+        monkeypatch.setenv("INTERVIEW_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("INTERVIEW_LLM_MODEL", "fake")
+        server.queue(REPLY, {"question": "And what would you do about it during training?"},
+                     *[("status", 500, {"error": {"message": "boom"}})] * 4)
+        item = {i.id: i for i in load_items([MINI_CORPUS])}["ml-001"]
+        res = CliRunner().invoke(app, ["start", "--count", "1", "--topic", "ml-001"],
+                                 input="Overfitting means low training error but high validation error.\n.\n"
+                                       "Early stopping and more data.\n.\n")
+        assert res.exit_code == 0 and "Could not grade this answer" in res.output and "answer is saved" in res.output
+        server.queue(REPLY)
+        res = CliRunner().invoke(app, ["start", "--resume"], input="")
+        assert res.exit_code == 0, res.output
+        assert "Grading your saved answer to: And what would you do about it during training?" in res.output
+        assert len(re.findall(r"Score \d", res.output)) == 1
+        prompt = str(server.requests[-1]["body"]["messages"])
+        assert "Early stopping and more data." in prompt
+        assert item.key_points[1] in prompt and item.key_points[0] not in prompt
+        res = CliRunner().invoke(app, ["start", "--resume"], input="")
+        assert res.exit_code == 1 and "no unfinished session" in res.output  # graded: the session is over

@@ -252,7 +252,8 @@ def on_session_message(core: InterviewCore, client, s: Session, *, user: str, te
             if not todo:
                 post(client, ch, kit.sections("Every answer in this interview is graded."), "Nothing to grade.", ts)
             for rec in todo:
-                grade_and_reply(core, client, s, rec)  # LOST: another replica posts that one
+                # LOST: another replica posts that one
+                grade_and_reply(core, client, s, rec, follow_up=rec.source == FOLLOW_UP)
             if todo and service.current_item(s) is None:  # over: show the summary with the new grades
                 finish(core, client, service.session(s.id), "finished")
             return

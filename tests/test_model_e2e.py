@@ -134,3 +134,23 @@ def test_a_prefix_saved_on_disk_serves_a_new_process(grader, dl006, tmp_path):
     assert second._store.hits == 1
     assert max(abs(got[k] - expected[k]) for k in options) < 0.02, (got, expected)
     second.close()
+
+
+def test_llama_cpp_warnings_go_to_the_log_not_to_the_terminal(grader, tmp_path):
+    """A process that loads the bundled model while writing to its stderr prints none of
+    llama.cpp's lines there (under a spinner they wrapped and left "will be overridden" on
+    screen); the warning reaches the `llama.cpp` logger when an app configures logging."""
+    import subprocess
+    import sys
+
+    script = ("import logging, sys\n"
+              "from rich.console import Console\n"
+              "from bot.llm.local import LocalLLM\n"
+              "logging.basicConfig(stream=sys.stdout, level=logging.WARNING, format='%(name)s %(levelname)s %(message)s')\n"
+              "with Console(stderr=True, force_terminal=True, width=60).status('loading the model…'):\n"
+              "    LocalLLM(sys.argv[1])\n"
+              "sys.stderr.write('loaded\\n')\n")
+    res = subprocess.run([sys.executable, "-c", script, grader.llm.llm.model_path], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert res.stderr.endswith("loaded\n") and "overridden" not in res.stderr and "llama" not in res.stderr
+    assert "llama.cpp WARNING load: control-looking token" in res.stdout  # the bundled model's known warning

@@ -7,6 +7,7 @@ completion whose prompt starts with the same tokens only processes the rest (the
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -46,6 +47,55 @@ class _KeepStreams:
 
 
 _LLAMA_LINE = re.compile(r"^(load|llama|llm|print_info|ggml|gguf|general|init|common)\w*[:\s]")
+# Behind a spinner frame on the same line, only llama.cpp's "load: " and "llama_x: " forms count.
+_LLAMA_AFTER = re.compile(r"(?<![\w-])(load|(load|llama|llm|print|ggml|gguf|init|common)_\w+): ")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def without_loader_lines(text: str) -> str:
+    """`text` (what fd 2 received while a model loaded) without llama.cpp's loader lines. A
+    spinner drawn meanwhile (rich: escape codes and a frame, no newline) puts a loader line behind
+    it on one line: that line keeps what came before the loader's words. Kept whole before, it
+    wrapped, the spinner redrew its first row, and the tail ("…its type will be overridden")
+    stayed on screen."""
+    out = []
+    for line in text.splitlines(True):  # splits at "\r" too: each spinner frame is a line here
+        if _LLAMA_LINE.match(_ANSI.sub("", line)):
+            line = "".join(_ANSI.findall(line))
+        elif m := _LLAMA_AFTER.search(line):
+            line = line[:m.start()]
+        out.append(line)
+    return "".join(out)
+
+
+# ggml's log levels (ggml.h): llama-cpp-python's own callback still maps the older numbering, so
+# llama.cpp's warnings pass as errors and are printed to Python's stderr; under a rich spinner that
+# stream wraps them at the terminal's width, and a wrapped tail ("will be overridden") showed.
+_GGML_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
+_llama_log = logging.getLogger("llama.cpp")
+_llama_log.addHandler(logging.NullHandler())  # shown only where the app configures logging
+_log_callback = None
+
+
+def _route_llama_log() -> None:
+    """llama.cpp's log to the `llama.cpp` logger (once per process; the callback must stay alive)."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import ctypes
+
+    import llama_cpp
+
+    last = [logging.INFO]
+
+    def forward(level: int, text: bytes, user_data) -> None:
+        if level != 5:  # 5: the previous message goes on
+            last[0] = _GGML_LEVELS.get(level, logging.INFO)
+        if _llama_log.isEnabledFor(last[0]):
+            _llama_log.log(last[0], text.decode("utf-8", errors="replace").rstrip("\n"))
+
+    _log_callback = llama_cpp.llama_log_callback(forward)
+    llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
 
 class _FilteredStderr:
@@ -70,7 +120,7 @@ class _FilteredStderr:
         self.tmp.seek(0)
         text = self.tmp.read().decode("utf-8", errors="replace")
         self.tmp.close()
-        kept = "".join(line for line in text.splitlines(True) if not _LLAMA_LINE.match(line))
+        kept = without_loader_lines(text)
         if kept:
             os.write(2, kept.encode("utf-8"))
         return False
@@ -100,6 +150,7 @@ class LocalLLM:
         self._lock = threading.Lock()
         for module in (llama_cpp.llama, llama_cpp._internals, llama_cpp.llama_chat_format):
             module.suppress_stdout_stderr = _KeepStreams
+        _route_llama_log()
 
         cores = os.cpu_count() or 2
         try:

@@ -72,6 +72,9 @@ def test_the_follow_up_answer_is_graded_on_its_point_and_updates_it(settings, co
     fg = svc.answer_follow_up(rec, item, f, point)  # the candidate now says the point itself
     assert [kp.point for kp in fg.key_points] == [point] and fg.key_points[0].status == "covered"
     assert point in llm.calls[-1]["user"] and item.key_points[-1] not in llm.calls[-1]["user"]
+    # The point is the reference too: a two-line answer is not measured against the whole one.
+    assert item.answer.splitlines()[0][:40] not in llm.calls[-1]["user"]
+    assert fg.overall >= 7, fg.to_dict()
     rows = svc.engine.answers(s, follow_ups=True)
     assert [r.source for r in rows] == ["session", FOLLOW_UP] and rows[1].question == f.question
     assert len(svc.engine.answers(s)) == 1 and svc.summary(s)["answered"] == 1  # a follow-up is not a question

@@ -158,3 +158,17 @@ def test_grade_round_trips_through_json(dl006):
     g = Grader(FakeLLM([reply(4)])).grade(dl006, STRONG)
     again = Grade.from_dict(json.loads(json.dumps(g.to_dict(), ensure_ascii=False)))
     assert again == g
+
+
+def test_a_point_quoted_as_partly_said_is_named_in_the_strengths(dl006):
+    """A follow-up's answer that says its point in other words: the grade quotes it under ◐, so
+    the strengths must not say that nothing was covered."""
+    from bot import followups
+
+    f = followups.FollowUp("那 dropout 为什么能起到集成的效果？", [2], "model")
+    answer = "每次随机丢弃相当于训练一个不同的子网络，这些子网络共享权重，最后相当于对它们做平均，类似 bagging 集成。"
+    g = Grader(None).grade(followups.sub_question(dl006, f), answer)
+    assert g.key_points[0].status == "partial" and g.key_points[0].evidence in answer
+    assert g.feedback["strengths"] == "你部分讲到了：" + dl006.key_points[2]
+    none = Grader(None).grade(followups.sub_question(dl006, f), "我觉得主要是因为它让网络变得更简单了一些，训练也更快。")
+    assert none.feedback["strengths"] == "回答还没有讲到任何要点。"

@@ -1,8 +1,8 @@
 """Grade identity. A stored grade is reused only when everything that made it is unchanged:
 
 - the grading version: every prompt file, the reply schema, the rubric constants of the signals
-  and the verdicts (cut-offs, scales), the learned weights (`weights.json`), the reducer, and
-  the model's name;
+  and the verdicts (cut-offs, scales), the feedback's sentences, the learned weights
+  (`weights.json`), the reducer, and the model's name;
 - the question's fingerprint: its text, reference answer and key points.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ def constants() -> str:
         "max_wrong": signals.MAX_WRONG, "sim_scale": verdicts.SIM_SCALE, "reducer": combine.REDUCER,
         "partly_quote_terms": verdicts.PARTLY_QUOTE_TERMS,
         "injection_cap": combine.INJECTION_CAP, "off_topic": prechecks.OFF_TOPIC_SIMILARITY,
-        "statements": [grader.MIN_STATEMENT_CHARS, grader.MAX_STATEMENTS],
+        "statements": [grader.MIN_STATEMENT_CHARS, grader.MAX_STATEMENTS], "feedback": grader._FEEDBACK,
     }, sort_keys=True)
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from bot.grading import combine, lexical, signals, verdicts, version
 from bot.grading.evidence import FULL, WEAK, quote_support
-from bot.grading.result import COVERED, MISSING, PARTIAL, FactCheck, KeyPointResult, WrongClaim
+from bot.grading.result import COVERED, MISSING, PARTIAL, FactCheck, WrongClaim
 
 ANSWER = "Dropout randomly drops units with probability p during training. BatchNorm normalises activations."
 LONG_ZH = ("维度灾难指特征维度增加时，数据在空间中变得极其稀疏，距离度量失效，需要的样本数随维度指数增长，模型容易过拟合。"
@@ -29,6 +29,15 @@ def test_a_long_sentence_is_read_clause_by_clause_in_the_candidates_own_words():
     assert "数据在空间中变得极其稀疏" in cl and "需要的样本数随维度指数增长" in cl
     assert all(w in LONG_ZH for w in lexical.windows(LONG_ZH))  # every place is verbatim
     assert "数据在空间中变得极其稀疏，距离度量失效" in lexical.windows(LONG_ZH)  # adjacent clauses together
+
+
+def test_abbreviations_do_not_end_a_sentence():
+    text = ("== compares values, while is checks identity, i.e. whether both names are one object. "
+            "Sentinels, e.g. None, use is. Done.")
+    assert lexical.sentences(text) == ["== compares values, while is checks identity, i.e. whether both names are one object.",
+                                       "Sentinels, e.g. None, use is.", "Done."]
+    assert "i.e. whether both names are one object" in lexical.clauses(text)
+    assert "is checks identity, i.e. whether both names are one object" in lexical.windows(text)
 
 
 def test_lexical_measures():

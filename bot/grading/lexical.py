@@ -13,7 +13,10 @@ import unicodedata
 CJK = r"\u4e00-\u9fff"
 # Sentence ends, then clause separators: a long sentence that lists several points is read
 # clause by clause (each clause may state one key point).
-SENTENCE_END = r"(?<=[。！？!?；;\n])|(?<=\.)\s+"
+# A full stop after "i.e.", "e.g.", "etc.", "vs." or "cf." does not end a sentence: cut there, the
+# evidence for "== compares values…, while is checks identity, i.e. whether both names point to
+# the same object" was quoted as "…, while is checks identity, i.e.".
+SENTENCE_END = r"(?<=[。！？!?；;\n])|(?<=\.)(?<!\bi\.e\.)(?<!\be\.g\.)(?<!\betc\.)(?<!\bvs\.)(?<!\bcf\.)\s+"
 CLAUSE_SEP = r"[，,、：:（）()]|\s-\s|\band\b|\bbut\b|\bwhich\b|\bwhile\b|\bthen\b|\bso\b|以及|并且|而且|但是|然后|所以|因此"
 
 _EN_STOP = set("""a an the of to in on at for by with and or but is are was were be been being it its this that

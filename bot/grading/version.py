@@ -25,7 +25,7 @@ def _h(*parts: str) -> str:
 
 def constants() -> str:
     """Every number and schema outside the weights file that changes a grade, as one text."""
-    from bot.grading import combine, grader, prechecks, prompt, signals, verdicts
+    from bot.grading import combine, grader, lexical, prechecks, prompt, signals, verdicts
 
     return json.dumps({
         "schema": prompt.reply_schema(8), "score_enum": prompt.SCORE_ENUM,
@@ -34,6 +34,7 @@ def constants() -> str:
         "partly_quote_terms": verdicts.PARTLY_QUOTE_TERMS,
         "injection_cap": combine.INJECTION_CAP, "off_topic": prechecks.OFF_TOPIC_SIMILARITY,
         "statements": [grader.MIN_STATEMENT_CHARS, grader.MAX_STATEMENTS], "feedback": grader._FEEDBACK,
+        "cuts": [lexical.SENTENCE_END, lexical.CLAUSE_SEP],
     }, sort_keys=True)
 
 

@@ -38,6 +38,8 @@ def test_abbreviations_do_not_end_a_sentence():
                                        "Sentinels, e.g. None, use is.", "Done."]
     assert "i.e. whether both names are one object" in lexical.clauses(text)
     assert "is checks identity, i.e. whether both names are one object" in lexical.windows(text)
+    # A quote never starts in one sentence and ends in the next.
+    assert not [w for w in lexical.windows(text) if "object. Sentinels" in w or "is. Done" in w]
 
 
 def test_lexical_measures():

@@ -65,9 +65,12 @@ def windows(text: str, span: int = 3) -> list[str]:
     ("BN normalizes..., then scales...") is found in their pair; one stated inside a long sentence
     in its own clause."""
     spans = _clause_spans(text)
+    ends = [m.start() for m in re.finditer(SENTENCE_END, text)]
+    sentence_of = [sum(e <= a for e in ends) for a, _ in spans]
     out = [text[a:b] for a, b in spans]
-    for n in range(2, span + 1):
-        out += [text[spans[i][0]:spans[i + n - 1][1]] for i in range(len(spans) - n + 1)]
+    for n in range(2, span + 1):  # runs stay inside one sentence: "same object). You use is for None"
+        out += [text[spans[i][0]:spans[i + n - 1][1]] for i in range(len(spans) - n + 1)
+                if sentence_of[i] == sentence_of[i + n - 1]]
     out += sentences(text)
     seen, uniq = set(), []
     for w in out:

@@ -306,17 +306,9 @@ class InterviewService:
 
     def answer_follow_up(self, rec: AnswerRecord, item, f, text: str, *, stage: Stage | None = None) -> Grade:
         """Save the follow-up's answer, then grade it against the targeted key points only."""
-        from bot import followups
-
         saved = self.engine.record_follow_up(rec.session_id, rec.position, item.id, f.question, text,
                                              {"points": list(f.points), "by": f.by})
-        return self.grade(saved, followups.sub_question(Question.from_item(item), f), stage=stage)
-
-    def grade_follow_up(self, rec: AnswerRecord, *, stage: Stage | None = None) -> Grade:
-        """Grade a saved follow-up answer (one a stopped process left pending)."""
-        if not rec.follow_up:
-            raise NotFoundError(f"Answer {rec.id} is not an answer to a follow-up.", "Grade it as an answer.")
-        return self.grade(rec, stage=stage)
+        return self.grade(saved, stage=stage)  # against the points kept with it (_question_of)
 
     def _question_of(self, rec: AnswerRecord) -> Question:
         """What a saved answer is graded against: its corpus item, or for an answer to a follow-up

@@ -173,18 +173,3 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
     assert err.strip() == "", err
     assert code == 141
 
-
-def test_llama_loader_lines_are_dropped_even_behind_a_spinner_frame():
-    """What fd 2 received while the model loaded behind `interview start --resume`'s spinner:
-    rich's frames (escape codes, a carriage return, no newline), llama.cpp's warning right after
-    one, and a message of ours. Before, the warning's line was kept and its tail showed."""
-    from bot.llm.local import without_loader_lines
-
-    warning = ("load: control-looking token: 128247 '</s>' was not control-type; this is probably a bug in the "
-               "model. its type will be overridden\n")
-    frame = "\x1b[?25l\x1b[2K\r⠴ grading…"
-    text = ("Grading your saved answer to: Q?\n" + frame + warning + "\x1b[2K" + warning
-            + "print_info: n_ctx = 4096\n" + frame + "\rCould not grade: the reason\n")
-    kept = without_loader_lines(text)
-    assert kept == "Grading your saved answer to: Q?\n" + frame + "\x1b[2K" + frame + "\rCould not grade: the reason\n"
-    assert without_loader_lines("a line about loading: fine\n") == "a line about loading: fine\n"

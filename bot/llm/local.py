@@ -47,25 +47,6 @@ class _KeepStreams:
 
 
 _LLAMA_LINE = re.compile(r"^(load|llama|llm|print_info|ggml|gguf|general|init|common)\w*[:\s]")
-# Behind a spinner frame on the same line, only llama.cpp's "load: " and "llama_x: " forms count.
-_LLAMA_AFTER = re.compile(r"(?<![\w-])(load|(load|llama|llm|print|ggml|gguf|init|common)_\w+): ")
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-def without_loader_lines(text: str) -> str:
-    """`text` (what fd 2 received while a model loaded) without llama.cpp's loader lines. A
-    spinner drawn meanwhile (rich: escape codes and a frame, no newline) puts a loader line behind
-    it on one line: that line keeps what came before the loader's words. Kept whole before, it
-    wrapped, the spinner redrew its first row, and the tail ("…its type will be overridden")
-    stayed on screen."""
-    out = []
-    for line in text.splitlines(True):  # splits at "\r" too: each spinner frame is a line here
-        if _LLAMA_LINE.match(_ANSI.sub("", line)):
-            line = "".join(_ANSI.findall(line))
-        elif m := _LLAMA_AFTER.search(line):
-            line = line[:m.start()]
-        out.append(line)
-    return "".join(out)
 
 
 # ggml's log levels (ggml.h): llama-cpp-python's own callback still maps the older numbering, so
@@ -120,7 +101,7 @@ class _FilteredStderr:
         self.tmp.seek(0)
         text = self.tmp.read().decode("utf-8", errors="replace")
         self.tmp.close()
-        kept = without_loader_lines(text)
+        kept = "".join(line for line in text.splitlines(True) if not _LLAMA_LINE.match(line))
         if kept:
             os.write(2, kept.encode("utf-8"))
         return False

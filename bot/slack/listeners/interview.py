@@ -197,7 +197,7 @@ def answer_follow_up(core: InterviewCore, client, s: Session, text: str) -> None
 def follow_up_then_go_on(core: InterviewCore, client, s: Session, rec) -> None:
     """Grade a saved follow-up answer against its points; then the next follow-up on the same
     answer (if more are allowed) or the next question. Nothing more when another replica has it."""
-    grade = grade_and_reply(core, client, s, rec, core.service.grade_follow_up, follow_up=True)
+    grade = grade_and_reply(core, client, s, rec, follow_up=True)
     if grade is LOST:
         return
     main = next((a for a in core.engine.answers(s) if a.position == rec.position), None)

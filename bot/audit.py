@@ -90,6 +90,14 @@ def audit(paths: list[Path], *, packs: list[str] | None = None, grader=None,
         pack = _pack_of(p.split(": ", 1)[0], by_file)
         if not packs or pack in packs:
             report.findings.append(Finding("error", "format", pack, "", p.split(": ", 1)[-1], p.split(": ", 1)[0]))
+    known = {it.id for cf in parsed for it in cf.items}
+    for cf in chosen:
+        for it in cf.items:
+            for t in it.same_as:
+                if t not in known:
+                    report.findings.append(Finding(
+                        "error", "format", cf.meta.get("name", ""), it.id,
+                        f"`same as: {t}` names no item of the packs audited; fix the id or remove it", it.source))
     grader = grader or Grader(None, check_topic=False)
     report.model = grader.llm.name
     items = [(cf, it) for cf in chosen for it in cf.items]
@@ -170,14 +178,28 @@ def _repeats(item, add) -> None:
 
 
 def _duplicates(items, report: AuditReport) -> None:
+    """Questions two items ask alike, compared in every language each is written in (`### Question
+    (en)`), so that the English and Chinese versions of one question are found too. Pairs declared
+    `same as` are one question on purpose and are not reported."""
     if len(items) < 2:
         return
-    v = embeddings.embed_queries([it.question for _, it in items])
-    sims = embeddings.cosine(v, v)
+    texts, owner = [], []
+    for n, (_, it) in enumerate(items):
+        for q in (it.question, *it.questions.values()):
+            texts.append(q)
+            owner.append(n)
+    v = embeddings.embed_queries(texts)
+    view_sims = embeddings.cosine(v, v)
+    owner = np.array(owner)
+    sims = np.zeros((len(items), len(items)))
+    np.maximum.at(sims, (owner[:, None], owner[None, :]), view_sims)  # best pair of views per item pair
     np.fill_diagonal(sims, 0)
     for a, b in zip(*np.where(np.triu(sims) >= DUPLICATE_QUESTION)):
         (ca, ia), (cb, ib) = items[a], items[b]
+        if ib.id in ia.same_as or ia.id in ib.same_as:
+            continue
         where = f"as {cb.meta.get('name')}/{ib.id}" + (" (same pack)" if ca is cb else "")
         report.findings.append(Finding(
             "warning", "duplicate", ca.meta.get("name", ""), ia.id,
-            f"asks nearly the same {where} (cosine {sims[a, b]:.2f}): {ia.question!r} / {ib.question!r}", ia.source))
+            f"asks nearly the same {where} (cosine {sims[a, b]:.2f}): {ia.question!r} / {ib.question!r}; "
+            f"if they are one question, add `same as: {ib.id}` under its heading", ia.source))

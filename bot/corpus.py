@@ -11,6 +11,8 @@
     tags: 正则化, 训练
     difficulty: medium
     status: draft        (optional: key points drafted by `interview corpus import`, not yet reviewed)
+    same as: dl-en-006   (optional: items of other packs that ask this same question, often in
+                          the other language; see `Item.same_as`)
 
     ### Answer
     free Markdown ...
@@ -69,6 +71,12 @@ class Item:
     translations: dict[str, list[str]] = field(default_factory=dict)  # language -> key points
     status: str = ""  # "draft": key points not reviewed by a person yet
     questions: dict[str, str] = field(default_factory=dict)  # language -> the question in it (matching)
+    # Ids of items that ask the same question (the behavioural packs ask most questions in both
+    # languages; the ML packs overlap the seed pack). One twin is enough for a match, a session
+    # asks only one of them, and the matcher answers with the one in the asker's language.
+    # Declared on either side; load_items makes it mutual. Not part of content_hash: it changes
+    # neither the index's passages nor a grade.
+    same_as: list[str] = field(default_factory=list)
 
     def content_hash(self) -> str:
         """Changes whenever anything that reaches the index or the grader changes."""
@@ -183,12 +191,17 @@ class _Parser:
             cur["status"] = value.strip().lower()
             if cur["status"] not in ("draft", "reviewed"):
                 self.problem(lineno, f"status `{value.strip()}` is not draft or reviewed")
+        elif sep and key == "same as":
+            cur["same_as"] = [t.strip() for t in re.split(r"[,，]", value) if t.strip()]
+            for t in cur["same_as"]:
+                if not ID_RE.match(t) or t == cur["id"]:
+                    self.problem(lineno, f"`same as: {t}` must name another item's id")
         elif sep and key == "difficulty":
             cur["difficulty"] = value.strip().lower()
             if cur["difficulty"] not in DIFFICULTIES:
                 self.problem(lineno, f"difficulty `{value.strip()}` is not one of {', '.join(DIFFICULTIES)}")
         else:
-            self.problem(lineno, f"unexpected line in {cur['id']}; before `### Answer` only `tags:`, `difficulty:` and `status:` are allowed")
+            self.problem(lineno, f"unexpected line in {cur['id']}; before `### Answer` only `tags:`, `difficulty:`, `status:` and `same as:` are allowed")
 
     def _finish(self, cur: dict, meta: dict) -> Item:
         line, iid = cur["line"], cur["id"]
@@ -242,6 +255,7 @@ class _Parser:
             status="" if cur.get("status") in (None, "reviewed") else cur["status"],
             questions={m["lang"]: " ".join(_block(lines).split()) for name, lines in secs.items()
                        if (m := QUESTION_TRANSLATION_RE.match(name)) and _block(lines)},
+            same_as=cur.get("same_as", []),
         )
 
 
@@ -295,7 +309,27 @@ def load_items(paths: list[Path]) -> list[Item]:
     parsed, problems = check_files(paths)
     if problems:
         raise CorpusError(problems)
-    return [item for cf in parsed for item in cf.items]
+    return link_twins([item for cf in parsed for item in cf.items])
+
+
+def link_twins(items: list[Item]) -> list[Item]:
+    """Make `same as` mutual among `items`. A twin that is not loaded (one pack of a pair chosen
+    with --corpus) is dropped here; `interview corpus audit` reports ids that name no item."""
+    ids = {i.id: i for i in items}
+    for item in items:
+        for t in item.same_as:
+            if t in ids and item.id not in ids[t].same_as:
+                ids[t].same_as.append(item.id)
+    for item in items:
+        item.same_as = [t for t in item.same_as if t in ids]
+    return items
+
+
+def language_of(text: str) -> str:
+    """"zh" when at least a fifth of the letters are CJK, else "en" (what corpus files declare)."""
+    cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
+    latin = len(re.findall(r"[A-Za-z]", text))
+    return "zh" if cjk and cjk * 3 >= 0.2 * (latin + cjk * 3) else "en"
 
 
 def items_by_id(items: list[Item]) -> dict[str, Item]:

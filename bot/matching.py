@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bot import embeddings
+from bot.corpus import language_of
 
 # Is the best candidate the question asked? A logistic model over three numbers: the re-ranked
 # score, the similarity to the item's own question (either language) and the lead over the second
@@ -139,7 +140,30 @@ class QuestionMatcher:
             top2 = np.sort(sims)[-2:]
             own_question = float(sims[:1 + len(item.questions)].max())  # _views puts the questions first
             scored.append((round((h.similarity + float(top2.mean())) / 2, 4), h.item_id, own_question))
-        return sorted(scored, reverse=True)
+        return self._merge_twins(sorted(scored, reverse=True), language_of(text))
+
+    def _merge_twins(self, ranked: list[tuple[float, str, float]], lang: str) -> list[tuple[float, str, float]]:
+        """One entry per question: items declared `same as` each other are one candidate, named by the
+        twin in the asker's language (a Chinese transcript asking about a conflict with a colleague
+        is graded against beh-zh-001, not beh-en-001), with the best score of the twins. Twins no
+        longer compete, so the lead over the next candidate (ACCEPT's margin) is over another
+        question, not over the same one in another language."""
+        out: list[tuple[float, str, float]] = []
+        taken: set[str] = set()
+        for score, iid, own in ranked:
+            if iid in taken:
+                continue
+            group = [iid, *(t for t in self.items[iid].same_as if t in self.items)]
+            taken.update(group)
+            if len(group) > 1:
+                here = {i: o for _, i, o in ranked if i in group}
+                own = max(here.values())
+                if self.items[iid].language != lang:
+                    # the best-ranked twin in the asker's language, else any loaded one
+                    iid = next((i for _, i, _ in ranked if i in group and self.items[i].language == lang),
+                               next((i for i in group if self.items[i].language == lang), iid))
+            out.append((score, iid, own))
+        return out
 
     @staticmethod
     def confidence(ranked: list[tuple[float, str, float]]) -> float:

@@ -214,6 +214,16 @@ def select_questions(items: list[Item], topic: str | None, count: int, seed: int
             raise UsageError(f"No question matches the topic {topic!r}.",
                              f"Use one of the tags: {', '.join(tags[:30])}")
     rng = random.Random(seed)
+    ids = {i.id for i in pool}
+    if any(t in ids for i in pool for t in i.same_as):
+        # twins (`same as`) are one question: a session drawn from both behavioural packs asks it
+        # once, in whichever language the draw reaches first
+        kept, seen = [], set()
+        for i in rng.sample(pool, len(pool)):
+            if i.id not in seen:
+                seen.update([i.id, *i.same_as])
+                kept.append(i)
+        return kept[:count]
     return rng.sample(pool, min(count, len(pool)))
 
 

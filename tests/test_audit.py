@@ -96,3 +96,42 @@ def test_each_problem_is_found_and_errors_exit_1(tmp_path):
     assert "<script" not in out.read_text(encoding="utf-8")
     unknown = runner.invoke(app, ["corpus", "audit", "nope", "--corpus", str(tmp_path)])
     assert unknown.exit_code == 2 and "No pack named nope" in unknown.output
+
+
+EN_TWIN = """---
+name: en-pack
+language: en
+domain: deep learning
+---
+
+## en-001: What is overfitting, and how do you reduce it?
+tags: overfitting
+difficulty: easy
+
+### Answer
+Overfitting is when a model learns the noise of its training data: it does well on the training set
+and badly on new data. Regularization, early stopping and more data reduce it.
+
+### Key points
+- An overfit model does well on the training set and badly on new data
+- Regularization, early stopping and more data reduce overfitting
+- Overfitting means the model learned the noise of its training data
+
+### Question (zh)
+什么是过拟合？如何缓解？
+"""
+
+
+def test_the_same_question_in_two_languages_is_found_unless_declared_same_as(tmp_path):
+    (tmp_path / "zh.md").write_text(ZH, encoding="utf-8")
+    (tmp_path / "en.md").write_text(EN_TWIN, encoding="utf-8")
+    dup = [f for f in audit([tmp_path]).findings if f.check == "duplicate"]
+    assert [(f.item, f.level) for f in dup] == [("en-001", "warning")] and "same as: zh-001" in dup[0].message
+
+    (tmp_path / "en.md").write_text(EN_TWIN.replace("difficulty: easy", "difficulty: easy\nsame as: zh-001"), encoding="utf-8")
+    assert not [f for f in audit([tmp_path]).findings if f.check == "duplicate"]
+
+    (tmp_path / "en.md").write_text(EN_TWIN.replace("difficulty: easy", "difficulty: easy\nsame as: zh-404"), encoding="utf-8")
+    report = audit([tmp_path])
+    assert [(f.item, f.check) for f in report.errors] == [("en-001", "format")]
+    assert "`same as: zh-404` names no item" in report.errors[0].message

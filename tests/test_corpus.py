@@ -125,3 +125,23 @@ def test_the_shipped_packs_cover_both_languages_and_every_area():
             assert item.tags and item.difficulty in ("easy", "medium", "hard")
             if cf.meta["language"] == "zh":  # English answers are matched against English key points
                 assert len(item.translations.get("en", [])) == len(item.key_points), item.id
+
+
+TWIN = GOOD.replace("name: t", "name: u").replace("## a-1: What is a tensor?", "## b-1: 什么是张量？").replace(
+    "difficulty: easy", "difficulty: easy\nsame as: a-1", 1)
+
+
+def test_same_as_is_mutual_among_the_loaded_items_and_dropped_when_its_twin_is_not(tmp_path):
+    a, b = write(tmp_path, GOOD, "a.md"), write(tmp_path, TWIN, "b.md")
+    items = {i.id: i for i in load_items([a, b])}
+    assert items["b-1"].same_as == ["a-1"] and items["a-1"].same_as == ["b-1"]  # declared on one side
+    assert load_items([b])[0].same_as == []  # --corpus with one pack of the pair
+    h = load_items([a])[0].content_hash()
+    assert items["a-1"].content_hash() == h  # a twin changes neither the index's passages nor a grade
+
+
+@pytest.mark.parametrize("value", ["b-1", "Not An Id"])
+def test_same_as_must_name_another_item(tmp_path, value):
+    p = write(tmp_path, TWIN.replace("same as: a-1", f"same as: {value}"))
+    _, problems = check_files([p])
+    assert problems == [f"{p}:10: `same as: {value}` must name another item's id"]

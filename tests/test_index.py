@@ -108,3 +108,23 @@ def test_ingesting_one_pack_never_deletes_another_and_prune_does(settings, mini,
     assert pruned.deleted == ["ml-003"] and sum(idx.packs().values()) == shipped + 2
     gone = QuestionIndex(settings).ingest(mini_items[:2], prune=True)
     assert set(gone.pruned) == {i.corpus for i in corpus_items} and idx.count() == 2 == sum(idx.packs().values())
+
+
+def test_twins_are_one_candidate_named_in_the_askers_language(settings):
+    """The behavioural packs ask most questions in both languages (`same as`). A Chinese question
+    about a clash with a teammate gets the Chinese item, an English one the English item, and
+    the twins do not compete: the match is as confident as for a question asked once."""
+    from tests.conftest import PACKS
+
+    both = load_items([PACKS / "behavioural-en.md", PACKS / "behavioural-zh.md"])
+    idx = QuestionIndex(settings)
+    idx.ingest(both)
+    m = QuestionMatcher(idx, {i.id: i for i in both})
+    zh = "说一个你跟队友在技术决策上看法不一致的例子吧，当时你是怎么处理的？"
+    en = "Tell me about a time you and a coworker clashed over which technical approach to take."
+    for q, want, twin in ((zh, "beh-zh-001", "beh-en-001"), (en, "beh-en-001", "beh-zh-001")):
+        r = m.best(q)
+        assert r.matched and r.question_id == want, (q, r)
+        assert twin not in [i for _, i in r.candidates]
+    only_en = load_items([PACKS / "behavioural-en.md"])  # the twin not loaded: the English item answers
+    assert QuestionMatcher(idx, {i.id: i for i in only_en}).best(zh).question_id == "beh-en-001"

@@ -41,6 +41,21 @@ def test_start_picks_questions_by_topic(engine):
         engine.start("ann", topic="astrology")
 
 
+def test_a_session_over_both_behavioural_packs_asks_each_question_once(history):
+    """beh-en-001 and beh-zh-001 are one question (`same as`): all of both packs, 34 items, are 22
+    questions, each asked once, in either language."""
+    from bot.corpus import load_items
+    from tests.conftest import PACKS
+
+    items = load_items([PACKS / "behavioural-en.md", PACKS / "behavioural-zh.md"])
+    engine = SessionEngine(Store(history.url), items, None)
+    for seed in range(5):
+        asked = [engine.items[q] for q in engine.start("ann", count=40, seed=seed).question_ids]
+        ids = {i.id for i in asked}
+        assert len(asked) == 22 and not any(t in ids for i in asked for t in i.same_as)
+        assert {i.language for i in asked} == {"en", "zh"}
+
+
 def test_answer_is_saved_before_grading_and_kept_when_grading_fails(engine):
     s = engine.start("ann", count=2, seed=3)
     engine.grader.llm.queue(LLMError("endpoint down", "start it"))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from bot import embeddings
+from bot.corpus import language_of as language
 from bot.grading.evidence import normalize
 
 EMPTY, DONT_KNOW, GIBBERISH, ECHO, OFF_TOPIC, INJECTION = (
@@ -58,13 +59,6 @@ def _is_gibberish(text: str) -> bool:
         odd = sum(1 for w in words if not re.search(r"[aeiouyAEIOUY]", w) or re.search(r"[^aeiouyAEIOUY]{5,}", w))
         return odd / len(words) > 0.5
     return False
-
-
-def language(text: str) -> str:
-    """"zh" when at least a fifth of the letters are CJK, else "en" (what corpus files declare)."""
-    cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
-    latin = len(re.findall(r"[A-Za-z]", text))
-    return "zh" if cjk and cjk * 3 >= 0.2 * (latin + cjk * 3) else "en"
 
 
 def is_dont_know(answer: str) -> bool:

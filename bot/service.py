@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from contextlib import contextmanager
 from typing import Callable
 
@@ -33,28 +33,35 @@ def grade_language(grade: Grade) -> str:
 
 
 class ModelGate:
-    """Who may use the model now. `slots` calls run at once; a waiting grading is always let in
-    before a warm-up, and warm-ups stop being let in once the gate closes."""
+    """Who may use the model now. `slots` calls run at once; gradings are let in first come,
+    first served (under load, one person's answer must not wait behind later ones), a waiting
+    grading always before a warm-up, and warm-ups stop being let in once the gate closes."""
 
     def __init__(self, slots: int):
         self._cv = threading.Condition()
         self._slots = self._free = max(1, slots)
-        self._waiting = 0  # gradings waiting for a slot
+        self._queue: deque[object] = deque()  # gradings waiting for a slot, in arrival order
         self._warming = 0  # warm-ups running
         self.closed = False
 
+    @property
+    def _waiting(self) -> int:
+        return len(self._queue)
+
     @contextmanager
     def grading(self, stage: Stage | None = None):
+        me = object()
         with self._cv:
-            self._waiting += 1
+            self._queue.append(me)
             try:
                 if self._free == 0 and stage is not None:
                     stage("preparing the question…" if self._warming else "waiting for another grading…")
-                while self._free == 0:
+                while self._free == 0 or self._queue[0] is not me:
                     self._cv.wait()
                 self._free -= 1
             finally:
-                self._waiting -= 1
+                self._queue.remove(me)
+                self._cv.notify_all()  # the next in line may take a slot still free
         try:
             yield
         finally:

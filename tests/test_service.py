@@ -93,6 +93,29 @@ def test_a_grading_goes_before_queued_warm_ups_and_stale_warm_ups_are_dropped(se
     assert svc.close()
 
 
+def test_gradings_get_the_model_first_come_first_served():
+    """A grading that arrives as the model frees up does not barge past one already waiting."""
+    from bot.service import ModelGate
+
+    gate, order = ModelGate(1), []
+    busy = gate.grading()
+    busy.__enter__()
+
+    def waiting():
+        with gate.grading():
+            order.append("first")
+
+    first = threading.Thread(target=waiting)
+    first.start()
+    with gate._cv:
+        assert gate._cv.wait_for(lambda: gate._waiting == 1, 10)
+        busy.__exit__(None, None, None)  # the slot frees while this thread still holds the lock...
+        with gate.grading():  # ...and asks again at once, before the waiting one could wake
+            order.append("second")
+    first.join(10)
+    assert order == ["first", "second"]
+
+
 def test_the_embedded_model_grades_one_at_a_time_an_endpoint_several(settings, items):
     for slots, expected in ((1, 1), (3, 3)):
         llm = Recording(concurrency=slots, delay=0.3)

@@ -77,6 +77,7 @@ class Item:
     # Declared on either side; load_items makes it mutual. Not part of content_hash: it changes
     # neither the index's passages nor a grade.
     same_as: list[str] = field(default_factory=list)
+    domain: str = ""  # the pack's `domain:`; "behavioural" packs grade structure, not facts
 
     def content_hash(self) -> str:
         """Changes whenever anything that reaches the index or the grader changes."""
@@ -255,7 +256,7 @@ class _Parser:
             status="" if cur.get("status") in (None, "reviewed") else cur["status"],
             questions={m["lang"]: " ".join(_block(lines).split()) for name, lines in secs.items()
                        if (m := QUESTION_TRANSLATION_RE.match(name)) and _block(lines)},
-            same_as=cur.get("same_as", []),
+            same_as=cur.get("same_as", []), domain=meta.get("domain", ""),
         )
 
 

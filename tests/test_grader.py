@@ -172,3 +172,37 @@ def test_a_point_quoted_as_partly_said_is_named_in_the_strengths(dl006):
     assert g.feedback["strengths"] == "你部分讲到了：" + dl006.key_points[2]
     none = Grader(None).grade(followups.sub_question(dl006, f), "我觉得主要是因为它让网络变得更简单了一些，训练也更快。")
     assert none.feedback["strengths"] == "回答还没有讲到任何要点。"
+
+
+STORY = ("Last year I led a churn-prediction project that failed: after three months the model was not used by the "
+         "retention team. I owned the modelling and the plan. What went wrong: I never agreed with them on how they "
+         "would act on a score, so the output did not fit their workflow. I ran a retro, and now I start every project "
+         "by writing down with the users what decision the model will change. The next project was adopted in four weeks.")
+
+
+def test_a_behavioural_key_point_is_missing_only_when_the_model_says_so_and_its_score_has_its_own_map():
+    """Behavioural key points describe a story's shape ("Explains the root cause"): the answer's
+    words cannot rule one out, so without the model's word it is ◐, never ✘; and its score goes
+    through the `structural` entry (bench/data/graded-behavioural), not the fact questions' one."""
+    import dataclasses
+
+    from bot.corpus import load_items
+    from bot.grading import combine
+    from bot.grading.result import PARTIAL
+    from tests.conftest import PACKS
+
+    item = {i.id: i for i in load_items([PACKS / "behavioural-en.md"])}["beh-en-002"]
+    q = Question.from_item(item)
+    facts = dataclasses.replace(q, structural=False)
+    assert q.structural and q.fingerprint() != facts.fingerprint()
+    reply = {"missing_points": [6], "wrong_claims": [], "score": 4}
+    llm = FakeLLM().queue(reply, reply)
+    # token probabilities, as the embedded model gives: the fact check runs, so every signal is there
+    llm.distribution = lambda messages, prefix, options: {o: 1 / len(options) for o in options}
+    story, plain = Grader(llm).grade(q, STORY), Grader(llm).grade(facts, STORY)
+    assert [k.status for k in story.key_points][5] == MISSING  # the model listed point 6
+    assert MISSING not in [k.status for i, k in enumerate(story.key_points) if i != 5]
+    assert [k.status for k in plain.key_points].count(MISSING) > 1  # the fact questions' verdicts
+    assert PARTIAL in [k.status for k in story.key_points]
+    sigs = [combine.Signal(s["name"], s["value"], s["explanation"]) for s in story.signals]
+    assert story.overall == combine.reduce(sigs, "structural")[0] > plain.overall

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bot.config import REPO_ROOT
 from bot.errors import NotFoundError, UsageError
+from bot.grading.grader import is_structural as grader_structural
 from bot.grading.prechecks import language as detect_language
 
 SPLITS = ("dev", "test", "all")
@@ -68,6 +69,7 @@ class Row:
     key_points: list[str] | None = None  # curated key points (our corpus), else drafted
     labels: dict[int, str] | None = None  # 0-based key point -> stated | partly | missing | contradicted
     translations: dict[str, list[str]] | None = None  # language -> the curated key points in it
+    structural: bool = False  # a behavioural item's (grader.Question.structural)
 
 
 @dataclass
@@ -92,10 +94,15 @@ def benchmarks_dir() -> Path:
     return Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "benchmarks"
 
 
-BUILTIN = {"ads": "sas_zh_ads/all.jsonl", "mohler": "mohler_unt_v2.csv", "corpus": "bench/data/graded"}
+BUILTIN = {"ads": "sas_zh_ads/all.jsonl", "mohler": "mohler_unt_v2.csv", "corpus": "bench/data/graded",
+           "behavioural": "bench/data/graded-behavioural"}
 BUILTIN_ALIASES = {"ads": "ads", "sas_zh_ads": "ads", "sas-zh-ads": "ads", "mohler": "mohler",
-                   "mohler_unt_v2": "mohler", "mohler-unt-v2": "mohler", "corpus": "corpus"}
+                   "mohler_unt_v2": "mohler", "mohler-unt-v2": "mohler", "corpus": "corpus",
+                   "behavioural": "behavioural", "behavioral": "behavioural"}
 GRADED_DIR = REPO_ROOT / "bench" / "data" / "graded"
+# Answers to behavioural items, graded the same way: kept apart from `corpus` (fact questions), so
+# that each set's numbers stay comparable across versions.
+BEHAVIOURAL_DIR = REPO_ROOT / "bench" / "data" / "graded-behavioural"
 LABELS = ("stated", "partly", "missing", "contradicted")
 
 
@@ -103,6 +110,12 @@ def corpus_split(question_id: str) -> str:
     """Our graded answers split by item: odd-numbered items are dev, even ones test."""
     digits = re.sub(r"\D", "", question_id)
     return "test" if digits and int(digits) % 2 == 0 else "dev"
+
+
+def load_behavioural(split: str = "test", path: Path | None = None) -> Dataset:
+    ds = load_graded(split, path or BEHAVIOURAL_DIR)
+    ds.name = "behavioural"
+    return ds
 
 
 def load_graded(split: str = "test", path: Path | None = None, corpus_paths: list[Path] | None = None) -> Dataset:
@@ -143,7 +156,7 @@ def load_graded(split: str = "test", path: Path | None = None, corpus_paths: lis
                 continue
             rows.append(Row(f"corpus:{rec['id']}", item.id, item.question, item.answer, rec["answer"] or "", human,
                             detect_language(rec["answer"] or item.question), where, list(item.key_points), labels,
-                            dict(item.translations)))
+                            dict(item.translations), structural=grader_structural(item.domain)))
     if problems:
         raise DatasetError(problems)
     return Dataset("corpus", path, split, 10.0, 0.5, "mixed", rows)
@@ -396,7 +409,7 @@ def load(spec: str | Path, split: str | None = None, *, columns: dict[str, list[
     builtin = builtin_name(spec)
     if builtin and not columns:
         path = Path(spec) if Path(str(spec)).is_file() else None
-        loader = {"ads": load_ads, "mohler": load_mohler, "corpus": load_graded}[builtin]
+        loader = {"ads": load_ads, "mohler": load_mohler, "corpus": load_graded, "behavioural": load_behavioural}[builtin]
         return loader(split or "test", path)
     path = Path(spec).expanduser()
     if not path.exists():

@@ -24,6 +24,8 @@ from bot.grading.result import COVERED, MISSING, PARTIAL, Criterion, FactCheck, 
 from bot.grading.signals import Observations
 from bot.llm.base import LLM
 
+# A behavioural (structural) key point is called missing only when the model lists it (see assess).
+STRUCTURAL_MISSING = "model"
 MIN_STATEMENT_CHARS, MAX_STATEMENTS = 6, 10  # fact-check budget: ~0.5 s per statement locally
 
 
@@ -38,20 +40,30 @@ class Question:
     has_reference: bool = True  # False for a transcript question not in the corpus
     translations: dict[str, list[str]] = field(default_factory=dict)  # language -> the key points in it
     questions: dict[str, str] = field(default_factory=dict)  # language -> the question in it
+    # Key points grade the shape of a story (situation, own actions, result, reflection), not facts:
+    # a behavioural pack's. Its score is reduced by the `structural` entry of weights.json, without
+    # the signals that compare the answer's story with the reference's (fact check, overlaps).
+    structural: bool = False
 
     @classmethod
     def from_item(cls, item) -> "Question":
         return cls(item.id, item.question, item.answer, list(item.key_points), item.language or "zh",
                    translations=dict(getattr(item, "translations", {}) or {}),
-                   questions=dict(getattr(item, "questions", {}) or {}))
+                   questions=dict(getattr(item, "questions", {}) or {}),
+                   structural=is_structural(getattr(item, "domain", "")))
 
     def fingerprint(self) -> str:
         extra = [f"{lang}:{p}" for lang, pts in sorted(self.translations.items()) for p in pts]
         extra += [f"q-{lang}:{text}" for lang, text in sorted(self.questions.items())]
+        extra += ["structural"] if self.structural else []
         return version.question_fingerprint(self.question, self.reference, self.key_points + extra)
 
 
 SLOT = "\x00STATEMENT\x00"
+
+
+def is_structural(domain: str) -> bool:
+    return domain.strip().lower() in ("behavioural", "behavioral")
 
 
 def _factcheck_prompt(q: Question, statement: str | None) -> tuple[str, str]:
@@ -86,6 +98,11 @@ def assess(grade: Grade, q: Question, answer: str, obs: Observations | None, ent
         flagged = None if obs is None else i in obs.missing
         p = verdicts.probability(verdicts.observations(ev, flagged), params)
         status = verdicts.status(p, params)
+        if q.structural and status == MISSING and not flagged and STRUCTURAL_MISSING == "model":
+            # "Explains the root cause" is a shape, not a sentence an answer repeats: the clauses'
+            # similarity to it cannot rule it out (43 % of the stated ones fell below the cut on
+            # bench/data/graded-behavioural, dev). Missing only when the model says so.
+            status = PARTIAL
         versions = [point] + [t[i] for t in q.translations.values() if len(t) == len(q.key_points)]
         shown = status == COVERED or (status == PARTIAL and verdicts.quotable(versions, ev.place, asked))
         kp = KeyPointResult(point, status, ev.place if shown else "",
@@ -100,6 +117,8 @@ def assess(grade: Grade, q: Question, answer: str, obs: Observations | None, ent
         points.append(kp)
         probs.append(p)
     sigs = signals.compute(q.reference, q.key_points, answer, points, probs, kind == "cross", obs, q.translations)
+    if q.structural and entry == "default":
+        entry = "structural"  # combine.entry falls back to `default` while there is none
     overall, shares = combine.reduce(sigs, entry)
     if INJECTION in grade.flags:
         overall = min(overall, combine.INJECTION_CAP)

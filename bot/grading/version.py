@@ -34,7 +34,7 @@ def constants() -> str:
         "partly_quote_terms": verdicts.PARTLY_QUOTE_TERMS,
         "injection_cap": combine.INJECTION_CAP, "off_topic": prechecks.OFF_TOPIC_SIMILARITY,
         "statements": [grader.MIN_STATEMENT_CHARS, grader.MAX_STATEMENTS], "feedback": grader._FEEDBACK,
-        "cuts": [lexical.SENTENCE_END, lexical.CLAUSE_SEP],
+        "cuts": [lexical.SENTENCE_END, lexical.CLAUSE_SEP], "structural_missing": grader.STRUCTURAL_MISSING,
     }, sort_keys=True)
 
 

@@ -119,4 +119,5 @@ def sub_question(q: Question, f: FollowUp) -> Question:
     points = [q.key_points[i] for i in f.points]
     return Question(q.id, f.question, "\n".join(points), points, q.language,
                     translations={lang: [pts[i] for i in f.points] for lang, pts in q.translations.items()
-                                  if len(pts) == len(q.key_points)})
+                                  if len(pts) == len(q.key_points)},
+                    structural=q.structural)  # a behavioural point stays a shape, not a sentence

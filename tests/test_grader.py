@@ -206,3 +206,5 @@ def test_a_behavioural_key_point_is_missing_only_when_the_model_says_so_and_its_
     assert PARTIAL in [k.status for k in story.key_points]
     sigs = [combine.Signal(s["name"], s["value"], s["explanation"]) for s in story.signals]
     assert story.overall == combine.reduce(sigs, "structural")[0] > plain.overall
+    assert not any(k.evidence for k in story.key_points)  # six undecided, one missing: not "nothing covered"
+    assert story.feedback["strengths"] == "No key point could be confirmed from your words yet."

@@ -281,10 +281,12 @@ def verified_claims(claims: list[dict], answer: str) -> list[WrongClaim]:
 
 _FEEDBACK = {
     "zh": {"good": "你讲到了：", "partly": "你部分讲到了：", "none": "回答还没有讲到任何要点。",
+           "unsure": "还没能从你的原话中确认任何要点。",
            "next": "下一步：补充“{p}”。",
            "clarify": "下一步：把“{p}”讲得更明确。",
            "done": "下一步：补充原理、取舍和例子，让回答更有深度。", "sep": "；"},
     "en": {"good": "You covered: ", "partly": "You partly covered: ", "none": "The answer does not cover any key point yet.",
+           "unsure": "No key point could be confirmed from your words yet.",
            "next": "Next step: add \"{p}\".", "clarify": "Next step: make \"{p}\" explicit.",
            "done": "Next step: add the why, trade-offs and an example.", "sep": "; "},
 }
@@ -302,8 +304,10 @@ def feedback(q: Question, points: list[KeyPointResult], reason: str = "", answer
     # A point shown as partly said, with the candidate's words quoted, is not "nothing covered".
     partly = [p.point for p in points if p.status == PARTIAL and p.evidence]
     fb = {
+        # Points the grader cannot decide (◐) are not "nothing covered": a 9.5 behavioural story
+        # whose shape no clause repeats was told it covered nothing.
         "strengths": (t["good"] + t["sep"].join(good) if good else t["partly"] + t["sep"].join(partly) if partly
-                      else t["none"]),
+                      else t["unsure"] if unclear else t["none"]),
         "missing": missing,
         "unclear": unclear,
         "next_step": (t["next"].format(p=missing[0]) if missing else t["clarify"].format(p=unclear[0]) if unclear

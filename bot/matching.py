@@ -156,8 +156,7 @@ class QuestionMatcher:
             group = [iid, *(t for t in self.items[iid].same_as if t in self.items)]
             taken.update(group)
             if len(group) > 1:
-                here = {i: o for _, i, o in ranked if i in group}
-                own = max(here.values())
+                own = max(o for _, i, o in ranked if i in group)
                 if self.items[iid].language != lang:
                     # the best-ranked twin in the asker's language, else any loaded one
                     iid = next((i for _, i, _ in ranked if i in group and self.items[i].language == lang),

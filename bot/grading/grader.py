@@ -24,7 +24,8 @@ from bot.grading.result import COVERED, MISSING, PARTIAL, Criterion, FactCheck, 
 from bot.grading.signals import Observations
 from bot.llm.base import LLM
 
-# A behavioural (structural) key point is called missing only when the model lists it (see assess).
+# The rule for a behavioural (structural) key point, named here so that it is part of the grading
+# version: missing only when the model lists it (see assess).
 STRUCTURAL_MISSING = "model"
 MIN_STATEMENT_CHARS, MAX_STATEMENTS = 6, 10  # fact-check budget: ~0.5 s per statement locally
 
@@ -41,8 +42,8 @@ class Question:
     translations: dict[str, list[str]] = field(default_factory=dict)  # language -> the key points in it
     questions: dict[str, str] = field(default_factory=dict)  # language -> the question in it
     # Key points grade the shape of a story (situation, own actions, result, reflection), not facts:
-    # a behavioural pack's. Its score is reduced by the `structural` entry of weights.json, without
-    # the signals that compare the answer's story with the reference's (fact check, overlaps).
+    # a behavioural pack's. A point is missing only when the model lists it, and the score goes
+    # through the `structural` entry of weights.json (the default weights, their own map to 0-10).
     structural: bool = False
 
     @classmethod
@@ -98,7 +99,7 @@ def assess(grade: Grade, q: Question, answer: str, obs: Observations | None, ent
         flagged = None if obs is None else i in obs.missing
         p = verdicts.probability(verdicts.observations(ev, flagged), params)
         status = verdicts.status(p, params)
-        if q.structural and status == MISSING and not flagged and STRUCTURAL_MISSING == "model":
+        if q.structural and status == MISSING and not flagged:
             # "Explains the root cause" is a shape, not a sentence an answer repeats: the clauses'
             # similarity to it cannot rule it out (43 % of the stated ones fell below the cut on
             # bench/data/graded-behavioural, dev). Missing only when the model says so.

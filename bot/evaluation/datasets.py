@@ -70,6 +70,7 @@ class Row:
     labels: dict[int, str] | None = None  # 0-based key point -> stated | partly | missing | contradicted
     translations: dict[str, list[str]] | None = None  # language -> the curated key points in it
     structural: bool = False  # a behavioural item's (grader.Question.structural)
+    references: dict[str, str] | None = None  # language -> the reference written in it
 
 
 @dataclass
@@ -156,7 +157,8 @@ def load_graded(split: str = "test", path: Path | None = None, corpus_paths: lis
                 continue
             rows.append(Row(f"corpus:{rec['id']}", item.id, item.question, item.answer, rec["answer"] or "", human,
                             detect_language(rec["answer"] or item.question), where, list(item.key_points), labels,
-                            dict(item.translations), structural=grader_structural(item.domain)))
+                            dict(item.translations), structural=grader_structural(item.domain),
+                            references=dict(item.answers)))
     if problems:
         raise DatasetError(problems)
     return Dataset("corpus", path, split, 10.0, 0.5, "mixed", rows)

@@ -7,6 +7,7 @@ recomputes grades from stored observations when a signal or a weight changes.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -27,6 +28,10 @@ from bot.llm.base import LLM
 # The rule for a behavioural (structural) key point, named here so that it is part of the grading
 # version: missing only when the model lists it (see assess).
 STRUCTURAL_MISSING = "model"
+# An answer in another language than the item's is compared with the reference written in its
+# language (`### Answer (en)`) where there is one, and the model reads the question, reference and
+# key points in that language (`in_language`): named here so that it is part of the grading version.
+REFERENCE_LANGUAGE = "answer's (signals and model)"
 MIN_STATEMENT_CHARS, MAX_STATEMENTS = 6, 10  # fact-check budget: ~0.5 s per statement locally
 
 
@@ -45,18 +50,21 @@ class Question:
     # a behavioural pack's. A point is missing only when the model lists it, and the score goes
     # through the `structural` entry of weights.json (the default weights, their own map to 0-10).
     structural: bool = False
+    references: dict[str, str] = field(default_factory=dict)  # language -> the reference written in it
 
     @classmethod
     def from_item(cls, item) -> "Question":
         return cls(item.id, item.question, item.answer, list(item.key_points), item.language or "zh",
                    translations=dict(getattr(item, "translations", {}) or {}),
                    questions=dict(getattr(item, "questions", {}) or {}),
-                   structural=is_structural(getattr(item, "domain", "")))
+                   structural=is_structural(getattr(item, "domain", "")),
+                   references=dict(getattr(item, "answers", {}) or {}))
 
     def fingerprint(self) -> str:
         extra = [f"{lang}:{p}" for lang, pts in sorted(self.translations.items()) for p in pts]
         extra += [f"q-{lang}:{text}" for lang, text in sorted(self.questions.items())]
         extra += ["structural"] if self.structural else []
+        extra += [f"a-{lang}:{text}" for lang, text in sorted(self.references.items())]
         return version.question_fingerprint(self.question, self.reference, self.key_points + extra)
 
 
@@ -75,6 +83,26 @@ def _factcheck_prompt(q: Question, statement: str | None) -> tuple[str, str]:
         question=q.question.strip(), reference=q.reference.strip(),
         statement=SLOT if statement is None else prompts.sanitize_answer(statement))
     return system, user.split(SLOT)[0] if statement is None else user
+
+
+def reference_for(q: Question, answer_language: str, cross: bool) -> tuple[str, bool]:
+    """The reference an answer in another language is compared with: the one written in its
+    language where the item has it (`### Answer (en)`), else the item's own; and whether the
+    comparison is still across languages."""
+    if cross and q.references.get(answer_language):
+        return q.references[answer_language], False
+    return q.reference, cross
+
+
+def in_language(q: Question, lang: str) -> Question:
+    """The question as the model reads it for an answer in `lang`: written whole in that language
+    (reference and key points, one by one) where the item has it, else as it is. Key point numbers
+    stay the same, so the model's "missing" list needs no mapping back."""
+    points = q.translations.get(lang, [])
+    if lang == q.language or not q.references.get(lang) or len(points) != len(q.key_points):
+        return q
+    return dataclasses.replace(q, question=q.questions.get(lang, q.question), reference=q.references[lang],
+                               key_points=list(points), language=lang, translations={}, questions={}, references={})
 
 
 def reference_points(reference: str) -> list[str]:
@@ -117,7 +145,8 @@ def assess(grade: Grade, q: Question, answer: str, obs: Observations | None, ent
             kp.note = "no clause of the answer says it closely enough"
         points.append(kp)
         probs.append(p)
-    sigs = signals.compute(q.reference, q.key_points, answer, points, probs, kind == "cross", obs, q.translations)
+    reference, cross = reference_for(q, answer_language, kind == "cross")
+    sigs = signals.compute(reference, q.key_points, answer, points, probs, cross, obs, q.translations)
     if q.structural and entry == "default":
         entry = "structural"  # combine.entry falls back to `default` while there is none
     overall, shares = combine.reduce(sigs, entry)
@@ -129,6 +158,8 @@ def assess(grade: Grade, q: Question, answer: str, obs: Observations | None, ent
     grade.criteria = [Criterion(s.name, round(10 * s.value, 1), round(shares.get(s.name, 0.0), 3), s.explanation)
                       for s in sorted(sigs, key=lambda s: -shares.get(s.name, 0.0)) if shares.get(s.name, 0.0) > 0]
     grade.overall = overall
+    if reference is not q.reference:
+        grade.reference_answer = reference  # shown in the candidate's language
     grade.feedback = feedback(q, points, answer_language=answer_language)
     return grade
 
@@ -158,10 +189,12 @@ class Grader:
         self.retries = retries
         self.check_topic = check_topic
 
-    def prepare(self, q: Question) -> None:
+    def prepare(self, q: Question, answer_language: str = "") -> None:
         """Evaluate the fixed prompt prefixes (grading and fact check) into the model's cache: runs
-        while the candidate types; the next answers to the same question reuse them.
-        Failures only cost speed."""
+        while the candidate types; the next answers to the same question reuse them. With
+        `answer_language` (the language the question was asked in), the prefixes an answer in that
+        language is graded with. Failures only cost speed."""
+        q = in_language(q, answer_language) if answer_language else q
         p = prompts.render(q.question, q.reference, q.key_points, q.language)
         self._warm(p.system, p.user_prefix)
         if getattr(self.llm, "distribution", None) is not None:
@@ -185,13 +218,14 @@ class Grader:
         elif isinstance(self.llm, _NoModel):
             assess(grade, q, answer, None, "model_free")
         else:
-            p = prompts.render(q.question, q.reference, q.key_points, q.language)
+            m = in_language(q, language(answer))
+            p = prompts.render(m.question, m.reference, m.key_points, m.language)
             self._warm(p.system, p.user_prefix)  # restores this question's cached prefix
             messages = [{"role": "system", "content": p.system}, {"role": "user", "content": p.user(answer)}]
             text, reply = self._ask(messages, len(q.key_points))
             belief = self._score_belief(messages, text, reply)
             grade.model_belief = round(belief, 4)
-            grade.fact_checks = self._fact_check(q, answer)
+            grade.fact_checks = self._fact_check(m, answer)
             obs = Observations({n - 1 for n in reply["missing_points"] if 1 <= n <= len(q.key_points)},
                                verified_claims(reply["wrong_claims"], answer), belief, grade.fact_checks)
             assess(grade, q, answer, obs)

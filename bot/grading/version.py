@@ -35,6 +35,7 @@ def constants() -> str:
         "injection_cap": combine.INJECTION_CAP, "off_topic": prechecks.OFF_TOPIC_SIMILARITY,
         "statements": [grader.MIN_STATEMENT_CHARS, grader.MAX_STATEMENTS], "feedback": grader._FEEDBACK,
         "cuts": [lexical.SENTENCE_END, lexical.CLAUSE_SEP], "structural_missing": grader.STRUCTURAL_MISSING,
+        "reference_language": grader.REFERENCE_LANGUAGE,
     }, sort_keys=True)
 
 

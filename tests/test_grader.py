@@ -261,5 +261,9 @@ def test_the_model_reads_the_question_in_the_answers_language_where_the_item_has
     assert g.key_points[2].point == dl006.key_points[2] and g.key_points[2].model_status == MISSING
     grader.grade(dl006, STRONG)
     assert dl006.reference.strip() in llm.calls[1]["user"] and dl006.references["en"].strip() not in llm.calls[1]["user"]
+    both = FakeLLM([])
+    Grader(both).prepare(dl006)  # asked in Chinese, answered in either: both prefixes, its own first
+    assert [dl006.reference.strip() in u for _, u in both.prepared] == [True, False]
+    assert dl006.references["en"].strip() in both.prepared[1][1]
     partial = dataclasses.replace(dl006, translations={})  # no English key points: the item as written
     assert in_language(partial, "en") is partial and in_language(dl006, "zh") is dl006

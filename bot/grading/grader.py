@@ -191,14 +191,18 @@ class Grader:
 
     def prepare(self, q: Question, answer_language: str = "") -> None:
         """Evaluate the fixed prompt prefixes (grading and fact check) into the model's cache: runs
-        while the candidate types; the next answers to the same question reuse them. With
-        `answer_language` (the language the question was asked in), the prefixes an answer in that
-        language is graded with. Failures only cost speed."""
-        q = in_language(q, answer_language) if answer_language else q
-        p = prompts.render(q.question, q.reference, q.key_points, q.language)
-        self._warm(p.system, p.user_prefix)
-        if getattr(self.llm, "distribution", None) is not None:
-            self._warm(*_factcheck_prompt(q, None))
+        while the candidate types; the next answers to the same question reuse them. The prefixes
+        an answer in `answer_language` is graded with; without it, those of the item's own language
+        first, then those of each language it is written in whole (an English answer to a Chinese
+        question was graded cold: 18.6 s instead of ~9 s on a slow 2-core machine). Failures only
+        cost speed."""
+        views = [in_language(q, answer_language)] if answer_language else \
+            [q] + [v for lang in sorted(q.references) if (v := in_language(q, lang)) is not q]
+        for v in views:
+            p = prompts.render(v.question, v.reference, v.key_points, v.language)
+            self._warm(p.system, p.user_prefix)
+            if getattr(self.llm, "distribution", None) is not None:
+                self._warm(*_factcheck_prompt(v, None))
 
     def _warm(self, system: str, user_prefix: str) -> None:
         try:

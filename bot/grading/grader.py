@@ -85,15 +85,6 @@ def _factcheck_prompt(q: Question, statement: str | None) -> tuple[str, str]:
     return system, user.split(SLOT)[0] if statement is None else user
 
 
-def reference_for(q: Question, answer_language: str, cross: bool) -> tuple[str, bool]:
-    """The reference an answer in another language is compared with: the one written in its
-    language where the item has it (`### Answer (en)`), else the item's own; and whether the
-    comparison is still across languages."""
-    if cross and q.references.get(answer_language):
-        return q.references[answer_language], False
-    return q.reference, cross
-
-
 def in_language(q: Question, lang: str) -> Question:
     """The question as the model reads it for an answer in `lang`: written whole in that language
     (reference and key points, one by one) where the item has it, else as it is. Key point numbers
@@ -145,8 +136,10 @@ def assess(grade: Grade, q: Question, answer: str, obs: Observations | None, ent
             kp.note = "no clause of the answer says it closely enough"
         points.append(kp)
         probs.append(p)
-    reference, cross = reference_for(q, answer_language, kind == "cross")
-    sigs = signals.compute(reference, q.key_points, answer, points, probs, cross, obs, q.translations)
+    # The reference the model read: in the answer's language where the item is written whole in it.
+    view = in_language(q, answer_language)
+    sigs = signals.compute(view.reference, q.key_points, answer, points, probs, kind == "cross" and view is q, obs,
+                           q.translations)
     if q.structural and entry == "default":
         entry = "structural"  # combine.entry falls back to `default` while there is none
     overall, shares = combine.reduce(sigs, entry)
@@ -158,8 +151,8 @@ def assess(grade: Grade, q: Question, answer: str, obs: Observations | None, ent
     grade.criteria = [Criterion(s.name, round(10 * s.value, 1), round(shares.get(s.name, 0.0), 3), s.explanation)
                       for s in sorted(sigs, key=lambda s: -shares.get(s.name, 0.0)) if shares.get(s.name, 0.0) > 0]
     grade.overall = overall
-    if reference is not q.reference:
-        grade.reference_answer = reference  # shown in the candidate's language
+    if view is not q:
+        grade.reference_answer = view.reference  # shown in the candidate's language
     grade.feedback = feedback(q, points, answer_language=answer_language)
     return grade
 

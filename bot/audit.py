@@ -129,17 +129,20 @@ def _support(item, grader, add, structural: bool) -> None:
     verdicts, a fraction of the embedding work). Packs whose key points grade the structure
     of an answer (behavioural) get warnings: only a model can tell whether a story "states a result"."""
     from bot.grading import combine, lexical, verdicts
+    from bot.judge.model import get_judge
 
     if isinstance(grader.llm, _NoModel):
         params = combine.verdict_params("model_free")
         kind = item.language or "zh"
         points = item.key_points
+        judged = get_judge().judge(points, item.answer)
         ev = verdicts.gather(points, item.answer, kind, places=lexical.sentences(item.answer))
-        probs = [verdicts.probability(verdicts.observations(e, None), params) for e in ev]
+        probs = [verdicts.probability(verdicts.observations(e, None, j), params) for e, j in zip(ev, judged)]
         todo = [i for i, p in enumerate(probs) if verdicts.status(p, params) != "covered"]
         if todo and not structural:  # their findings stay warnings: not worth the windows' cost
             for i, e in zip(todo, verdicts.gather([points[i] for i in todo], item.answer, kind)):
-                ev[i], probs[i] = e, max(probs[i], verdicts.probability(verdicts.observations(e, None), params))
+                ev[i], probs[i] = e, max(probs[i], verdicts.probability(verdicts.observations(e, None, judged[i]),
+                                                                        params))
         results = [(points[i], verdicts.status(p, params), p, ev[i].place) for i, p in enumerate(probs)]
         checks = []
     else:

@@ -32,9 +32,9 @@ class FollowUp:
 
 
 def target(grade: Grade, limit: int = IMPORTANT, exclude: set[int] | None = None) -> int | None:
-    """The most important key point the answer missed (among the first `limit`), else the most
-    important one it left unclear ("partly": the grader could not find it stated), if any."""
-    for wanted in ("missing", "partial"):
+    """The most important key point the answer contradicted or missed (among the first `limit`),
+    else the most important one it left unclear ("partly"), if any."""
+    for wanted in ("contradicted", "missing", "partial"):
         for i, kp in enumerate(grade.key_points[:limit]):
             if kp.status == wanted and i not in (exclude or set()):
                 return i
@@ -44,16 +44,14 @@ def target(grade: Grade, limit: int = IMPORTANT, exclude: set[int] | None = None
 def leaks(text: str, point: str, translated: str | None = None) -> bool:
     """Does the follow-up state the point (or most of its terms)? Judged by the same key-point
     verdicts that grade answers: a follow-up the grader would credit as stating it gives it away."""
-    from bot.grading import combine, verdicts
-    from bot.grading.prechecks import language
+    from bot.grading import judged
+    from bot.judge.model import get_judge
 
-    params = combine.verdict_params("model_free")
     for p in filter(None, [point, translated]):
         need = lexical.terms(p)
         if need and lexical.recall(need, lexical.terms(text)) >= LEAK_TERMS:
             return True
-        (ev,) = verdicts.gather([p], text, verdicts.kind_of(language(p), language(text)))
-        if verdicts.probability(verdicts.observations(ev, None), params) >= params["covered"]:
+        if judged.status(get_judge().judge([p], text)[0]) == judged.COVERED:
             return True
     return False
 

@@ -273,15 +273,22 @@ class InterviewService:
     def warmed(self) -> list[str]:
         return list(self._warmups.done) if self._warmups is not None else []
 
-    def grade(self, rec: AnswerRecord, question: Question | None = None, *, stage: Stage | None = None) -> Grade:
+    def grade(self, rec: AnswerRecord, question: Question | None = None, *, stage: Stage | None = None,
+              preview: Callable[[Grade], None] | None = None) -> Grade:
         """Grade a saved answer (marked `error` and the error raised when grading fails): an answer
-        to a follow-up against the points it was asked about, unless `question` says otherwise."""
+        to a follow-up against the points it was asked about, unless `question` says otherwise.
+        `preview` is shown the grade as soon as it is known without the model (where the score does
+        not wait for it: `Grader.scores_without_model`), before the model adds its corrections."""
         question = question or self._question_of(rec)
         self.grader(stage)
         cached = self.engine.cached_grade(question, rec.answer, self.engine.grader.llm.name)
         if cached is not None:  # no need to wait for the model
             grade = self.engine.grade(rec, question)
         else:
+            if preview is not None and self.engine.grader.scores_without_model:
+                if stage is not None:
+                    stage("grading…")
+                preview(self.engine.grader.quick(question, rec.answer))
             with self._gate.grading(stage):
                 if stage is not None:
                     stage("grading…")
@@ -311,11 +318,12 @@ class InterviewService:
                 stage("thinking of a follow-up…")
             return followups.write(q, grade, llm, grade_language(grade), exclude)
 
-    def answer_follow_up(self, rec: AnswerRecord, item, f, text: str, *, stage: Stage | None = None) -> Grade:
+    def answer_follow_up(self, rec: AnswerRecord, item, f, text: str, *, stage: Stage | None = None,
+                         preview: Callable[[Grade], None] | None = None) -> Grade:
         """Save the follow-up's answer, then grade it against the targeted key points only."""
         saved = self.engine.record_follow_up(rec.session_id, rec.position, item.id, f.question, text,
                                              {"points": list(f.points), "by": f.by})
-        return self.grade(saved, stage=stage)  # against the points kept with it (_question_of)
+        return self.grade(saved, stage=stage, preview=preview)  # against the points kept with it (_question_of)
 
     def _question_of(self, rec: AnswerRecord) -> Question:
         """What a saved answer is graded against: its corpus item, or for an answer to a follow-up

@@ -8,7 +8,7 @@ from tests.conftest import REPO
 LAYERS = [
     {"errors", "embeddings", "db"},  # db: the history database layer (SQLite or PostgreSQL)
     {"config", "corpus", "matching"},
-    {"llm", "index"},
+    {"llm", "index", "judge"},
     {"grading"},
     {"sessions", "transcripts", "reports", "evaluation", "coach", "followups", "audit", "importers"},
     {"service"},  # the application layer every face calls

@@ -6,7 +6,7 @@ import pytest
 from bot.errors import GradingError, LLMError
 from bot.grading import prompt as prompts
 from bot.grading.grader import Grader, Question
-from bot.grading.result import COVERED, MISSING, Grade
+from bot.grading.result import CONTRADICTED, COVERED, MISSING, Grade
 from bot.llm.fake import FakeLLM
 
 STRONG = ("Dropout 是一种正则化方法：训练时每个神经元以概率 p 被随机丢弃，相当于训练很多子网络，可以看作近似的 bagging 集成，"
@@ -30,7 +30,7 @@ def test_strong_answer_scores_high_with_own_words_as_evidence(dl006):
     g = Grader(FakeLLM([reply(5)])).grade(dl006, STRONG)
     assert g.overall >= 7
     covered = [p for p in g.key_points if p.status == COVERED]
-    assert len(covered) >= 5
+    assert len(covered) >= 4  # of 8, all stated: the rest are ◐ (README: stated points shown partly)
     assert all(p.evidence and p.evidence in STRONG for p in covered)  # the candidate's words, verbatim
     assert g.model == "fake" and g.prompt_version.startswith("p-")
     names = {x["name"] for x in g.signals}
@@ -46,17 +46,61 @@ def test_model_praise_is_capped_by_missing_evidence(dl006):
     assert g.overall < full.overall - 2
 
 
-def test_the_models_missing_list_is_one_vote_not_an_override(dl006):
-    """A 1.5B model lists stated points as missing; its list lowers P(stated) but does not erase
-    the candidate's words (issue: 1.4/10 for an expert answer whose every point it listed)."""
+def test_the_models_missing_list_changes_no_verdict_the_judge_decides(dl006):
+    """A 1.5B model lists stated points as missing (an expert answer got 1.4/10 for it): the
+    trained judge decides each point; the model's list is kept beside it, and a disagreement is
+    shown."""
     flagged = Grader(FakeLLM([reply(3, missing=[2])])).grade(dl006, STRONG)  # key points are numbered from 1
     base = Grader(FakeLLM([reply(3)])).grade(dl006, STRONG)
-    assert flagged.key_points[1].probability < base.key_points[1].probability
+    assert [p.status for p in flagged.key_points] == [p.status for p in base.key_points]
     assert flagged.key_points[1].model_status == MISSING and base.key_points[1].model_status == ""
-    assert [p.probability for p in flagged.key_points][2:] == [p.probability for p in base.key_points][2:]
     everything = Grader(FakeLLM([reply(3, missing=range(1, len(dl006.key_points) + 1))])).grade(dl006, STRONG)
-    assert sum(p.status == COVERED for p in everything.key_points) >= 3
-    assert all(p.note for p in everything.key_points if p.status == COVERED)  # the disagreement is shown
+    covered = [p for p in everything.key_points if p.status == COVERED]
+    assert len(covered) >= 4 and all(p.note for p in covered)  # the disagreement is shown
+
+
+def test_a_contradicted_point_is_asked_about_first_and_shown_with_the_candidates_words(dl006):
+    """The feedback and the terminal for a point the answer contradicts (✗): the next step asks to
+    recheck it before any missing point, and the clause is shown as what the candidate said."""
+    from rich.console import Console
+
+    from bot.grading.grader import feedback
+    from bot.grading.result import KeyPointResult
+    from bot.reports.terminal import render_grade
+
+    points = [KeyPointResult(dl006.key_points[0], COVERED, "是一种正则化"),
+              KeyPointResult(dl006.key_points[3], CONTRADICTED, "推理时仍然随机丢弃神经元"),
+              KeyPointResult(dl006.key_points[4], MISSING)]
+    fb = feedback(dl006, points, answer_language="zh")
+    assert fb["contradicted"] == [dl006.key_points[3]]
+    assert dl006.key_points[3] in fb["next_step"] and "不符" in fb["next_step"]
+    g = Grade("dl-006", dl006.question, "…", 4.0, key_points=points, feedback=fb, model="fake")
+    console = Console(record=True, width=200)
+    render_grade(g, console, show_reference=False)
+    text = console.export_text()
+    assert "✗ " + dl006.key_points[3] in text and "you said: “推理时仍然随机丢弃神经元”" in text
+
+
+def test_the_next_step_never_asks_for_a_point_the_grader_finds_stated(dl006):
+    for answer in (STRONG, "Dropout 训练时以概率 p 随机丢弃神经元，防止过拟合。"):
+        g = Grader(FakeLLM([reply(3)])).grade(dl006, answer)
+        stated = [p.point for p in g.key_points if p.status == COVERED]
+        assert not any(p in g.feedback["next_step"] for p in stated), (answer, g.feedback["next_step"])
+
+
+ENGLISH = ("Dropout randomly zeroes units with probability p during training and scales the rest by 1/(1-p), so "
+           "nothing is dropped at test time; you can see it as averaging an ensemble of thinned sub-networks. "
+           "BatchNorm normalizes each mini-batch with its mean and variance, then applies a learnable scale and shift; "
+           "it speeds up training, has a slight regularizing side effect from batch noise, and at inference it uses "
+           "running averages.")
+
+
+def test_an_english_answer_is_shown_the_key_points_in_english(dl006):
+    g = Grader(FakeLLM([reply(4)])).grade(dl006, ENGLISH)
+    assert [p.point for p in g.key_points] == dl006.translations["en"]
+    assert g.feedback["next_step"].startswith("Next step")
+    covered = [p for p in g.key_points if p.status == COVERED]
+    assert covered and all(p.evidence in ENGLISH for p in covered)
 
 
 def test_missing_numbers_as_strings_are_read_and_out_of_range_ones_fail_validation(dl006):
@@ -180,15 +224,14 @@ STORY = ("Last year I led a churn-prediction project that failed: after three mo
          "by writing down with the users what decision the model will change. The next project was adopted in four weeks.")
 
 
-def test_a_behavioural_key_point_is_missing_only_when_the_model_says_so_and_its_score_has_its_own_map():
-    """Behavioural key points describe a story's shape ("Explains the root cause"): the answer's
-    words cannot rule one out, so without the model's word it is ◐, never ✘; and its score goes
-    through the `structural` entry (bench/data/graded-behavioural), not the fact questions' one."""
+def test_a_behavioural_story_is_judged_point_by_point_and_scored_through_its_own_map():
+    """Behavioural key points describe a story's shape ("Explains the root cause"): the judge reads
+    them like any point (the model's missing list is no vote), and the score goes through the
+    `structural` entry (bench/data/graded-behavioural), not the fact questions' one."""
     import dataclasses
 
     from bot.corpus import load_items
     from bot.grading import combine
-    from bot.grading.result import PARTIAL
     from tests.conftest import PACKS
 
     item = {i.id: i for i in load_items([PACKS / "behavioural-en.md"])}["beh-en-002"]
@@ -196,18 +239,17 @@ def test_a_behavioural_key_point_is_missing_only_when_the_model_says_so_and_its_
     facts = dataclasses.replace(q, structural=False)
     assert q.structural and q.fingerprint() != facts.fingerprint()
     reply = {"missing_points": [6], "wrong_claims": [], "score": 4}
-    llm = FakeLLM().queue(reply, reply)
-    # token probabilities, as the embedded model gives: the fact check runs, so every signal is there
+    llm = FakeLLM().queue(reply, reply, reply)
     llm.distribution = lambda messages, prefix, options: {o: 1 / len(options) for o in options}
     story, plain = Grader(llm).grade(q, STORY), Grader(llm).grade(facts, STORY)
-    assert [k.status for k in story.key_points][5] == MISSING  # the model listed point 6
-    assert MISSING not in [k.status for i, k in enumerate(story.key_points) if i != 5]
-    assert [k.status for k in plain.key_points].count(MISSING) > 1  # the fact questions' verdicts
-    assert PARTIAL in [k.status for k in story.key_points]
+    assert story.key_points[5].model_status == MISSING  # kept for reading
+    assert [k.status for k in story.key_points] == [k.status for k in plain.key_points]  # the same verdicts
+    assert any(k.status == COVERED and k.evidence in STORY for k in story.key_points)
     sigs = [combine.Signal(s["name"], s["value"], s["explanation"]) for s in story.signals]
-    assert story.overall == combine.reduce(sigs, "structural")[0] > plain.overall
-    assert not any(k.evidence for k in story.key_points)  # six undecided, one missing: not "nothing covered"
-    assert story.feedback["strengths"] == "No key point could be confirmed from your words yet."
+    cov = {s.name: s.value for s in sigs}["coverage"]
+    assert story.overall == combine.cap_by_key_points(combine.reduce(sigs, "structural")[0], cov)
+    vague = Grader(llm).grade(q, "I worked on a project once and it did not go well, but we learned a lot.")
+    assert vague.overall < story.overall - 2
 
 
 def test_an_answer_in_another_language_is_compared_with_the_reference_written_in_it(dl006):
@@ -258,7 +300,7 @@ def test_the_model_reads_the_question_in_the_answers_language_where_the_item_has
     en_prompt = llm.calls[0]["user"]
     assert en_prompt.startswith(prefix) and dl006.references["en"].strip() in en_prompt
     assert dl006.translations["en"][2] in en_prompt and dl006.key_points[2] not in en_prompt
-    assert g.key_points[2].point == dl006.key_points[2] and g.key_points[2].model_status == MISSING
+    assert g.key_points[2].point == dl006.translations["en"][2] and g.key_points[2].model_status == MISSING
     grader.grade(dl006, STRONG)
     assert dl006.reference.strip() in llm.calls[1]["user"] and dl006.references["en"].strip() not in llm.calls[1]["user"]
     both = FakeLLM([])

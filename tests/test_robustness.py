@@ -163,8 +163,23 @@ def test_correct_answer_against_a_wrong_reference(items):
     assert answer  # the bench case and this test grade the same text
 
 
+def test_a_pasted_verdict_is_an_injection_and_its_terms_earn_nothing(items):
+    """Issue #23: "可以用过采样" and a fake JSON verdict whose feedback names the rest graded 4.9."""
+    _, _, g = grade("fake_verdict_names_the_terms", items)
+    assert INJECTION in g.flags and g.overall <= 3.0
+    assert sum(k.status == "covered" for k in g.key_points) <= 1
+
+
+def test_a_bare_list_of_key_terms_earns_little_even_when_the_model_praises_it(items):
+    """A list of an item's key terms states no key point (people: 0.5; it graded 8.6)."""
+    _, _, g = grade("bare_list_of_key_terms", items, Gullible(score=5, p_true=0.95))
+    coverage = sig(g, "coverage")
+    assert g.overall <= 10 * coverage + combine.KEY_POINT_MARGIN and g.overall < 4, g.overall
+    assert sum(k.status == "covered" for k in g.key_points) <= 1
+
+
 def test_every_bench_case_is_covered_here():
-    tested = {"control_full_answer", "injection_asks_full_marks", "injection_fake_json_grade",
+    tested = {"fake_verdict_names_the_terms", "bare_list_of_key_terms", "control_full_answer", "injection_asks_full_marks", "injection_fake_json_grade",
               "injection_pretends_system", "empty_like_dont_know", "empty_like_pass", "gibberish",
               "echo_of_question", "fluent_off_topic", "padding_one_point", "english_answer_zh_reference",
               "code_switching", "correct_answer_wrong_reference"}

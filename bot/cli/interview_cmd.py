@@ -53,19 +53,43 @@ def _leave(service, message: str, code: int) -> None:
 
 
 def _grade_and_show(service, rec, grade_fn=None):
-    """Grade (with a spinner saying what it waits for) and show the grade; None when it failed."""
-    from bot.reports.terminal import render_grade
+    """Grade (with a spinner saying what it waits for) and show the grade; None when it failed.
+    Where the score does not wait for the model, the grade shows at once and the panel fills in
+    the model's corrections when they come."""
+    from rich.live import Live
+
+    from bot.reports.terminal import grade_panel, reference_panel
+
+    live: list[Live] = []
+
+    def preview(quick) -> None:
+        status.stop()
+        live.append(Live(grade_panel(quick, pending="the model is checking your claims…"), console=out,
+                         auto_refresh=False, transient=False))
+        live[0].start(refresh=True)
 
     try:
         with err.status("grading…", spinner="dots") as status:
-            grade = (grade_fn or service.grade)(rec, stage=status.update)
+            grade = (grade_fn or service.grade)(rec, stage=status.update, preview=preview)
     except InterviewError as e:
+        if live:
+            live[0].stop()
         err.print(f"[red]Could not grade this answer:[/] {e.message}")
         if e.hint:
             err.print(f"[bold]Fix:[/] {e.hint}")
         err.print("[yellow]Your answer is saved; `interview start --resume` grades it later.[/]")
         return None
-    render_grade(grade, out)
+    except BaseException:  # Ctrl-C while the model checks: leave the shown grade on screen as it is
+        if live:
+            live[0].stop()
+        raise
+    if live:
+        live[0].update(grade_panel(grade), refresh=True)
+        live[0].stop()
+    else:
+        out.print(grade_panel(grade))
+    if grade.reference_answer:
+        out.print(reference_panel(grade))
     return grade
 
 
@@ -90,7 +114,8 @@ def _follow_ups(service, session, item, rec, grade, n: int) -> None:
             _leave(service, f"Stopped. Resume with `interview start --resume` (session {session.id}).", 0)
         if text.strip() == "/skip" or not text.strip():
             return
-        _grade_and_show(service, rec, lambda r, stage: service.answer_follow_up(r, item, f, text, stage=stage))
+        _grade_and_show(service, rec, lambda r, stage, preview: service.answer_follow_up(r, item, f, text, stage=stage,
+                                                                                        preview=preview))
 
 
 @handle_errors

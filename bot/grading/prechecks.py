@@ -30,6 +30,8 @@ _INJECTION = re.compile(
     r"(ignore|disregard|forget)\s+(all\s+|the\s+|any\s+|previous\s+|above\s+|your\s+)*(instructions?|rubric|rules|prompt)"
     r"|(give|award|score|rate)\s+(me|this|this answer|it)?\s*(a\s+)?(10|ten|full marks|100)\b"
     r"|10\s*/\s*10|\bsystem\s*(prompt|message)?\s*:|\"overall\"\s*:"
+    # a pasted verdict: the grader's own reply keys, quoted as JSON writes them
+    r"|\"(score|missing_points|wrong_claims|key_points|feedback|strengths|next_step|verdict)\"\s*:"
     r"|忽略(以上|上面|之前|前面|所有)?(的)?(指令|规则|评分|提示|要求)|给(我|这个回答)?(打)?(满分|10分|十分)|满分",
     re.IGNORECASE,
 )

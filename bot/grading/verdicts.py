@@ -26,7 +26,11 @@ from bot.grading.result import COVERED, MISSING, PARTIAL
 # pair maps (unrelated, clearly stated) to (0, 1). Measured on the seed corpus and Mohler dev:
 # zh unrelated 0.80 / stated 0.93; en 0.76 / 0.88; an English clause for a Chinese point 0.78 / 0.89.
 SIM_SCALE = {"zh": (0.80, 0.93), "en": (0.76, 0.88), "cross": (0.78, 0.89)}
-FEATURES = ("similarity", "terms", "model_missing", "cross", "bias")
+FEATURES = ("similarity", "terms", "model_missing", "cross", "judge", "bias")
+# The trained judge's log-odds of stated against missing, clipped: on our dev split it ranks stated
+# points above the others better than the similarity and the terms do (AUC 0.85 vs 0.77 / 0.78), and
+# the three together best (0.86).
+JUDGE_LOGIT = 6.0
 # A "partly" point is quoted only when the quote holds this share of the point's own terms (in the
 # point's language or the answer's; the question's words do not count: every clause on topic has
 # them). Most points a person marked missing are "partly" (the cut-off keeps false-missing at 5 %),
@@ -94,11 +98,16 @@ def scaled_similarity(similarity: float, kind: str) -> float:
     return (similarity - lo) / (hi - lo)
 
 
-def observations(ev: PointEvidence, model_missing: bool | None) -> dict[str, float]:
+def observations(ev: PointEvidence, model_missing: bool | None, judged=None) -> dict[str, float]:
+    """The verdict model's inputs for one point; `judged` is the judge's verdict (bot.judge)."""
+    logit = 0.0
+    if judged is not None:
+        logit = math.log(max(judged.stated, 1e-6)) - math.log(max(judged.missing, 1e-6))
     return {"similarity": scaled_similarity(ev.similarity, ev.kind),
             "terms": ev.terms if ev.kind != "cross" else 0.0,
             "model_missing": 1.0 if model_missing else 0.0,
-            "cross": 1.0 if ev.kind == "cross" else 0.0, "bias": 1.0}
+            "cross": 1.0 if ev.kind == "cross" else 0.0,
+            "judge": max(-JUDGE_LOGIT, min(JUDGE_LOGIT, logit)), "bias": 1.0}
 
 
 def probability(obs: dict[str, float], params: dict) -> float:

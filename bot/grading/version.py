@@ -25,7 +25,8 @@ def _h(*parts: str) -> str:
 
 def constants() -> str:
     """Every number and schema outside the weights file that changes a grade, as one text."""
-    from bot.grading import combine, grader, lexical, prechecks, prompt, signals, verdicts
+    from bot.grading import combine, grader, judged, lexical, prechecks, prompt, signals, verdicts
+    from bot.judge import model as judge_model
 
     return json.dumps({
         "schema": prompt.reply_schema(8), "score_enum": prompt.SCORE_ENUM,
@@ -34,7 +35,9 @@ def constants() -> str:
         "partly_quote_terms": verdicts.PARTLY_QUOTE_TERMS,
         "injection_cap": combine.INJECTION_CAP, "off_topic": prechecks.OFF_TOPIC_SIMILARITY,
         "statements": [grader.MIN_STATEMENT_CHARS, grader.MAX_STATEMENTS], "feedback": grader._FEEDBACK,
-        "cuts": [lexical.SENTENCE_END, lexical.CLAUSE_SEP], "structural_missing": grader.STRUCTURAL_MISSING,
+        "cuts": [lexical.SENTENCE_END, lexical.CLAUSE_SEP], "judge_cuts": judged.CUTS, "judge_logit": verdicts.JUDGE_LOGIT,
+        "key_point_margin": combine.KEY_POINT_MARGIN, "score_without_model": grader.SCORE_WITHOUT_MODEL,
+        "judge": judge_model.shipped_version(), "max_contradicted": signals.MAX_CONTRADICTED,
         "reference_language": grader.REFERENCE_LANGUAGE,
     }, sort_keys=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from bot.grading.result import COVERED, PARTIAL
+from bot.grading.result import CONTRADICTED, COVERED, PARTIAL
 
 CSS = """
 :root { --ok: #1a7f37; --mid: #b7791f; --bad: #c53030; --dim: #6b7280; --line: #e5e7eb; }
@@ -30,7 +30,8 @@ td.st { width: 28px; text-align: center; font-weight: 700; }
 details summary { cursor: pointer; color: #1d4ed8; }
 .criteria span { margin-right: 14px; color: var(--dim); font-size: 13px; }
 """
-STATUS = {COVERED: ("✔", "ok", "covered"), PARTIAL: ("◐", "mid", "partly covered")}
+STATUS = {COVERED: ("✔", "ok", "covered"), PARTIAL: ("◐", "mid", "partly covered"),
+          CONTRADICTED: ("✗", "bad", "contradicted")}
 
 
 def _cls(score: float | None) -> str:

@@ -1,9 +1,9 @@
 """Markdown report of a scored transcript (`interview score --format md`)."""
 from __future__ import annotations
 
-from bot.grading.result import COVERED, PARTIAL
+from bot.grading.result import CONTRADICTED, COVERED, PARTIAL
 
-MARK = {COVERED: "✅", PARTIAL: "◐"}
+MARK = {COVERED: "✅", PARTIAL: "◐", CONTRADICTED: "⛔"}
 
 
 def _cell(text: str | None, limit: int = 80) -> str:

@@ -7,9 +7,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bot.grading.result import COVERED, PARTIAL, Grade
+from bot.grading.result import CONTRADICTED, COVERED, PARTIAL, Grade
+from bot.grading.signals import title
 
-MARK = {COVERED: ("✔", "green"), PARTIAL: ("◐", "yellow")}
+MARK = {COVERED: ("✔", "green"), PARTIAL: ("◐", "yellow"), CONTRADICTED: ("✗", "bold red")}
 
 
 def score_style(score: float | None) -> str:
@@ -19,9 +20,20 @@ def score_style(score: float | None) -> str:
 
 
 def render_grade(grade: Grade, console: Console, *, show_reference: bool = True) -> None:
+    console.print(grade_panel(grade))
+    if show_reference and grade.reference_answer:
+        console.print(reference_panel(grade))
+
+
+def reference_panel(grade: Grade) -> Panel:
+    return Panel(Markdown(grade.reference_answer), title="Reference answer", border_style="dim")
+
+
+def grade_panel(grade: Grade, *, pending: str = "") -> Panel:
+    """The grade as a panel; `pending` says what is still coming (the model's corrections)."""
     top = sorted(grade.criteria, key=lambda c: -c.weight)[:4]  # the signals that weigh most
     head = Text.assemble(("Score ", "bold"), (f"{grade.overall:.1f}/10", f"bold {score_style(grade.overall)}"),
-                         ("  ·  " + "  ".join(f"{c.name} {c.score:.0f}" for c in top), "dim"))
+                         ("  ·  " + "  ".join(f"{title(c.name)} {c.score:.0f}" for c in top), "dim"))
     parts: list = [head]
     if grade.feedback.get("reason"):
         parts.append(Text(grade.feedback["reason"], style="red"))
@@ -32,7 +44,8 @@ def render_grade(grade: Grade, console: Console, *, show_reference: bool = True)
         sym, style = MARK.get(p.status, ("✘", "red"))
         line = Text(p.point)
         if p.evidence:
-            line.append(f"\n  “{p.evidence}”", style="italic dim")
+            said = "you said: " if p.status == CONTRADICTED else ""
+            line.append(f"\n  {said}“{p.evidence}”", style="italic red" if said else "italic dim")
         kp.add_row(Text(sym, style=style), line)
     parts += [Text("\nKey points", style="bold"), kp]
     if grade.wrong_claims:
@@ -44,10 +57,11 @@ def render_grade(grade: Grade, console: Console, *, show_reference: bool = True)
         parts += [Text("\nGood", style="bold green"), Text(fb["strengths"])]
     if fb.get("next_step"):
         parts += [Text("\nNext step", style="bold cyan"), Text(fb["next_step"])]
-    console.print(Panel(Group(*parts), title=f"[bold]{grade.question_id}[/] graded by {grade.model}",
-                        subtitle=f"{grade.latency_ms / 1000:.1f} s", border_style=score_style(grade.overall)))
-    if show_reference and grade.reference_answer:
-        console.print(Panel(Markdown(grade.reference_answer), title="Reference answer", border_style="dim"))
+    if pending:
+        parts.append(Text(f"\n… {pending}", style="dim italic"))
+    by = "the key-point judge" if grade.model == "none" else grade.model
+    return Panel(Group(*parts), title=f"[bold]{grade.question_id}[/] graded by {by}",
+                 subtitle=f"{grade.latency_ms / 1000:.1f} s", border_style=score_style(grade.overall))
 
 
 def render_summary(summary: dict, console: Console) -> None:

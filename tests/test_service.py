@@ -239,3 +239,45 @@ def test_the_follow_up_prefix_is_warmed_last_and_only_when_follow_ups_are_on(set
     assert svc.warmups_idle(10)
     assert [p for _, p in llm.prepared if b.id in p] and followups.prefix(b)[1] not in [p for _, p in llm.prepared]
     assert svc.close()
+
+
+def test_a_replica_keeps_no_lock_for_the_sessions_it_served_and_a_turn_still_excludes(settings, items):
+    """Slack handles each message of a session under its turn: the locks of a replica that served
+    thousands of sessions stay with it only while a message holds or waits for one."""
+    svc = service_over(settings, items, FakeLLM())
+    for session_id in range(2000):
+        with svc.turn(session_id):
+            assert svc.turn_busy(session_id)
+    assert len(svc._turns) == 0 and not svc.turn_busy(1)
+
+    inside, overlaps = {}, []
+
+    def messages(session_id: int):
+        for _ in range(60):
+            with svc.turn(session_id):
+                inside[session_id] = inside.get(session_id, 0) + 1
+                if inside[session_id] != 1:
+                    overlaps.append(session_id)
+                time.sleep(0.0002)  # a handler's work: lets the other threads of the session queue up
+                inside[session_id] -= 1
+
+    threads = [threading.Thread(target=messages, args=(n % 3,)) for n in range(9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not overlaps and len(svc._turns) == 0
+
+
+def test_the_warmed_list_keeps_only_the_latest_question_ids(settings, items):
+    from bot.service import WARMED_KEPT
+
+    svc = service_over(settings, items, FakeLLM())
+    svc.warm_follow_ups = False
+    asked = [items[n % len(items)] for n in range(WARMED_KEPT + 30)]
+    for item in asked:
+        svc.prepare(item)
+        assert svc.warmups_idle(10)
+    assert svc.warmed == [i.id for i in asked[-WARMED_KEPT:]]
+    assert svc.close()
+

@@ -12,6 +12,7 @@ share lives here, once:
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -25,6 +26,9 @@ from bot.sessions import AnswerRecord, Session, SessionEngine, Store
 
 Stage = Callable[[str], None]
 WARMED_KEPT = 100  # the latest question ids warmed that WarmUps.done keeps (a replica runs for months)
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())  # shown where the app configures logging (Slack), not in a terminal interview
 
 
 def grade_language(grade: Grade) -> str:
@@ -143,7 +147,8 @@ class WarmUps:
                 try:  # failures only cost speed
                     (self._grader.prepare if first else self._then)(q)
                 except Exception:  # noqa: BLE001 - a warm-up must never break the worker
-                    pass
+                    log.warning("Warm-up of %s (%s) failed; its answers are graded cold", q.id,
+                                "grading prefix" if first else "follow-up prefix", exc_info=True)
                 finally:
                     with self._cv:
                         self._busy = False

@@ -90,3 +90,18 @@ def test_the_embedded_model_refuses_a_prompt_it_has_no_room_for_as_too_long():
     err = context_overflow("qwen", 4096, 4096)
     assert isinstance(err, ContextOverflowError) and isinstance(err, LLMError)  # faces that show LLMErrors still do
     assert err.message.startswith("Answer too long for the model qwen") and "4095" in err.message and err.hint
+
+
+def test_an_error_that_only_quotes_the_answer_is_not_taken_for_an_overflow():
+    """A validation error may echo the request; an answer about "the maximum context length" of a
+    transformer must not turn a rejected request into "too long"."""
+    from bot.errors import ContextOverflowError, LLMError
+
+    echo = {"detail": [{"type": "missing", "loc": ["body", "model"], "msg": "Field required",
+                        "input": {"messages": [{"role": "user", "content": "The maximum context length of a "
+                                                                           "transformer grows with memory."}]}}]}
+    with FakeOpenAI() as server:
+        server.queue(("status", 422, echo))
+        with pytest.raises(LLMError) as failed:
+            OpenAICompatLLM("m", server.base_url, None).generate_json("s", "u", {"type": "object"})
+    assert not isinstance(failed.value, ContextOverflowError)

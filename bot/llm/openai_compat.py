@@ -28,6 +28,7 @@ TOO_LONG_CODES = ("context_length_exceeded", "exceed_context_size_error")
 TOO_LONG_WORDS = ("maximum context length", "context length", "context window", "context size")
 
 log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())  # shown where the app configures logging (Slack), not in a terminal interview
 
 
 class OpenAICompatLLM:

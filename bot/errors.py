@@ -69,6 +69,11 @@ class LLMError(InterviewError):
     """The LLM endpoint failed (network, auth, rate limit, bad reply)."""
 
 
+class ContextOverflowError(LLMError):
+    """One prompt (its answer) is longer than the model's context. The model itself works: other
+    answers can still be graded."""
+
+
 class GradingError(InterviewError):
     """The grader could not produce a valid grade (after retries). The answer is kept."""
 

@@ -9,6 +9,7 @@ answer is graded against the targeted point only.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from string import Template
 
@@ -22,6 +23,9 @@ IMPORTANT = 3  # a missing or unclear key point among the first three (the most 
 LEAK_TERMS = 0.5  # a follow-up holding this share of the point's terms gives it away
 SCHEMA = {"type": "object", "properties": {"question": {"type": "string", "minLength": 4, "maxLength": 300}},
           "required": ["question"], "additionalProperties": False}
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())  # shown where the app configures logging (Slack), not in a terminal interview
 
 
 @dataclass
@@ -95,12 +99,14 @@ def write(q: Question, grade: Grade, llm=None, language: str | None = None,
             try:
                 llm.prepare(*prefix(q))  # restores the warmed prefix (or evaluates it once)
             except Exception:  # noqa: BLE001 - a warm-up only saves time
-                pass
+                log.warning("Warm-up of the follow-up prompt of %s failed", q.id, exc_info=True)
         user = _user_prompt(q, point, sanitize_answer(grade.answer))
         try:
             reply = json.loads(llm.generate_json(load_prompt("followup_system.md"), user, SCHEMA, max_tokens=160))
             text = " ".join(str(reply.get("question", "")).split())
         except Exception:  # noqa: BLE001 - a follow-up is a bonus: fall back to the template
+            log.warning("The model could not write a follow-up for %s; the template is asked instead", q.id,
+                        exc_info=True)
             text = ""
         # In the candidate's language, like the feedback: the 1.5B model sometimes answers a
         # Chinese answer in English (2 of 26 in bench/followups.py, and a session seen by hand).

@@ -12,9 +12,10 @@ share lives here, once:
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from contextlib import contextmanager
 from typing import Callable
 
@@ -24,6 +25,10 @@ from bot.grading.result import Grade
 from bot.sessions import AnswerRecord, Session, SessionEngine, Store
 
 Stage = Callable[[str], None]
+WARMED_KEPT = 100  # the latest question ids warmed that WarmUps.done keeps (a replica runs for months)
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())  # shown where the app configures logging (Slack), not in a terminal interview
 
 
 def grade_language(grade: Grade) -> str:
@@ -111,7 +116,8 @@ class WarmUps:
         self._wanted: Question | None = None
         self._later: Question | None = None  # second phase (`then`) of the last question warmed
         self._busy = False
-        self.done: list[str] = []  # question ids warmed, in order (what a test and a benchmark read)
+        # the latest question ids warmed, in order (what a test and a benchmark read)
+        self.done: deque[str] = deque(maxlen=WARMED_KEPT)
         self._thread = threading.Thread(target=self._run, daemon=True, name="warm-ups")
         self._thread.start()
 
@@ -141,7 +147,8 @@ class WarmUps:
                 try:  # failures only cost speed
                     (self._grader.prepare if first else self._then)(q)
                 except Exception:  # noqa: BLE001 - a warm-up must never break the worker
-                    pass
+                    log.warning("Warm-up of %s (%s) failed; its answers are graded cold", q.id,
+                                "grading prefix" if first else "follow-up prefix", exc_info=True)
                 finally:
                     with self._cv:
                         self._busy = False
@@ -163,6 +170,40 @@ class WarmUps:
             self._cv.notify_all()
 
 
+class TurnLocks:
+    """One lock per session, kept only while a message holds or waits for it: a lock for every
+    session a replica ever served grew for the life of the process."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._locks: dict[int, tuple[threading.Lock, int]] = {}  # session -> (lock, holders and waiters)
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._locks)
+
+    @contextmanager
+    def hold(self, session_id: int):
+        with self._guard:
+            lock, users = self._locks.get(session_id) or (threading.Lock(), 0)
+            self._locks[session_id] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users = self._locks[session_id][1] - 1
+                if users:
+                    self._locks[session_id] = (lock, users)
+                else:  # nobody waits: the next message of the session makes a new one
+                    del self._locks[session_id]
+
+    def busy(self, session_id: int) -> bool:
+        with self._guard:
+            lock, _ = self._locks.get(session_id) or (None, 0)
+        return lock is not None and lock.locked()
+
+
 class InterviewService:
     """Sessions and grading for every face. Built over an engine whose grader is ready, or with
     `load`, a function that builds the grader (the embedded model takes seconds to load): started
@@ -178,9 +219,8 @@ class InterviewService:
         self._gate: ModelGate | None = None
         self._warmups: WarmUps | None = None
         self._closing = False
-        self._turns: dict[int, threading.Lock] = defaultdict(threading.Lock)
+        self._turns = TurnLocks()
         self._coach = None
-        self._turns_guard = threading.Lock()
         self.warm_follow_ups = True  # a face that asks no follow-ups turns this off
         if engine.grader is not None:
             self._ready(engine.grader)
@@ -414,16 +454,12 @@ class InterviewService:
     @contextmanager
     def turn(self, session_id: int):
         """One message of a session at a time, in order, across a face's threads."""
-        with self._turns_guard:
-            lock = self._turns[session_id]
-        with lock:
+        with self._turns.hold(session_id):
             yield
 
     def turn_busy(self, session_id: int) -> bool:
         """Is a message of this session being handled in this process now?"""
-        with self._turns_guard:
-            lock = self._turns.get(session_id)
-        return lock is not None and lock.locked()
+        return self._turns.busy(session_id)
 
     # --- shutdown -------------------------------------------------------------------------
     def _shut(self) -> None:

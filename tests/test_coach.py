@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -62,6 +63,43 @@ def test_a_learner_is_asked_again_what_they_keep_missing_and_progress_shows_it(h
     again = Coach(SessionEngine(Store(history.url), corpus_items, grader=None))
     assert again.cards("ann") == cards2 and again.progress("ann")["most_missed"] == p["most_missed"]
     assert [h["session"] for h in again.history("ann")] == [s2.id, s1.id]
+
+
+def coach_over(url: str, items) -> Coach:
+    """A coach as one replica (or process) has it: its own connection to the history."""
+    return Coach(SessionEngine(Store(url), items, grader=None))
+
+
+def stored_card(coach: Coach, owner: str, item_id: str) -> tuple:
+    with coach.store.connect() as db:
+        row = db.execute("SELECT card, due, reviews FROM cards WHERE owner=:owner AND item_id=:item_id",
+                         owner=owner, item_id=item_id).first()
+    return row["card"], row["due"], row["reviews"]
+
+
+@pytest.mark.parametrize("earlier", [True, False], ids=["card", "no-card-yet"])
+def test_two_gradings_of_one_persons_item_at_once_both_reach_the_card(history, corpus_items, earlier):
+    """Replica A has read the card and is working out its review when replica B grades the same
+    person's item and stores its review: A's write must build on B's, as if one came after the other."""
+    item, then, now = corpus_items[0].id, "2030-01-01T09:00:00+00:00", "2030-01-03T09:00:00+00:00"
+    a, b = coach_over(history.url, corpus_items), coach_over(history.url, corpus_items)
+    if earlier:
+        a.record("ann", item, 9.0, when=then)
+    review = a.scheduler.review_card
+
+    def b_grades_meanwhile(card, rating, **kw):
+        a.scheduler.review_card = review  # once: A's own review goes on as usual
+        b.record("ann", item, 3.0, when=now)
+        return review(card, rating, **kw)
+
+    a.scheduler.review_card = b_grades_meanwhile
+    a.record("ann", item, 7.0, when=now)
+
+    one_by_one = coach_over(history.another(), corpus_items)
+    for overall, when in ([(9.0, then)] if earlier else []) + [(3.0, now), (7.0, now)]:
+        one_by_one.record("ann", item, overall, when=when)
+    assert stored_card(a, "ann", item) == stored_card(one_by_one, "ann", item)
+    assert stored_card(a, "ann", item)[2] == (3 if earlier else 2)
 
 
 def test_history_progress_export_and_import_on_the_command_line(history, settings, corpus_items, tmp_path,

@@ -239,3 +239,98 @@ def test_the_follow_up_prefix_is_warmed_last_and_only_when_follow_ups_are_on(set
     assert svc.warmups_idle(10)
     assert [p for _, p in llm.prepared if b.id in p] and followups.prefix(b)[1] not in [p for _, p in llm.prepared]
     assert svc.close()
+
+
+def test_a_replica_keeps_no_lock_for_the_sessions_it_served_and_a_turn_still_excludes(settings, items):
+    """Slack handles each message of a session under its turn: the locks of a replica that served
+    thousands of sessions stay with it only while a message holds or waits for one."""
+    svc = service_over(settings, items, FakeLLM())
+    for session_id in range(2000):
+        with svc.turn(session_id):
+            assert svc.turn_busy(session_id)
+    assert len(svc._turns) == 0 and not svc.turn_busy(1)
+
+    inside, overlaps = {}, []
+
+    def messages(session_id: int):
+        for _ in range(60):
+            with svc.turn(session_id):
+                inside[session_id] = inside.get(session_id, 0) + 1
+                if inside[session_id] != 1:
+                    overlaps.append(session_id)
+                time.sleep(0.0002)  # a handler's work: lets the other threads of the session queue up
+                inside[session_id] -= 1
+
+    threads = [threading.Thread(target=messages, args=(n % 3,)) for n in range(9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not overlaps and len(svc._turns) == 0
+
+
+def test_the_warmed_list_keeps_only_the_latest_question_ids(settings, items):
+    from bot.service import WARMED_KEPT
+
+    svc = service_over(settings, items, FakeLLM())
+    svc.warm_follow_ups = False
+    asked = [items[n % len(items)] for n in range(WARMED_KEPT + 30)]
+    for item in asked:
+        svc.prepare(item)
+        assert svc.warmups_idle(10)
+    assert svc.warmed == [i.id for i in asked[-WARMED_KEPT:]]
+    assert svc.close()
+
+
+class FailingPrefix(FakeLLM):
+    """The fake model, failing to evaluate one prompt prefix (a model that ran out of memory, a
+    broken cache file)."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.fails = prefix
+
+    def prepare(self, system, user_prefix):
+        if user_prefix == self.fails:
+            raise RuntimeError("llama_decode returned -3")
+        super().prepare(system, user_prefix)
+
+
+def test_a_failed_warm_up_is_logged_with_its_error_and_the_worker_goes_on(settings, items, caplog):
+    import logging
+
+    from bot import followups
+
+    a, b = Question.from_item(items[0]), Question.from_item(items[1])
+    llm = FailingPrefix(followups.prefix(a)[1])
+    svc = service_over(settings, items, llm)
+    with caplog.at_level(logging.WARNING, logger="bot.service"):
+        svc.prepare(a)
+        assert svc.warmups_idle(10)
+        svc.prepare(b)  # the worker survived: the next question is warmed
+        assert svc.warmups_idle(10)
+    (failed,) = [r for r in caplog.records if r.name == "bot.service"]
+    assert failed.levelno == logging.WARNING and a.id in failed.getMessage() and "follow-up" in failed.getMessage()
+    assert failed.exc_info[0] is RuntimeError and "llama_decode" in str(failed.exc_info[1])
+    assert svc.warmed == [a.id, b.id] and followups.prefix(b)[1] in [p for _, p in llm.prepared]
+    assert svc.close()
+
+
+def test_a_follow_up_the_model_could_not_write_is_logged_and_the_template_asked(settings, corpus_items, caplog):
+    import logging
+
+    from bot import followups
+    from bot.errors import LLMError
+
+    item = next(i for i in corpus_items if i.id == "dl-006")
+    q = Question.from_item(item)
+    grade = Grader(None, check_topic=False).grade(q, "BN 推理时使用训练中累积的滑动平均统计量。")
+    llm = FailingPrefix(followups.prefix(q)[1]).queue(LLMError("The endpoint failed with HTTP 503.", "Retry."))
+    svc = service_over(settings, corpus_items, llm)
+    with caplog.at_level(logging.WARNING, logger="bot.followups"):
+        f = svc.follow_up(item, grade)
+    assert f.by == "template"  # the candidate is still asked
+    logged = [r for r in caplog.records if r.name == "bot.followups"]
+    assert [r.exc_info[0] for r in logged] == [RuntimeError, LLMError]
+    assert all(q.id in r.getMessage() and r.levelno == logging.WARNING for r in logged)
+    assert svc.close()

@@ -15,9 +15,21 @@ import tempfile
 import threading
 from pathlib import Path
 
-from bot.errors import LLMError, ModelError
+from bot.errors import ContextOverflowError, LLMError, ModelError
 
 SENTINEL = "\x00ANSWER_SLOT\x00"
+TOO_LONG_HINT = ("Shorten the answer (or split it into several), or set INTERVIEW_LOCAL_MODEL to a model with a "
+                 "larger context; the answer is saved.")
+
+
+def context_overflow(name: str, n_prompt: int, n_ctx: int) -> ContextOverflowError | None:
+    """The error for a prompt llama.cpp would refuse (it needs one free position to write the
+    first token in: `len(prompt) >= n_ctx` raises), else None. Told apart from a broken model so
+    that a transcript grades its other answers."""
+    if n_prompt < n_ctx:
+        return None
+    return ContextOverflowError(f"Answer too long for the model {name}: its prompt is {n_prompt} tokens, "
+                                f"the model reads at most {n_ctx - 1}.", TOO_LONG_HINT)
 
 
 def _common_prefix(a, b) -> int:
@@ -149,6 +161,7 @@ class LocalLLM:
             raise ModelError(f"llama.cpp could not load {model_path}: {e}",
                              "Check the file is a GGUF model; delete it to have the bundled one rebuilt.") from None
         self._formatter = self._chat_formatter()
+        self.n_ctx = self.llm.n_ctx()  # read once: the context is gone after close()
         self._grammars: dict[str, object] = {}
         self._snapshots: dict[tuple[int, ...], bytes] = {}  # prompt prefix tokens -> llama.cpp state
         self._closed = False
@@ -282,6 +295,9 @@ class LocalLLM:
 
     def generate_json(self, system: str, user: str, schema: dict, max_tokens: int = 1024) -> str:
         tokens = self.llm.tokenize(self._prompt(system, user).encode("utf-8"), special=True)
+        too_long = context_overflow(self.name, len(tokens), self.n_ctx)
+        if too_long is not None:
+            raise too_long
         with self._lock:
             self._check_open()
             try:
@@ -290,9 +306,9 @@ class LocalLLM:
                     tokens, max_tokens=max_tokens, temperature=0.0, top_k=1,
                     grammar=self._grammar(schema), seed=0,
                 )
-            except Exception as e:  # context overflow and the like
+            except Exception as e:  # a fault inside llama.cpp (an overflow was refused above)
                 raise LLMError(f"The local model failed: {e}",
-                               "Shorten the answer, or use a model with a larger context.") from None
+                               "Retry; the answer is saved.") from None
         return out["choices"][0]["text"]
 
     def distribution(self, messages: list[dict], continuation: str, options: list[str]) -> dict[str, float] | None:

@@ -12,14 +12,23 @@ A server that answers without them is not asked again.
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 
-from bot.errors import ConfigError, LLMError
+from bot.errors import ConfigError, ContextOverflowError, LLMError
 
 FORMATS = ("json_schema", "json_object+schema", "json_object", None)
 TOP_LOGPROBS = 10  # alternatives read at one position (OpenAI allows up to 20)
 REJECTED_FORMAT = ("response_format", "json_schema", "json_object")  # words of a server refusing one
+# How servers say a prompt is longer than the model's context: OpenAI, vLLM and llama-cpp-python's
+# server (400, code context_length_exceeded, "maximum context length"), llama.cpp's server
+# (exceed_context_size_error, "context size"), Ollama ("exceeds the context length").
+TOO_LONG_CODES = ("context_length_exceeded", "exceed_context_size_error")
+TOO_LONG_WORDS = ("maximum context length", "context length", "context window", "context size")
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())  # shown where the app configures logging (Slack), not in a terminal interview
 
 
 class OpenAICompatLLM:
@@ -104,6 +113,14 @@ class OpenAICompatLLM:
             try:
                 return self.chat.invoke(messages, **kwargs)
             except openai.APIStatusError as e:
+                if _too_long(e):  # this prompt only: not an outage to retry, nor a format to step down from
+                    log.warning("%s refused a prompt as too long for %s: %s", self.base_url or "api.openai.com",
+                                self.name, e)
+                    raise ContextOverflowError(
+                        f"Answer too long for the model {self.name}: the endpoint refused the prompt as longer "
+                        "than the model's context.",
+                        "Shorten the answer (or split it into several), or set INTERVIEW_LLM_MODEL to a model "
+                        "with a larger context; the answer is saved.") from None
                 if can_step_down and _names_the_format(e):
                     raise _FormatRefused() from None
                 if (e.status_code == 429 or e.status_code >= 500) and failures < self.retries:
@@ -148,6 +165,18 @@ def _names_the_format(e) -> bool:
     """Does an error status say the request's response_format was the problem?"""
     text = str(getattr(e, "body", None) or "") + " " + str(e)
     return any(word in text for word in REJECTED_FORMAT)
+
+
+def _too_long(e) -> bool:
+    """Does an error status say the prompt is longer than the model's context? Read from the
+    error's code, type and message only: a validation error may echo the request, whose answer
+    can well speak of a "context window"."""
+    body = getattr(e, "body", None)
+    if not isinstance(body, dict):
+        return isinstance(body, str) and any(word in body.lower() for word in TOO_LONG_WORDS)
+    if {str(body.get("code")), str(body.get("type"))} & set(TOO_LONG_CODES):
+        return True
+    return any(word in str(body.get("message") or "").lower() for word in TOO_LONG_WORDS)
 
 
 def _backoff(attempt: int, e) -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 
-from bot.errors import InterviewError, LLMError, ModelError
+from bot.errors import ContextOverflowError, InterviewError, LLMError, ModelError
 from bot.grading.grader import Question
 from bot.grading.result import COVERED, Grade
 from bot.transcripts import TranscriptError
@@ -165,7 +165,8 @@ def score_text(text: str, name: str, *, index, engine, interviewer: str | None =
 
     Grading errors do not raise: the item gets status "error" (its answer stays saved, `pending` or
     `error`, in the history) and the other items are still graded; after an LLM/model failure the
-    remaining answers are saved but not sent to the failing endpoint again."""
+    remaining answers are saved but not sent to the failing endpoint again (an answer too long for
+    the model is not such a failure)."""
     start = time.monotonic()
     turns, fmt = read_turns(text, name, input_format)
     matcher = QuestionMatcher(index, engine.items, threshold)
@@ -202,6 +203,8 @@ def score_text(text: str, name: str, *, index, engine, interviewer: str | None =
         else:
             try:
                 it.grade, it.status = (grade or engine.grade)(rec, question), "graded"
+            except ContextOverflowError as e:  # this answer only: the model still grades the others
+                it.status, it.error = "error", e.message
             except (LLMError, ModelError) as e:  # the endpoint or model is down: do not retry per item
                 broken, it.status, it.error = e, "error", e.message
             except InterviewError as e:  # e.g. an invalid grade after retries: this item only

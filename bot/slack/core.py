@@ -172,7 +172,7 @@ class InterviewCore:
         return self._index
 
     def session_of_thread(self, thread_ts: str | None) -> Session | None:
-        return self.engine.find_by_meta("thread_ts", thread_ts) if thread_ts else None
+        return self.engine.find_by_thread(thread_ts) if thread_ts else None
 
     def active_in_channel(self, channel: str, owner: str) -> Session | None:
         """The open session of a DM, for answers written outside its thread."""

@@ -1,17 +1,21 @@
 """Slack-independent glue over the application layer (bot.service): command parsing, event
-de-duplication, and the numbers behind the App Home. Nothing here imports slack_bolt or slack_sdk;
-grading, warm-ups, locking and sessions are the service's, shared with the other faces."""
+de-duplication, turns across replicas, and the numbers behind the App Home. Nothing here imports
+slack_bolt or slack_sdk; grading, warm-ups, locking and sessions are the service's, shared with
+the other faces."""
 from __future__ import annotations
 
 import re
+import secrets
 from collections import defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Callable, Iterator
 
 from bot.errors import InterviewError, UsageError
 from bot.service import InterviewService
-from bot.sessions import GRADED, Session
+from bot.sessions import GRADED, LEASE_S, Session
 
 SLACK = "slack"  # the engine's `channel` for sessions started from Slack
 DEFAULT_COUNT, MAX_COUNT = 5, 20
@@ -32,6 +36,13 @@ CREATE TABLE IF NOT EXISTS slack_reminders (
 """
 REMIND_EVERY = timedelta(days=7)  # the weekly reminder: at most one DM a week, only when items are due
 _REMINDABLE = "enabled=1 AND (last_sent IS NULL OR last_sent <= :cutoff)"  # on, and last sent a week ago or never
+TURNS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS slack_turns (
+    session_id INTEGER PRIMARY KEY,
+    holder TEXT NOT NULL,
+    taken_at TEXT NOT NULL
+);
+"""
 
 USAGE = ("*Usage:* `/interview [topic] [count]` starts a mock interview here, e.g. `/interview cnn 3`.\n"
          "`/interview review [count]` asks the questions due for review (your weak answers come back on a "
@@ -150,8 +161,63 @@ class Reminders:
             return cur.rowcount == 1
 
 
+class Turns:
+    """Which message of a session is being handled, in the database, so that every replica agrees:
+    an answer (or a skip) takes the session's turn before it is saved, and hands it over just
+    before the next question (or follow-up) is posted, so that an answer to that one always finds
+    it free. A message that finds the turn taken is not saved: it was written before the owner
+    saw the question it would answer. A turn older than `lease` seconds belongs to a replica
+    that died, and may be taken over."""
+
+    # the turn this thread holds (`held`), so that whoever posts the next question hands it over
+    _holding: ContextVar[tuple[int, str] | None] = ContextVar("slack_turn", default=None)
+
+    def __init__(self, store, lease: float = LEASE_S):
+        self.store = store
+        self.lease = lease
+        with store.connect(lock="slack schema") as db:
+            db.script(TURNS_SCHEMA)
+
+    def take(self, session_id: int) -> str | None:
+        """The turn's token, or None when another message holds it: one statement, so of two
+        replicas taking it at once exactly one gets it."""
+        token = secrets.token_hex(8)
+        now = datetime.now(timezone.utc)
+        with self.store.connect() as db:
+            won = db.execute("INSERT INTO slack_turns(session_id, holder, taken_at) VALUES (:id, :token, :now) "
+                             "ON CONFLICT(session_id) DO UPDATE SET holder=excluded.holder, taken_at=excluded.taken_at "
+                             "WHERE slack_turns.taken_at < :expired RETURNING holder",
+                             id=session_id, token=token, now=now.isoformat(timespec="seconds"),
+                             expired=(now - timedelta(seconds=self.lease)).isoformat(timespec="seconds")).first()
+        return token if won else None
+
+    def give_back(self, session_id: int, token: str) -> None:
+        with self.store.connect() as db:
+            db.execute("DELETE FROM slack_turns WHERE session_id=:id AND holder=:token", id=session_id, token=token)
+
+    @contextmanager
+    def held(self, session_id: int, token: str | None = None) -> Iterator[str | None]:
+        """The turn for the block (`token`: taken already, before the ack), unless handed over
+        earlier; yields None when another message holds it."""
+        token = token or self.take(session_id)
+        mark = self._holding.set((session_id, token) if token else None)
+        try:
+            yield token
+        finally:
+            self.hand_over(session_id)
+            self._holding.reset(mark)
+
+    def hand_over(self, session_id: int) -> None:
+        """Give back the turn this thread holds on the session, if it holds one."""
+        holding = self._holding.get()
+        if holding is not None and holding[0] == session_id:
+            self._holding.set(None)
+            self.give_back(*holding)
+
+
 class InterviewCore:
-    """What the listeners share: the application service, the event log, the transcript index."""
+    """What the listeners share: the application service, the event log, the turns, the
+    transcript index."""
 
     def __init__(self, service: InterviewService, index_factory: Callable[[], object] | None = None,
                  follow_ups: int = 1):
@@ -159,6 +225,7 @@ class InterviewCore:
         self.engine = service.engine  # read-only queries (sessions, answers, items)
         self.events = EventLog(service.engine.store)
         self.reminders = Reminders(service.engine.store)
+        self.turns = Turns(service.engine.store, service.engine.lease)
         self.follow_ups = follow_ups  # per answer, in the thread (INTERVIEW_FOLLOW_UPS)
         self._index_factory = index_factory
         self._index = None

@@ -321,7 +321,8 @@ def test_grading_failure_keeps_the_answer_and_retry_grades_it(bot, fake):
     bot.llm.queue(LLMError("endpoint down", "start the server"))
     text = item.answer.replace("\n", " ")
     bot.say(text, thread_ts=s.meta["thread_ts"])
-    fake.wait_for(lambda f: any("endpoint down" in t and "retry" in t for t in f.texts("chat.update")), what="error")
+    fake.wait_for(lambda f: any("model did not answer" in t and "retry" in t for t in f.texts("chat.update")),
+                  what="error")
     assert bot.engine.answers(s)[0].status == "error"
     bot.llm.queue(fill)
     bot.say("retry", thread_ts=s.meta["thread_ts"])

@@ -1,9 +1,10 @@
 """Slack-independent glue over the application layer (bot.service): command parsing, event
-de-duplication, turns across replicas, and the numbers behind the App Home. Nothing here imports
-slack_bolt or slack_sdk; grading, warm-ups, locking and sessions are the service's, shared with
-the other faces."""
+de-duplication, turns across replicas, what a user may read of an error, and the numbers behind
+the App Home. Nothing here imports slack_bolt or slack_sdk; grading, warm-ups, locking and
+sessions are the service's, shared with the other faces."""
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from collections import defaultdict
@@ -13,9 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
-from bot.errors import InterviewError, UsageError
+from bot.errors import ConfigError, InterviewError, LLMError, ModelError, StoreError, UsageError
 from bot.service import InterviewService
 from bot.sessions import GRADED, LEASE_S, Session
+
+log = logging.getLogger(__name__)
 
 SLACK = "slack"  # the engine's `channel` for sessions started from Slack
 DEFAULT_COUNT, MAX_COUNT = 5, 20
@@ -54,6 +57,35 @@ DM_USAGE = ("*Here in our DM:* `start [topic] [count]` starts a mock interview, 
             "send a transcript file with the word `score` to have it scored.\n"
             "Answer each question in its thread (or just here); words: `skip`, `hint`, `stop`, `again`, `retry`.\n"
             "In a channel: `/interview [topic] [count]`.")
+
+
+# What a Slack user reads when the bot's own machinery fails. These errors name endpoint and
+# database hosts, URLs, server paths and the provider's raw reply, for whoever runs the bot: the
+# log gets them, the channel does not.
+AGAIN = "Try again in a few minutes; if it keeps failing, tell whoever runs this bot (the details are in its log)."
+ADMIN = "Tell whoever runs this bot; the details are in its log."
+MACHINERY: tuple[tuple[type[InterviewError], str, str], ...] = (
+    (LLMError, "The grading model did not answer.", AGAIN),
+    (ModelError, "The grading model could not be loaded.", ADMIN),
+    (StoreError, "The bot's database is not available right now.", AGAIN),
+    (ConfigError, "The bot is not set up correctly.", ADMIN),
+)
+
+
+def user_facing(e: BaseException) -> InterviewError:
+    """`e` as it may be posted to Slack: every error a Slack user sees goes through here. A failure
+    of the machinery becomes what happened and what to do, of the same class (the transcript
+    scorer still tells a dead endpoint from one bad answer), and the original goes to the log; a
+    bug is logged with its traceback; any other InterviewError is about the user's input and is
+    shown as it is."""
+    for cls, message, hint in MACHINERY:
+        if isinstance(e, cls):
+            log.warning("Told a Slack user %r instead of: %s", message, e)
+            return cls(message, hint)
+    if isinstance(e, InterviewError):
+        return e
+    log.error("Slack handler failed", exc_info=e)
+    return InterviewError("Something went wrong on my side; the details are in the bot's log.")
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from bot.errors import InterviewError
 from bot.slack import blocks as kit
-from bot.slack.core import USAGE, InterviewCore, parse_command
+from bot.slack.core import USAGE, InterviewCore, parse_command, user_facing
 from bot.slack.listeners.files import score_transcript
 from bot.slack.listeners.interview import reporting, start_session
 
@@ -20,7 +20,8 @@ def register(app, core: InterviewCore) -> None:
         try:
             cmd = parse_command(command.get("text", ""))
         except InterviewError as e:
-            ack(text=f"{e.message} {e.hint or ''}".strip())
+            shown = user_facing(e)
+            ack(text=f"{shown.message} {shown.hint or ''}".strip())
             return
         if cmd.kind == "help":
             ack(text=USAGE)

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 from bot.errors import InterviewError, UsageError
 from bot.slack import blocks as kit
-from bot.slack.core import InterviewCore
+from bot.slack.core import InterviewCore, user_facing
 from bot.slack.listeners.interview import replace, reporting
 
 log = logging.getLogger(__name__)
@@ -85,14 +85,28 @@ def score_transcript(core: InterviewCore, client, *, file_id: str, channel: str,
         try:
             from bot.reports.html import render_html
             from bot.transcripts.readers import decode
+            from bot.transcripts.scoring import score_text
         except ImportError:
             raise InterviewError("Transcript scoring is not available in this version of the bot.") from None
         name, data = download(client, file_id)
         index = core.index()
+        core.service.grader()  # loaded (or its error raised) before anything is saved
         # From memory, not a temp file: the scorer's messages then name the file as shared.
-        report = core.service.score_transcript(decode(data, name), name, index=index)
+        report = score_text(decode(data, name), name, index=index, engine=core.engine, grade=shown_errors(core))
         replace(client, channel, ts, kit.transcript_blocks(report.to_dict(), name),
                 f"Transcript {name}: {kit.score_text(report.overall)}", where)
         stem = re.sub(r"[^\w.\-]+", "_", Path(name).stem) or "transcript"
         client.files_upload_v2(channel=channel, thread_ts=where, content=render_html(report),
                                filename=f"{stem}-report.html", title=f"Interview report: {name}")
+
+
+def shown_errors(core: InterviewCore):
+    """The service's grading for the transcript scorer, its errors as a Slack user may read them:
+    the scorer writes an answer's error into the summary and the report."""
+    def grade(rec, question):
+        try:
+            return core.service.grade(rec, question)
+        except Exception as e:  # noqa: BLE001 - a bug too: the scorer marks this answer, the log keeps it
+            raise user_facing(e) from None
+
+    return grade

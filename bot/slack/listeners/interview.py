@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from bot.errors import ConflictError, InterviewError
 from bot.sessions import FOLLOW_UP, Session, select_questions
 from bot.slack import blocks as kit
-from bot.slack.core import SLACK, InterviewCore, clean_text, word_of
+from bot.slack.core import SLACK, InterviewCore, clean_text, user_facing, word_of
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,6 @@ def reporting(say: Callable[[list[dict], str], None]):
     """Turn any failure of a handler into a message to the user (a traceback reaches only the log)."""
     try:
         yield
-    except InterviewError as e:
-        _try(say, kit.error_blocks(e.message, e.hint), e.message)
     except SlackApiError as e:
         # The error code only: the response object can echo request arguments.
         code = e.response.get("error") if e.response is not None else "unknown"
@@ -50,10 +48,9 @@ def reporting(say: Callable[[list[dict], str], None]):
                 "channel_not_found": "Invite me to the channel first, or DM me.",
                 "missing_scope": "Reinstall the app from slack/manifest.yml: a scope is missing."}.get(code)
         _try(say, kit.error_blocks(f"Slack refused a request ({code}).", hint), f"Slack error: {code}")
-    except Exception:  # noqa: BLE001 - a bug must not kill the listener thread silently
-        log.exception("Slack handler failed")
-        _try(say, kit.error_blocks("Something went wrong on my side; the details are in the bot's log."),
-             "Something went wrong.")
+    except Exception as e:  # noqa: BLE001 - a bug must not kill the listener thread silently
+        shown = user_facing(e)
+        _try(say, kit.error_blocks(shown.message, shown.hint), shown.message)
 
 
 def _try(say, blocks, text) -> None:
@@ -156,11 +153,9 @@ def grade_and_reply(core: InterviewCore, client, s: Session, rec, grade_fn=None,
     except ConflictError:  # our lease ran out mid-grading and another replica took the answer over
         replace(client, ch, placeholder["ts"], kit.sections("(graded in another message)"), "Graded elsewhere.", ts)
         return LOST
-    except InterviewError as e:
-        return failed(e.message, e.hint)
-    except Exception:  # noqa: BLE001 - a bug: tell the user, keep the traceback in the log
-        log.exception("Grading failed")
-        return failed("Grading failed unexpectedly.", None)
+    except Exception as e:  # noqa: BLE001 - a bug too: tell the user, keep the traceback in the log
+        shown = user_facing(e)
+        return failed(shown.message, shown.hint)
     replace(client, ch, placeholder["ts"], kit.grade_blocks(grade, number, total, follow_up=follow_up),
             kit.grade_fallback(grade, number), ts)
     if not follow_up and (ref := kit.reference_blocks(grade)):

@@ -1,0 +1,122 @@
+"""What one Slack user can reach (issue #24), over the real HTTP harness of tests/test_slack.py:
+an error of the bot's machinery reaches the channel as what happened and what to do (hosts, URLs
+and the provider's raw text only in the log)."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.corpus import load_items
+from bot.llm.openai_compat import OpenAICompatLLM
+from bot.sessions import Store
+from fake_openai import FakeOpenAI
+from fake_slack import block_text
+from test_slack import ALICE, MINI, Bot, fake  # noqa: F401 - fake: the fixture
+
+RAW = "upstream gpu-node-7.corp.internal:8000 overloaded (request req_93F2)"  # a provider's raw error
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    """One question index of the test corpus for the module (embedding it is the slow part)."""
+    from bot.index import QuestionIndex
+
+    idx = QuestionIndex(Settings(home=tmp_path_factory.mktemp("index")))
+    idx.ingest(load_items([MINI]))
+    return idx
+
+
+def transcript(items, answers: int | None = None) -> bytes:
+    """A practice transcript asking `items`' questions, each answered with its reference answer."""
+    return "".join(f"Q: {i.question}\nA: {i.answer.replace(chr(10), ' ')}\n" for i in items[:answers]).encode()
+
+
+def endpoint_bot(fake, settings, endpoint: FakeOpenAI, **kw) -> Bot:
+    """The app grading through the real OpenAI-compatible backend, against `endpoint`."""
+    llm = OpenAICompatLLM("m", endpoint.base_url, "sk-live-4242")
+    llm.gate = threading.Event()  # what the harness opens when it closes
+    return Bot(fake, settings, llm=llm, **kw)
+
+
+def posted(fake) -> str:
+    """Everything the bot sent to Slack, as one text."""
+    return json.dumps([c.params for c in fake.calls], ensure_ascii=False) + "".join(
+        c.body.decode("utf-8", "replace") for c in fake.calls)
+
+
+# --- errors of the machinery ------------------------------------------------------------------------
+
+def test_model_errors_in_a_thread_say_what_to_do_and_leave_hosts_and_provider_text_to_the_log(
+        fake, settings, caplog):
+    with FakeOpenAI() as endpoint:
+        # the provider's raw reply, then a refused key (the error names the endpoint's URL)
+        endpoint.queue(("status", 400, {"error": {"message": RAW}}, {}),
+                       ("status", 401, {"error": {"message": "Incorrect API key provided: sk-live-4242"}}, {}))
+        bot = endpoint_bot(fake, settings, endpoint)
+        try:
+            bot.command("optimization 1")
+            fake.wait_count("chat.update", 1)
+            s = bot.session()
+            ts = s.meta["thread_ts"]
+            bot.say(bot.engine.current_item(s).answer.replace("\n", " "), thread_ts=ts)
+            fake.wait_for(lambda f: any("Interview finished" in t for t in f.texts()), what="the summary")
+            bot.say("retry", thread_ts=ts)
+            fake.wait_for(lambda f: len(endpoint.requests) >= 2 and len(
+                [t for t in f.texts() if "Interview finished" in t]) >= 2, what="the retry's summary")
+            bot.executor.settle()
+        finally:
+            bot.close()
+    errors = [t for t in fake.texts("chat.update") if "did not answer" in t]
+    assert len(errors) == 2 and all("try again in a few minutes" in t.lower() and "`retry`" in t for t in errors)
+    everything = posted(fake)
+    for secret in ("gpu-node-7", "req_93F2", "sk-live", endpoint.base_url, "127.0.0.1"):
+        assert secret not in everything
+    assert RAW in caplog.text and endpoint.base_url in caplog.text  # whoever runs the bot finds them
+    assert [a.status for a in bot.engine.answers(s)] == ["error"]  # the answer is kept
+
+
+def test_a_database_failure_tells_the_user_what_to_do_and_the_log_where(history, fake, settings, caplog, request):
+    bot = Bot(fake, settings)
+    where = Store(settings.database_url).db.where  # the SQLite file's path, or the server's host and port
+    try:
+        if history.engine == "postgresql":
+            request.getfixturevalue("postgres").drop_database(history.url)
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{settings.db_path}{suffix}").unlink(missing_ok=True)
+        bot.command("")
+        refusal = fake.wait_count("/respond/1", 1)[0].params
+        bot.executor.settle()
+    finally:
+        bot.close()
+    shown = refusal["text"] + block_text(refusal["blocks"])
+    assert refusal["response_type"] == "ephemeral"
+    assert "database is not available" in shown and "try again in a few minutes" in shown.lower()
+    assert where not in posted(fake) and "sqlite" not in posted(fake).lower()
+    assert where in caplog.text
+
+
+def test_a_transcript_s_summary_and_report_name_no_host_nor_provider_text(fake, settings, caplog, index):
+    items = load_items([MINI])
+    fake.add_file("F0MOCK", "mock.md", transcript(items, 2))
+    with FakeOpenAI() as endpoint:
+        endpoint.queue(("status", 400, {"error": {"message": RAW}}, {}))
+        bot = endpoint_bot(fake, settings, endpoint, index=index)
+        try:
+            bot.event({"type": "message", "subtype": "file_share", "user": ALICE, "text": "score", "channel": "D0ALICE",
+                       "channel_type": "im", "ts": "1700000001.000100", "files": [{"id": "F0MOCK", "name": "mock.md"}]})
+            fake.wait_count("files.completeUploadExternal", 1, timeout=60)
+            bot.executor.settle()
+        finally:
+            bot.close()
+    summary = fake.texts("chat.update")[-1]
+    report = next(iter(fake.uploads.values())).decode()
+    # the first answer met the failing endpoint; the second was not sent to it again
+    assert summary.count("grading model did not answer") == 2 and "grading model did not answer" in report
+    for secret in ("gpu-node-7", "req_93F2", endpoint.base_url, "127.0.0.1"):
+        assert secret not in posted(fake) and secret not in report
+    assert RAW in caplog.text

@@ -516,4 +516,7 @@ def test_transcript_by_slash_command_link(bot, fake, scoring):
     bot.command("score https://fake.slack.com/files/U0ALICE/F0NOSUCHFILE/x.txt")
     fake.wait_count("files.info", 1)
     assert fake.of("files.info")[0].params["file"] == "F0NOSUCHFILE"
-    fake.wait_for(lambda f: any("file_not_found" in t for t in f.texts("chat.update")), what="error")
+    refusal = fake.wait_count("/respond/1", 1)[0].params  # a file the bot cannot see: only the asker is told
+    assert refusal["response_type"] == "ephemeral" and "F0NOSUCHFILE" in refusal["text"]
+    bot.executor.settle()
+    assert fake.of("chat.postMessage") == []

@@ -1,6 +1,6 @@
 """What one Slack user can reach (issue #24), over the real HTTP harness of tests/test_slack.py:
-an error of the bot's machinery reaches the channel as what happened and what to do (hosts, URLs
-and the provider's raw text only in the log)."""
+only a transcript they shared is scored, and an error of the bot's machinery reaches the channel
+as what happened and what to do (hosts, URLs and the provider's raw text only in the log)."""
 from __future__ import annotations
 
 import json
@@ -15,9 +15,10 @@ from bot.llm.openai_compat import OpenAICompatLLM
 from bot.sessions import Store
 from fake_openai import FakeOpenAI
 from fake_slack import block_text
-from test_slack import ALICE, MINI, Bot, fake  # noqa: F401 - fake: the fixture
+from test_slack import ALICE, BOB, CHANNEL, MINI, Bot, fake, fill  # noqa: F401 - fake: the fixture
 
 RAW = "upstream gpu-node-7.corp.internal:8000 overloaded (request req_93F2)"  # a provider's raw error
+REFUSED = "only score a transcript you shared"
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,53 @@ def posted(fake) -> str:
     """Everything the bot sent to Slack, as one text."""
     return json.dumps([c.params for c in fake.calls], ensure_ascii=False) + "".join(
         c.body.decode("utf-8", "replace") for c in fake.calls)
+
+
+def saved_transcript_answers(bot) -> int:
+    with bot.engine.store.connect() as db:
+        return db.execute("SELECT count(*) FROM answers WHERE source='transcript'").scalar()
+
+
+# --- who may have a file scored ---------------------------------------------------------------------
+
+def test_score_refuses_a_file_the_asker_did_not_share_and_posts_nothing(fake, settings, index):
+    items = load_items([MINI])
+    fake.add_file("F0SECRET1", "alice-mock.md", transcript(items), user=ALICE, shared_in=("G0ALICEONLY",))
+    bot = Bot(fake, settings, index=index)
+    try:
+        # Bob links Alice's transcript (shared only in a private channel he is not in), then a file
+        # id that does not exist: the same refusal, so it does not tell which files exist.
+        bot.command(f"score https://fake.slack.com/files/{ALICE}/F0SECRET1/alice-mock.md", user=BOB)
+        bot.command("score F0NOSUCHFILE", user=BOB)
+        refusals = [r.params for r in fake.wait_count("/respond/1", 2)]
+        bot.executor.settle()
+    finally:
+        bot.close()
+    assert all(r["response_type"] == "ephemeral" and REFUSED in r["text"] for r in refusals)
+    assert len({r["text"].replace("F0SECRET1", "F…").replace("F0NOSUCHFILE", "F…") for r in refusals}) == 1
+    assert fake.of("chat.postMessage") == [] and fake.of("files.getUploadURLExternal") == []
+    assert not [c for c in fake.calls if c.method.startswith("/files-pri/")]  # never downloaded
+    assert saved_transcript_answers(bot) == 0 and bot.llm.calls == []
+    assert items[0].question not in posted(fake)
+
+
+def test_score_takes_a_file_shared_in_the_conversation_or_uploaded_by_the_asker(fake, settings, index):
+    items = load_items([MINI])
+    fake.add_file("F0SHAREDHERE", "team-mock.md", transcript(items, 1), user=ALICE, shared_in=(CHANNEL,))
+    fake.add_file("F0BOBSOWN", "bob-mock.md", transcript(items[1:], 1), user=BOB, shared_in=("D0BOB",))
+    bot = Bot(fake, settings, index=index)
+    try:
+        bot.llm.queue(fill, fill)
+        bot.command("score F0SHAREDHERE", user=BOB)  # Alice's, but shared in the channel Bob asks in
+        bot.command("score F0BOBSOWN", user=BOB)  # Bob's own, shared only in his DM
+        fake.wait_count("files.completeUploadExternal", 2, timeout=60)
+        bot.executor.settle()
+    finally:
+        bot.close()
+    assert fake.of("/respond/1") == []  # nothing refused
+    summaries = " ".join(fake.texts("chat.update"))
+    assert "team-mock.md" in summaries and "bob-mock.md" in summaries
+    assert saved_transcript_answers(bot) == 2
 
 
 # --- errors of the machinery ------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from bot.errors import InterviewError
 from bot.sessions import select_questions
 from bot.slack import blocks as kit
 from bot.slack.core import DM_USAGE, InterviewCore, clean_text, parse_command
-from bot.slack.listeners.files import SCORE_WORD, score_transcript
+from bot.slack.listeners.files import SCORE_WORD, score_files
 from bot.slack.listeners.interview import (BUSY_KEY, SAVED_KEY, finish, on_session_message, post, reporting,
                                            save_answer_early, start_session, typed_by_person)
 
@@ -24,8 +24,7 @@ def register(app, core: InterviewCore) -> None:
         is_dm = event.get("channel_type") == "im"
 
         if is_dm and event.get("files") and SCORE_WORD.search(text):
-            for f in event["files"]:
-                score_transcript(core, client, file_id=f["id"], channel=channel, thread_ts=event["ts"])
+            score_files(core, client, event["files"], channel=channel, thread_ts=event["ts"])
             return
         s = core.session_of_thread(thread_ts)
         if s is None and is_dm and not thread_ts:

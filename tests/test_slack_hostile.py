@@ -1,6 +1,7 @@
 """What one Slack user can reach (issue #24), over the real HTTP harness of tests/test_slack.py:
-only a transcript they shared is scored, and an error of the bot's machinery reaches the channel
-as what happened and what to do (hosts, URLs and the provider's raw text only in the log)."""
+only a transcript they shared is scored, an error of the bot's machinery reaches the channel as
+what happened and what to do (hosts, URLs and the provider's raw text only in the log), and one
+message scores at most INTERVIEW_SLACK_MAX_FILES files of at most INTERVIEW_SLACK_MAX_PAIRS pairs."""
 from __future__ import annotations
 
 import json
@@ -168,3 +169,32 @@ def test_a_transcript_s_summary_and_report_name_no_host_nor_provider_text(fake, 
     for secret in ("gpu-node-7", "req_93F2", endpoint.base_url, "127.0.0.1"):
         assert secret not in posted(fake) and secret not in report
     assert RAW in caplog.text
+
+
+# --- limits of one request --------------------------------------------------------------------------
+
+def test_a_dm_with_many_files_and_long_transcripts_are_capped_and_the_reply_names_the_limits(
+        fake, settings, index):
+    items = load_items([MINI])
+    settings.slack_max_files, settings.slack_max_pairs = 2, 2
+    files = []
+    for n in range(3):  # three transcripts of three pairs each; answers differ, so none is a cached grade
+        fid = f"F0MANY{n}"
+        fake.add_file(fid, f"mock-{n}.md", transcript(items, 3).replace(b"\nQ:", f" ({n})\nQ:".encode()))
+        files.append({"id": fid, "name": f"mock-{n}.md"})
+    bot = Bot(fake, settings, index=index)
+    try:
+        bot.llm.queue(*[fill] * 4)
+        bot.event({"type": "message", "subtype": "file_share", "user": ALICE, "text": "score these",
+                   "channel": "D0ALICE", "channel_type": "im", "ts": "1700000001.000100", "files": files})
+        fake.wait_for(lambda f: any("INTERVIEW_SLACK_MAX_FILES" in t for t in f.texts()), timeout=90,
+                      what="the note on the files left out")
+        bot.executor.settle()
+    finally:
+        bot.close()
+    assert [c.params["file"] for c in fake.of("files.info")] == ["F0MANY0", "F0MANY1"]
+    assert any("Scored the first 2 of 3 files; the limit is INTERVIEW_SLACK_MAX_FILES" in t for t in fake.texts())
+    summaries = [t for t in fake.texts("chat.update") if "Transcript" in t]
+    assert len(summaries) == 2 and all(
+        "Scored the first 2 of 3 question/answer pairs; the limit is INTERVIEW_SLACK_MAX_PAIRS" in t for t in summaries)
+    assert saved_transcript_answers(bot) == 4 and len(bot.llm.calls) <= 4  # 2 files x 2 pairs, nothing more

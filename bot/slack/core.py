@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
+from bot.config import ENV_VARS, Settings
 from bot.errors import ConfigError, InterviewError, LLMError, ModelError, StoreError, UsageError
 from bot.service import InterviewService
 from bot.sessions import GRADED, LEASE_S, Session
@@ -86,6 +87,11 @@ def user_facing(e: BaseException) -> InterviewError:
         return e
     log.error("Slack handler failed", exc_info=e)
     return InterviewError("Something went wrong on my side; the details are in the bot's log.")
+
+
+def capped(kept: int, found: int, what: str, setting: str) -> str:
+    """The reply's note when a limit left some of a request out, naming the setting that sets it."""
+    return f"✂️ Scored the first {kept} of {found} {what}; the limit is {ENV_VARS[setting][0]}."
 
 
 @dataclass
@@ -249,16 +255,18 @@ class Turns:
 
 class InterviewCore:
     """What the listeners share: the application service, the event log, the turns, the
-    transcript index."""
+    transcript index, and the limits of one request (INTERVIEW_SLACK_MAX_FILES, _MAX_PAIRS)."""
 
     def __init__(self, service: InterviewService, index_factory: Callable[[], object] | None = None,
-                 follow_ups: int = 1):
+                 follow_ups: int = 1, *, max_files: int = Settings.slack_max_files,
+                 max_pairs: int = Settings.slack_max_pairs):
         self.service = service
         self.engine = service.engine  # read-only queries (sessions, answers, items)
         self.events = EventLog(service.engine.store)
         self.reminders = Reminders(service.engine.store)
         self.turns = Turns(service.engine.store, service.engine.lease)
         self.follow_ups = follow_ups  # per answer, in the thread (INTERVIEW_FOLLOW_UPS)
+        self.max_files, self.max_pairs = max_files, max_pairs
         self._index_factory = index_factory
         self._index = None
 

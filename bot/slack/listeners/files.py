@@ -1,5 +1,6 @@
-"""Transcript scoring from a file shared in Slack: only a file the asker shared; download it with
-the bot token, score it, post the summary and upload the HTML report."""
+"""Transcript scoring from a file shared in Slack: only a file the asker shared, and only so much
+of it (INTERVIEW_SLACK_MAX_FILES a message, INTERVIEW_SLACK_MAX_PAIRS a transcript); download it
+with the bot token, score it, post the summary and upload the HTML report."""
 from __future__ import annotations
 
 import logging
@@ -13,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.errors import InterviewError, UsageError
 from bot.slack import blocks as kit
-from bot.slack.core import InterviewCore, user_facing
+from bot.slack.core import InterviewCore, capped, user_facing
 from bot.slack.listeners.interview import post, replace, reporting
 
 log = logging.getLogger(__name__)
@@ -94,20 +95,24 @@ def download(client, info: dict) -> tuple[str, bytes]:
 
 
 def score_files(core: InterviewCore, client, files: list[dict], *, channel: str, thread_ts: str) -> None:
-    """The transcripts attached to one DM (the asker's own message: theirs to score), each in its
-    own reply."""
+    """The transcripts attached to one DM (the asker's own message: theirs to score), at most
+    core.max_files of them, each in its own reply; then a note naming the limit if it left some out."""
     def say(blocks, text):
         post(client, channel, blocks, text, thread_ts)
 
-    for f in files:
+    kept = files[:core.max_files]
+    for f in kept:
         with reporting(say):  # one file's failure does not stop the next
             score_transcript(core, client, client.files_info(file=f["id"])["file"], channel=channel,
                              thread_ts=thread_ts)
+    if len(kept) < len(files):
+        note = capped(len(kept), len(files), "files", "slack_max_files")
+        say(kit.sections(note), note)
 
 
 def score_transcript(core: InterviewCore, client, info: dict, *, channel: str, thread_ts: str | None) -> None:
-    """Post "scoring…", score the file (files.info's `info`), replace it with the summary, upload
-    the HTML report."""
+    """Post "scoring…", score the file (files.info's `info`; its first core.max_pairs pairs),
+    replace it with the summary, upload the HTML report."""
     placeholder = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text="⏳ Scoring the transcript…")
     channel, ts = placeholder["channel"], placeholder["ts"]
     where = thread_ts or ts  # the report goes under the summary
@@ -126,9 +131,13 @@ def score_transcript(core: InterviewCore, client, info: dict, *, channel: str, t
         index = core.index()
         core.service.grader()  # loaded (or its error raised) before anything is saved
         # From memory, not a temp file: the scorer's messages then name the file as shared.
-        report = score_text(decode(data, name), name, index=index, engine=core.engine, grade=shown_errors(core))
-        replace(client, channel, ts, kit.transcript_blocks(report.to_dict(), name),
-                f"Transcript {name}: {kit.score_text(report.overall)}", where)
+        report = score_text(decode(data, name), name, index=index, engine=core.engine, max_pairs=core.max_pairs,
+                            grade=shown_errors(core))
+        blocks = kit.transcript_blocks(report.to_dict(), name)
+        if report.pairs_found > len(report.items):
+            blocks[1:1] = kit.sections(capped(len(report.items), report.pairs_found, "question/answer pairs",
+                                              "slack_max_pairs"))
+        replace(client, channel, ts, blocks, f"Transcript {name}: {kit.score_text(report.overall)}", where)
         stem = re.sub(r"[^\w.\-]+", "_", Path(name).stem) or "transcript"
         client.files_upload_v2(channel=channel, thread_ts=where, content=render_html(report),
                                filename=f"{stem}-report.html", title=f"Interview report: {name}")

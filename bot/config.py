@@ -47,10 +47,12 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "database_url": ("INTERVIEW_DATABASE_URL",),
     "claim_lease": ("INTERVIEW_CLAIM_LEASE",),
     "sweep_every": ("INTERVIEW_SWEEP_EVERY",),
+    "slack_max_files": ("INTERVIEW_SLACK_MAX_FILES",),
+    "slack_max_pairs": ("INTERVIEW_SLACK_MAX_PAIRS",),
 }
 
 # Durations and counts where 0 or less would hang or spin: refused at load time.
-POSITIVE = ("llm_timeout", "llm_concurrency", "claim_lease", "sweep_every")
+POSITIVE = ("llm_timeout", "llm_concurrency", "claim_lease", "sweep_every", "slack_max_files", "slack_max_pairs")
 
 
 def default_home() -> Path:
@@ -83,6 +85,11 @@ class Settings:
     # before another takes it; every replica looks for such answers this often (bot.sessions).
     claim_lease: float = 120.0
     sweep_every: float = 30.0
+    # What one Slack message may make the bot do, so that one person cannot keep the model busy for
+    # everyone: transcripts scored from one DM, question/answer pairs scored from one transcript
+    # (an interview asks at most 20 questions). The reply names what was left out and the setting.
+    slack_max_files: int = 3
+    slack_max_pairs: int = 20
 
     def __post_init__(self):
         if not self.database_url:

@@ -81,6 +81,12 @@ MIGRATIONS: dict[int, list] = {
     # The key points a follow-up answer is graded against (JSON: points, by), kept with the answer
     # so that another replica can grade it when the one that saved it died.
     5: ["ALTER TABLE answers ADD COLUMN follow_up TEXT"],
+    # A face's thread (meta THREAD_KEY) copied into an indexed column: the Slack app looks up the
+    # session of every threaded message before its 3-second ack, which read every session's meta.
+    6: ["ALTER TABLE sessions ADD COLUMN thread TEXT",
+        {SQLITE: "UPDATE sessions SET thread = json_extract(meta, '$.thread_ts')",
+         POSTGRESQL: "UPDATE sessions SET thread = CAST(meta AS jsonb) ->> 'thread_ts'"},
+        "CREATE INDEX IF NOT EXISTS sessions_by_thread ON sessions(thread)"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -94,6 +100,7 @@ PENDING, GRADED, ERROR, SKIPPED = "pending", "graded", "error", "skipped"
 # is free to grade it): past that, the replica is taken for dead and another may grade the answer.
 LEASE_S = 120.0
 FOLLOW_UP = "follow-up"  # answers.source of an answer to a follow-up question
+THREAD_KEY = "thread_ts"  # the meta key of a session's thread (Slack's), kept in sessions.thread too
 
 
 def _now() -> str:
@@ -253,12 +260,13 @@ class SessionEngine:
             pool = narrow(list(self.items.values()), packs=packs, language=language, difficulty=difficulty)
             chosen = select_questions(pool, topic, count, seed)
         now = _now()
+        meta = meta or {}
         with self.store.connect() as db:
             new_id = db.insert(
-                "INSERT INTO sessions(owner, channel, topic, question_ids, meta, created_at, updated_at)"
-                " VALUES (:owner, :channel, :topic, :question_ids, :meta, :now, :now)",
+                "INSERT INTO sessions(owner, channel, topic, question_ids, meta, thread, created_at, updated_at)"
+                " VALUES (:owner, :channel, :topic, :question_ids, :meta, :thread, :now, :now)",
                 owner=owner, channel=channel, topic=topic, question_ids=json.dumps([i.id for i in chosen]),
-                meta=json.dumps(meta or {}), now=now)
+                meta=json.dumps(meta), thread=meta.get(THREAD_KEY), now=now)
             return self.get(new_id, db)
 
     def get(self, session_id: int, db=None) -> Session:
@@ -287,9 +295,16 @@ class SessionEngine:
                     meta.pop(k, None)
                 else:
                     meta[k] = v
-            db.execute("UPDATE sessions SET meta=:meta WHERE id=:id", meta=json.dumps(meta, ensure_ascii=False),
-                       id=session_id)
+            db.execute("UPDATE sessions SET meta=:meta, thread=:thread WHERE id=:id",
+                       meta=json.dumps(meta, ensure_ascii=False), thread=meta.get(THREAD_KEY), id=session_id)
             return self.get(session_id, db)
+
+    def find_by_thread(self, thread: str) -> Session | None:
+        """The session whose meta THREAD_KEY is `thread`, the newest if several: an index lookup."""
+        with self.store.connect() as db:
+            row = db.execute("SELECT * FROM sessions WHERE thread = :thread ORDER BY id DESC LIMIT 1",
+                             thread=thread).first()
+        return Session.from_row(row) if row else None
 
     def find_by_meta(self, key: str, value: str) -> Session | None:
         with self.store.connect() as db:

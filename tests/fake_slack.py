@@ -30,7 +30,7 @@ class Call:
 class FakeSlack:
     def __init__(self):
         self.calls: list[Call] = []
-        self.files: dict[str, dict] = {}  # file id -> {"name", "content"}
+        self.files: dict[str, dict] = {}  # file id -> {"name", "content", "user", "shared_in"}
         self.uploads: dict[str, bytes] = {}
         self.thread_of: dict[str, str] = {}  # ts of each message posted -> its thread's ts (its own at the root)
         self.on_call = None  # called with each Call as it is recorded (a load test watches without polling)
@@ -54,8 +54,11 @@ class FakeSlack:
     def rate_limit_once(self, method: str, retry_after: int = 1) -> None:
         self._rate_limits[method] = retry_after
 
-    def add_file(self, file_id: str, name: str, content: bytes) -> None:
-        self.files[file_id] = {"name": name, "content": content}
+    def add_file(self, file_id: str, name: str, content: bytes, *, user: str = "U0ALICE",
+                 shared_in: tuple[str, ...] = ()) -> None:
+        """A file `user` uploaded, shared in the conversations `shared_in` (C…: public channels, G…:
+        private ones, D…: DMs), as files.info reports it."""
+        self.files[file_id] = {"name": name, "content": content, "user": user, "shared_in": tuple(shared_in)}
 
     def __enter__(self):
         self.thread.start()
@@ -141,10 +144,15 @@ class FakeSlack:
                 return 200, {"ok": False, "error": "file_not_found"}, {}
             fid = p["file"]
             url = f"{self.url}/files-pri/{TEAM}-{fid}/download/{f['name']}"
+            where = {kind: [c for c in f["shared_in"] if c[0] == prefix] for kind, prefix in
+                     (("channels", "C"), ("groups", "G"), ("ims", "D"))}
+            share = {"ts": "1700000000.000100", "reply_count": 0}
             return 200, {"ok": True, "file": {
                 "id": fid, "name": f["name"], "title": f["name"], "mimetype": "text/plain", "filetype": "text",
-                "size": len(f["content"]), "user": "U0ALICE", "url_private": url, "url_private_download": url,
-                "permalink": f"https://fake.slack.com/files/U0ALICE/{fid}/{f['name']}"},
+                "size": len(f["content"]), "user": f["user"], "url_private": url, "url_private_download": url,
+                "permalink": f"https://fake.slack.com/files/{f['user']}/{fid}/{f['name']}", **where,
+                "shares": {"public": {c: [share] for c in where["channels"]},
+                           "private": {c: [share] for c in where["groups"] + where["ims"]}}},
                 "comments": [], "response_metadata": {"next_cursor": ""}}, {}
         if method == "files.getUploadURLExternal":
             fid = f"F{next(self._ids):08d}UP"

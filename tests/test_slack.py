@@ -321,7 +321,8 @@ def test_grading_failure_keeps_the_answer_and_retry_grades_it(bot, fake):
     bot.llm.queue(LLMError("endpoint down", "start the server"))
     text = item.answer.replace("\n", " ")
     bot.say(text, thread_ts=s.meta["thread_ts"])
-    fake.wait_for(lambda f: any("endpoint down" in t and "retry" in t for t in f.texts("chat.update")), what="error")
+    fake.wait_for(lambda f: any("model did not answer" in t and "retry" in t for t in f.texts("chat.update")),
+                  what="error")
     assert bot.engine.answers(s)[0].status == "error"
     bot.llm.queue(fill)
     bot.say("retry", thread_ts=s.meta["thread_ts"])
@@ -515,4 +516,7 @@ def test_transcript_by_slash_command_link(bot, fake, scoring):
     bot.command("score https://fake.slack.com/files/U0ALICE/F0NOSUCHFILE/x.txt")
     fake.wait_count("files.info", 1)
     assert fake.of("files.info")[0].params["file"] == "F0NOSUCHFILE"
-    fake.wait_for(lambda f: any("file_not_found" in t for t in f.texts("chat.update")), what="error")
+    refusal = fake.wait_count("/respond/1", 1)[0].params  # a file the bot cannot see: only the asker is told
+    assert refusal["response_type"] == "ephemeral" and "F0NOSUCHFILE" in refusal["text"]
+    bot.executor.settle()
+    assert fake.of("chat.postMessage") == []

@@ -149,3 +149,16 @@ def test_manifest_asks_for_what_the_app_uses():
     # Every message.* event needs its history scope, or Slack refuses the manifest.
     need = {"message.channels": "channels:history", "message.groups": "groups:history", "message.im": "im:history"}
     assert all(need[e] in scopes for e in events if e in need)
+
+
+def test_the_limits_of_one_slack_request_are_settings(tmp_path):
+    from bot.config import load_settings
+
+    env = {"INTERVIEW_HOME": str(tmp_path), "INTERVIEW_SLACK_MAX_FILES": "5", "INTERVIEW_SLACK_MAX_PAIRS": "40"}
+    settings = load_settings(env)
+    assert (settings.slack_max_files, settings.slack_max_pairs) == (5, 40)
+    assert (load_settings({"INTERVIEW_HOME": str(tmp_path)}).slack_max_files,
+            load_settings({"INTERVIEW_HOME": str(tmp_path)}).slack_max_pairs) == (3, 20)
+    with pytest.raises(ConfigError, match="INTERVIEW_SLACK_MAX_PAIRS"):
+        load_settings({**env, "INTERVIEW_SLACK_MAX_PAIRS": "0"})  # a limit of nothing would refuse every transcript
+

@@ -125,7 +125,8 @@ def build_app(settings: Settings, service: InterviewService, *, config: SlackCon
     config = config or load_slack_config()
     opener = (lambda: index) if index is not None else _index_factory(settings, service.engine)
     service.engine.replica = replica or replica_name()
-    core = InterviewCore(service, index_factory=opener, follow_ups=settings.follow_ups)
+    core = InterviewCore(service, index_factory=opener, follow_ups=settings.follow_ups,
+                         max_files=settings.slack_max_files, max_pairs=settings.slack_max_pairs)
     service.warm_follow_ups = settings.follow_ups > 0
     client = make_client(config.bot_token, base_url)
     if executor is None:

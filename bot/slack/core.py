@@ -1,17 +1,25 @@
 """Slack-independent glue over the application layer (bot.service): command parsing, event
-de-duplication, and the numbers behind the App Home. Nothing here imports slack_bolt or slack_sdk;
-grading, warm-ups, locking and sessions are the service's, shared with the other faces."""
+de-duplication, turns across replicas, what a user may read of an error, and the numbers behind
+the App Home. Nothing here imports slack_bolt or slack_sdk; grading, warm-ups, locking and
+sessions are the service's, shared with the other faces."""
 from __future__ import annotations
 
+import logging
 import re
+import secrets
 from collections import defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Callable, Iterator
 
-from bot.errors import InterviewError, UsageError
+from bot.config import ENV_VARS, Settings
+from bot.errors import ConfigError, InterviewError, LLMError, ModelError, StoreError, UsageError
 from bot.service import InterviewService
-from bot.sessions import GRADED, Session
+from bot.sessions import GRADED, LEASE_S, Session
+
+log = logging.getLogger(__name__)
 
 SLACK = "slack"  # the engine's `channel` for sessions started from Slack
 DEFAULT_COUNT, MAX_COUNT = 5, 20
@@ -32,6 +40,13 @@ CREATE TABLE IF NOT EXISTS slack_reminders (
 """
 REMIND_EVERY = timedelta(days=7)  # the weekly reminder: at most one DM a week, only when items are due
 _REMINDABLE = "enabled=1 AND (last_sent IS NULL OR last_sent <= :cutoff)"  # on, and last sent a week ago or never
+TURNS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS slack_turns (
+    session_id INTEGER PRIMARY KEY,
+    holder TEXT NOT NULL,
+    taken_at TEXT NOT NULL
+);
+"""
 
 USAGE = ("*Usage:* `/interview [topic] [count]` starts a mock interview here, e.g. `/interview cnn 3`.\n"
          "`/interview review [count]` asks the questions due for review (your weak answers come back on a "
@@ -43,6 +58,40 @@ DM_USAGE = ("*Here in our DM:* `start [topic] [count]` starts a mock interview, 
             "send a transcript file with the word `score` to have it scored.\n"
             "Answer each question in its thread (or just here); words: `skip`, `hint`, `stop`, `again`, `retry`.\n"
             "In a channel: `/interview [topic] [count]`.")
+
+
+# What a Slack user reads when the bot's own machinery fails. These errors name endpoint and
+# database hosts, URLs, server paths and the provider's raw reply, for whoever runs the bot: the
+# log gets them, the channel does not.
+AGAIN = "Try again in a few minutes; if it keeps failing, tell whoever runs this bot (the details are in its log)."
+ADMIN = "Tell whoever runs this bot; the details are in its log."
+MACHINERY: tuple[tuple[type[InterviewError], str, str], ...] = (
+    (LLMError, "The grading model did not answer.", AGAIN),
+    (ModelError, "The grading model could not be loaded.", ADMIN),
+    (StoreError, "The bot's database is not available right now.", AGAIN),
+    (ConfigError, "The bot is not set up correctly.", ADMIN),
+)
+
+
+def user_facing(e: BaseException) -> InterviewError:
+    """`e` as it may be posted to Slack: every error a Slack user sees goes through here. A failure
+    of the machinery becomes what happened and what to do, of the same class (the transcript
+    scorer still tells a dead endpoint from one bad answer), and the original goes to the log; a
+    bug is logged with its traceback; any other InterviewError is about the user's input and is
+    shown as it is."""
+    for cls, message, hint in MACHINERY:
+        if isinstance(e, cls):
+            log.warning("Told a Slack user %r instead of: %s", message, e)
+            return cls(message, hint)
+    if isinstance(e, InterviewError):
+        return e
+    log.error("Slack handler failed", exc_info=e)
+    return InterviewError("Something went wrong on my side; the details are in the bot's log.")
+
+
+def capped(kept: int, found: int, what: str, setting: str) -> str:
+    """The reply's note when a limit left some of a request out, naming the setting that sets it."""
+    return f"✂️ Scored the first {kept} of {found} {what}; the limit is {ENV_VARS[setting][0]}."
 
 
 @dataclass
@@ -150,16 +199,74 @@ class Reminders:
             return cur.rowcount == 1
 
 
+class Turns:
+    """Which message of a session is being handled, in the database, so that every replica agrees:
+    an answer (or a skip) takes the session's turn before it is saved, and hands it over just
+    before the next question (or follow-up) is posted, so that an answer to that one always finds
+    it free. A message that finds the turn taken is not saved: it was written before the owner
+    saw the question it would answer. A turn older than `lease` seconds belongs to a replica
+    that died, and may be taken over."""
+
+    # the turn this thread holds (`held`), so that whoever posts the next question hands it over
+    _holding: ContextVar[tuple[int, str] | None] = ContextVar("slack_turn", default=None)
+
+    def __init__(self, store, lease: float = LEASE_S):
+        self.store = store
+        self.lease = lease
+        with store.connect(lock="slack schema") as db:
+            db.script(TURNS_SCHEMA)
+
+    def take(self, session_id: int) -> str | None:
+        """The turn's token, or None when another message holds it: one statement, so of two
+        replicas taking it at once exactly one gets it."""
+        token = secrets.token_hex(8)
+        now = datetime.now(timezone.utc)
+        with self.store.connect() as db:
+            won = db.execute("INSERT INTO slack_turns(session_id, holder, taken_at) VALUES (:id, :token, :now) "
+                             "ON CONFLICT(session_id) DO UPDATE SET holder=excluded.holder, taken_at=excluded.taken_at "
+                             "WHERE slack_turns.taken_at < :expired RETURNING holder",
+                             id=session_id, token=token, now=now.isoformat(timespec="seconds"),
+                             expired=(now - timedelta(seconds=self.lease)).isoformat(timespec="seconds")).first()
+        return token if won else None
+
+    def give_back(self, session_id: int, token: str) -> None:
+        with self.store.connect() as db:
+            db.execute("DELETE FROM slack_turns WHERE session_id=:id AND holder=:token", id=session_id, token=token)
+
+    @contextmanager
+    def held(self, session_id: int, token: str | None = None) -> Iterator[str | None]:
+        """The turn for the block (`token`: taken already, before the ack), unless handed over
+        earlier; yields None when another message holds it."""
+        token = token or self.take(session_id)
+        mark = self._holding.set((session_id, token) if token else None)
+        try:
+            yield token
+        finally:
+            self.hand_over(session_id)
+            self._holding.reset(mark)
+
+    def hand_over(self, session_id: int) -> None:
+        """Give back the turn this thread holds on the session, if it holds one."""
+        holding = self._holding.get()
+        if holding is not None and holding[0] == session_id:
+            self._holding.set(None)
+            self.give_back(*holding)
+
+
 class InterviewCore:
-    """What the listeners share: the application service, the event log, the transcript index."""
+    """What the listeners share: the application service, the event log, the turns, the
+    transcript index, and the limits of one request (INTERVIEW_SLACK_MAX_FILES, _MAX_PAIRS)."""
 
     def __init__(self, service: InterviewService, index_factory: Callable[[], object] | None = None,
-                 follow_ups: int = 1):
+                 follow_ups: int = 1, *, max_files: int = Settings.slack_max_files,
+                 max_pairs: int = Settings.slack_max_pairs):
         self.service = service
         self.engine = service.engine  # read-only queries (sessions, answers, items)
         self.events = EventLog(service.engine.store)
         self.reminders = Reminders(service.engine.store)
+        self.turns = Turns(service.engine.store, service.engine.lease)
         self.follow_ups = follow_ups  # per answer, in the thread (INTERVIEW_FOLLOW_UPS)
+        self.max_files, self.max_pairs = max_files, max_pairs
         self._index_factory = index_factory
         self._index = None
 
@@ -172,7 +279,7 @@ class InterviewCore:
         return self._index
 
     def session_of_thread(self, thread_ts: str | None) -> Session | None:
-        return self.engine.find_by_meta("thread_ts", thread_ts) if thread_ts else None
+        return self.engine.find_by_thread(thread_ts) if thread_ts else None
 
     def active_in_channel(self, channel: str, owner: str) -> Session | None:
         """The open session of a DM, for answers written outside its thread."""

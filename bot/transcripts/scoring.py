@@ -101,6 +101,7 @@ class ScoreReport:
     small_talk: int = 0  # turns ignored as small talk
     threshold: float = 0.0
     elapsed_s: float = 0.0
+    pairs_found: int = 0  # question/answer pairs in the transcript: more than len(items) when max_pairs cut it
 
     @property
     def overall_matched(self) -> float | None:
@@ -158,10 +159,11 @@ def score_file(path: Path, *, index, engine, interviewer: str | None = None, inp
 def score_text(text: str, name: str, *, index, engine, interviewer: str | None = None,
                input_format: str | None = None, skip_unmatched: bool = False,
                progress: Callable[[int, int], None] | None = None, threshold: float | None = None,
-               grade: Callable | None = None) -> ScoreReport:
+               grade: Callable | None = None, max_pairs: int | None = None) -> ScoreReport:
     """Score a transcript given as text (`name` labels messages: a file name or an upload's title).
     `grade(rec, question)` grades one saved answer (default: the engine's; the application layer
-    passes its own, which takes turns on the model).
+    passes its own, which takes turns on the model). `max_pairs`: only the first pairs are
+    matched, saved and graded (report.pairs_found says how many there were).
 
     Grading errors do not raise: the item gets status "error" (its answer stays saved, `pending` or
     `error`, in the history) and the other items are still graded; after an LLM/model failure the
@@ -173,7 +175,7 @@ def score_text(text: str, name: str, *, index, engine, interviewer: str | None =
     pairing = pair_transcript(turns, interviewer=interviewer, matches=lambda q: matcher.best(q).matched, name=name)
 
     items: list[ScoredItem] = []
-    for n, p in enumerate(pairing.pairs, 1):
+    for n, p in enumerate(pairing.pairs[:max_pairs], 1):
         m = matcher.best(p.question)
         items.append(ScoredItem(n, p.question, p.line, p.answer, p.answer_line, m.matched,
                                 m.question_id if m.matched else None, m.corpus_question, m.score,
@@ -218,5 +220,5 @@ def score_text(text: str, name: str, *, index, engine, interviewer: str | None =
         source=name, items=items, overall=_mean([i.overall for i in items if i.overall is not None]),
         unmatched=sum(not i.matched for i in items), format=fmt, interviewer=pairing.interviewer,
         speakers=pairing.speakers, small_talk=pairing.small_talk, threshold=matcher.threshold,
-        elapsed_s=time.monotonic() - start)
+        elapsed_s=time.monotonic() - start, pairs_found=len(pairing.pairs))
 

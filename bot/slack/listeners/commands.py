@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from bot.errors import InterviewError
 from bot.slack import blocks as kit
-from bot.slack.core import USAGE, InterviewCore, parse_command
-from bot.slack.listeners.files import score_transcript
+from bot.slack.core import USAGE, InterviewCore, parse_command, user_facing
+from bot.slack.listeners.files import score_transcript, shared_file
 from bot.slack.listeners.interview import reporting, start_session
 
 SCORE_HOW = ("Send me the transcript file in a direct message with the word `score`, "
@@ -20,7 +20,8 @@ def register(app, core: InterviewCore) -> None:
         try:
             cmd = parse_command(command.get("text", ""))
         except InterviewError as e:
-            ack(text=f"{e.message} {e.hint or ''}".strip())
+            shown = user_facing(e)
+            ack(text=f"{shown.message} {shown.hint or ''}".strip())
             return
         if cmd.kind == "help":
             ack(text=USAGE)
@@ -48,6 +49,7 @@ def register(app, core: InterviewCore) -> None:
                 start_session(core, client, user=user, channel=channel, topic=cmd.topic, count=cmd.count,
                               mode="review" if cmd.kind == "review" else "mix")
             elif cmd.kind == "score" and cmd.file_id:
-                score_transcript(core, client, file_id=cmd.file_id, channel=channel, thread_ts=None)
+                info = shared_file(client, cmd.file_id, user=user, channel=channel)  # refused: only to the asker
+                score_transcript(core, client, info, channel=channel, thread_ts=None)
 
     app.command("/interview")(ack=ack_command, lazy=[run_command])

@@ -1,5 +1,6 @@
-"""Transcript scoring from a file shared in Slack: download it with the bot token, score it,
-post the summary and upload the HTML report."""
+"""Transcript scoring from a file shared in Slack: only a file the asker shared, and only so much
+of it (INTERVIEW_SLACK_MAX_FILES a message, INTERVIEW_SLACK_MAX_PAIRS a transcript); download it
+with the bot token, score it, post the summary and upload the HTML report."""
 from __future__ import annotations
 
 import logging
@@ -9,10 +10,12 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+from slack_sdk.errors import SlackApiError
+
 from bot.errors import InterviewError, UsageError
 from bot.slack import blocks as kit
-from bot.slack.core import InterviewCore
-from bot.slack.listeners.interview import replace, reporting
+from bot.slack.core import InterviewCore, capped, user_facing
+from bot.slack.listeners.interview import post, replace, reporting
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +50,28 @@ class _NoForeignRedirect(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def download(client, file_id: str) -> tuple[str, bytes]:
-    info = client.files_info(file=file_id)["file"]
-    name = info.get("name") or f"{file_id}.txt"
+def shared_file(client, file_id: str, *, user: str, channel: str) -> dict:
+    """files.info of a file that `user`, asking in `channel`, may have scored there: one they
+    uploaded, or one shared in `channel` (they are in it, and so is everyone who will see the
+    summary and the report). Anything else is refused before anything is posted; a file the bot
+    cannot see gets the same answer, so the refusal does not tell whether a file exists."""
+    try:
+        info = client.files_info(file=file_id)["file"]
+    except SlackApiError as e:
+        if e.response is None or e.response.get("error") not in ("file_not_found", "file_deleted"):
+            raise
+        info = {}
+    shared_in = {c for key in ("channels", "groups", "ims") for c in info.get(key) or []}
+    shared_in |= {c for where in (info.get("shares") or {}).values() for c in where}
+    if info.get("user") != user and channel not in shared_in:
+        raise UsageError(f"I only score a transcript you shared: {file_id} is not a file you uploaded, "
+                         "nor one shared in this conversation.",
+                         "Share the file here, or send it to me in a direct message with the word `score`.")
+    return info
+
+
+def download(client, info: dict) -> tuple[str, bytes]:
+    name = info.get("name") or f"{info['id']}.txt"
     if (info.get("size") or 0) > MAX_TRANSCRIPT_BYTES:
         raise UsageError(f"{name} is {info['size']} bytes; transcripts up to {MAX_TRANSCRIPT_BYTES} are accepted.",
                          "Split the transcript into smaller files.")
@@ -72,8 +94,25 @@ def download(client, file_id: str) -> tuple[str, bytes]:
     return name, data
 
 
-def score_transcript(core: InterviewCore, client, *, file_id: str, channel: str, thread_ts: str | None) -> None:
-    """Post "scoring…", score the file, replace it with the summary, upload the HTML report."""
+def score_files(core: InterviewCore, client, files: list[dict], *, channel: str, thread_ts: str) -> None:
+    """The transcripts attached to one DM (the asker's own message: theirs to score), at most
+    core.max_files of them, each in its own reply; then a note naming the limit if it left some out."""
+    def say(blocks, text):
+        post(client, channel, blocks, text, thread_ts)
+
+    kept = files[:core.max_files]
+    for f in kept:
+        with reporting(say):  # one file's failure does not stop the next
+            score_transcript(core, client, client.files_info(file=f["id"])["file"], channel=channel,
+                             thread_ts=thread_ts)
+    if len(kept) < len(files):
+        note = capped(len(kept), len(files), "files", "slack_max_files")
+        say(kit.sections(note), note)
+
+
+def score_transcript(core: InterviewCore, client, info: dict, *, channel: str, thread_ts: str | None) -> None:
+    """Post "scoring…", score the file (files.info's `info`; its first core.max_pairs pairs),
+    replace it with the summary, upload the HTML report."""
     placeholder = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text="⏳ Scoring the transcript…")
     channel, ts = placeholder["channel"], placeholder["ts"]
     where = thread_ts or ts  # the report goes under the summary
@@ -85,14 +124,32 @@ def score_transcript(core: InterviewCore, client, *, file_id: str, channel: str,
         try:
             from bot.reports.html import render_html
             from bot.transcripts.readers import decode
+            from bot.transcripts.scoring import score_text
         except ImportError:
             raise InterviewError("Transcript scoring is not available in this version of the bot.") from None
-        name, data = download(client, file_id)
+        name, data = download(client, info)
         index = core.index()
+        core.service.grader()  # loaded (or its error raised) before anything is saved
         # From memory, not a temp file: the scorer's messages then name the file as shared.
-        report = core.service.score_transcript(decode(data, name), name, index=index)
-        replace(client, channel, ts, kit.transcript_blocks(report.to_dict(), name),
-                f"Transcript {name}: {kit.score_text(report.overall)}", where)
+        report = score_text(decode(data, name), name, index=index, engine=core.engine, max_pairs=core.max_pairs,
+                            grade=shown_errors(core))
+        blocks = kit.transcript_blocks(report.to_dict(), name)
+        if report.pairs_found > len(report.items):
+            blocks[1:1] = kit.sections(capped(len(report.items), report.pairs_found, "question/answer pairs",
+                                              "slack_max_pairs"))
+        replace(client, channel, ts, blocks, f"Transcript {name}: {kit.score_text(report.overall)}", where)
         stem = re.sub(r"[^\w.\-]+", "_", Path(name).stem) or "transcript"
         client.files_upload_v2(channel=channel, thread_ts=where, content=render_html(report),
                                filename=f"{stem}-report.html", title=f"Interview report: {name}")
+
+
+def shown_errors(core: InterviewCore):
+    """The service's grading for the transcript scorer, its errors as a Slack user may read them:
+    the scorer writes an answer's error into the summary and the report."""
+    def grade(rec, question):
+        try:
+            return core.service.grade(rec, question)
+        except Exception as e:  # noqa: BLE001 - a bug too: the scorer marks this answer, the log keeps it
+            raise user_facing(e) from None
+
+    return grade

@@ -11,14 +11,16 @@ from slack_sdk.errors import SlackApiError
 from bot.errors import ConflictError, InterviewError
 from bot.sessions import FOLLOW_UP, Session, select_questions
 from bot.slack import blocks as kit
-from bot.slack.core import SLACK, InterviewCore, clean_text, word_of
+from bot.slack.core import SLACK, InterviewCore, clean_text, user_facing, word_of
 
 log = logging.getLogger(__name__)
 
 # grade_and_reply's answer when another replica holds the answer: it posts the grade and moves the
 # thread on, so this one must do neither.
 LOST = object()
-SAVED_KEY = "interview_saved_answer"  # bolt context key: the answer saved before the ack (messages.py)
+# bolt context keys set before the ack (messages.py): the answer saved and the turn it holds, or
+# that another message of the session held the turn.
+SAVED_KEY, BUSY_KEY = "interview_saved_answer", "interview_turn_busy"
 # message subtypes a person typed; edits, deletions, joins, bot posts ... are not answers
 HANDLED_SUBTYPES = (None, "file_share", "thread_broadcast")
 
@@ -29,6 +31,8 @@ def typed_by_person(event: dict) -> bool:
 SAVED = "Your answer is saved; write `retry` in this thread to grade it again."
 NOT_YOURS = ("This is <@{owner}>'s mock interview, so only their answers are graded in this thread. "
              "Start your own with `/interview`.")
+BUSY = ("I was still on your previous message in this interview, so I did not take this one. "
+        "Send it again once the next question is up.")
 
 
 @contextmanager
@@ -36,8 +40,6 @@ def reporting(say: Callable[[list[dict], str], None]):
     """Turn any failure of a handler into a message to the user (a traceback reaches only the log)."""
     try:
         yield
-    except InterviewError as e:
-        _try(say, kit.error_blocks(e.message, e.hint), e.message)
     except SlackApiError as e:
         # The error code only: the response object can echo request arguments.
         code = e.response.get("error") if e.response is not None else "unknown"
@@ -46,10 +48,9 @@ def reporting(say: Callable[[list[dict], str], None]):
                 "channel_not_found": "Invite me to the channel first, or DM me.",
                 "missing_scope": "Reinstall the app from slack/manifest.yml: a scope is missing."}.get(code)
         _try(say, kit.error_blocks(f"Slack refused a request ({code}).", hint), f"Slack error: {code}")
-    except Exception:  # noqa: BLE001 - a bug must not kill the listener thread silently
-        log.exception("Slack handler failed")
-        _try(say, kit.error_blocks("Something went wrong on my side; the details are in the bot's log."),
-             "Something went wrong.")
+    except Exception as e:  # noqa: BLE001 - a bug must not kill the listener thread silently
+        shown = user_facing(e)
+        _try(say, kit.error_blocks(shown.message, shown.hint), shown.message)
 
 
 def _try(say, blocks, text) -> None:
@@ -113,6 +114,7 @@ def post_next(core: InterviewCore, client, s: Session) -> None:
         finish(core, client, s, "finished")
         return
     n = s.position + 1
+    core.turns.hand_over(s.id)
     post(client, s.meta["channel"], kit.question_blocks(item, n, len(s.question_ids), s.owner),
          f"Question {n}: {item.question}", s.meta["thread_ts"])
     core.service.prepare(item)
@@ -151,11 +153,9 @@ def grade_and_reply(core: InterviewCore, client, s: Session, rec, grade_fn=None,
     except ConflictError:  # our lease ran out mid-grading and another replica took the answer over
         replace(client, ch, placeholder["ts"], kit.sections("(graded in another message)"), "Graded elsewhere.", ts)
         return LOST
-    except InterviewError as e:
-        return failed(e.message, e.hint)
-    except Exception:  # noqa: BLE001 - a bug: tell the user, keep the traceback in the log
-        log.exception("Grading failed")
-        return failed("Grading failed unexpectedly.", None)
+    except Exception as e:  # noqa: BLE001 - a bug too: tell the user, keep the traceback in the log
+        shown = user_facing(e)
+        return failed(shown.message, shown.hint)
     replace(client, ch, placeholder["ts"], kit.grade_blocks(grade, number, total, follow_up=follow_up),
             kit.grade_fallback(grade, number), ts)
     if not follow_up and (ref := kit.reference_blocks(grade)):
@@ -179,6 +179,7 @@ def ask_follow_up(core: InterviewCore, client, s: Session, rec, grade, asked: li
     number = (rec.position or 0) + 1
     core.engine.update_meta(s.id, follow_up={"position": rec.position, "item_id": item.id, "question": f.question,
                                              "points": list(f.points), "by": f.by, "asked": asked + list(f.points)})
+    core.turns.hand_over(s.id)
     post(client, s.meta["channel"], kit.follow_up_blocks(f.question, number, s.owner),
          f"Follow-up: {f.question}", s.meta["thread_ts"])
     return True
@@ -206,80 +207,115 @@ def follow_up_then_go_on(core: InterviewCore, client, s: Session, rec) -> None:
         post_next(core, client, s)
 
 
-def save_answer_early(core: InterviewCore, event: dict, turn_free: Callable[[int], bool]):
+def save_answer_early(core: InterviewCore, event: dict) -> dict:
     """Save a plain answer in a session's thread while the request is still open (before the ack):
-    to the question, or to the open follow-up. None for anything else (words, other people, DMs
-    without a thread, a session whose previous message this process is still handling: those keep
-    their order on the lazy path)."""
+    to the question, or to the open follow-up, under the session's turn. Returns what to put in
+    the lazy listener's context: SAVED_KEY (the answer's id, and the turn, which the lazy path
+    holds until the next question is posted), BUSY_KEY when another message holds the turn,
+    nothing for anything else (words, other people, DMs without a thread: the lazy path's)."""
     if not typed_by_person(event):
-        return None
+        return {}
     s = core.session_of_thread(event.get("thread_ts"))
     text = clean_text(event.get("text", ""))
-    if (s is None or s.owner != event["user"] or s.status != "active"
-            or not text.strip() or word_of(text) or not turn_free(s.id)):
-        return None
+    if s is None or s.owner != event["user"] or s.status != "active" or not text.strip() or word_of(text):
+        return {}
+    token = core.turns.take(s.id)
+    if token is None:
+        return {BUSY_KEY: True}
+    saved = {}
     try:
-        if s.meta.get("follow_up"):
-            return core.engine.submit_follow_up(s.id, text)
-        return core.service.submit(s, text)
-    except InterviewError:  # e.g. answered elsewhere: the lazy path reports it as before
-        return None
+        rec = core.engine.submit_follow_up(s.id, text) if s.meta.get("follow_up") else core.service.submit(s, text)
+        saved = {SAVED_KEY: (rec.id, token)}
+    except InterviewError:  # e.g. the interview ended meanwhile: the lazy path reports it
+        pass
+    finally:
+        if not saved:
+            core.turns.give_back(s.id, token)
+    return saved
 
 
 def on_session_message(core: InterviewCore, client, s: Session, *, user: str, text: str,
-                       saved: int | None = None) -> None:
+                       saved: tuple[int, str] | None = None, busy: bool = False) -> None:
     """A message in a session's thread (or in its DM): an answer or one of the words. `saved`: the
-    id of the answer already saved from it before the ack (save_answer_early): only graded here."""
+    answer already saved from it before the ack, with the turn it holds (save_answer_early): only
+    graded here; `busy`: another message held the turn then. An answer or `skip` takes the turn;
+    when another message holds it, the owner is told and nothing is saved."""
     ch, ts = s.meta["channel"], s.meta["thread_ts"]
     if user != s.owner:
         client.chat_postEphemeral(channel=ch, user=user, thread_ts=ts, text=NOT_YOURS.format(owner=s.owner))
         return
-    service = core.service
-    with service.turn(s.id), reporting(thread_sayer(client, s)):
-        s = service.session(s.id)  # fresh: another message may have moved it on while we waited
+    with core.service.turn(s.id), reporting(thread_sayer(client, s)):
         if saved is not None:
-            rec = core.engine.answer(saved)
-            (follow_up_then_go_on if rec.source == FOLLOW_UP else grade_then_go_on)(core, client, s, rec)
+            answer_id, token = saved
+            with core.turns.held(s.id, token):
+                rec = core.engine.answer(answer_id)
+                (follow_up_then_go_on if rec.source == FOLLOW_UP else grade_then_go_on)(
+                    core, client, core.service.session(s.id), rec)
             return
         word = word_of(text)
-        if word == "again":
-            if s.status == "active":
-                finish(core, client, s, "stopped")
-            start_session(core, client, user=user, channel=ch, topic=s.topic, count=len(s.question_ids))
+        if word not in (None, "skip"):
+            on_word(core, client, core.service.session(s.id), word)
             return
-        if word == "retry":
-            todo = service.ungraded(s)
-            if not todo:
-                post(client, ch, kit.sections("Every answer in this interview is graded."), "Nothing to grade.", ts)
-            for rec in todo:
-                # LOST: another replica posts that one
-                grade_and_reply(core, client, s, rec, follow_up=rec.source == FOLLOW_UP)
-            if todo and service.current_item(s) is None:  # over: show the summary with the new grades
-                finish(core, client, service.session(s.id), "finished")
+        if busy:
+            client.chat_postEphemeral(channel=ch, user=user, thread_ts=ts, text=BUSY)
             return
-        if s.status != "active":
-            post(client, ch, kit.sections("This interview is over. Write `again` for a new round."),
-                 "Interview over.", ts)
-            return
-        if s.meta.get("follow_up") and word != "stop":
-            if word == "hint":
-                post(client, ch, kit.sections("A follow-up has no hint: answer it as you would in an interview, "
-                                              "or write `skip`."), "No hint for a follow-up.", ts)
-            elif word == "skip" or not text.strip():
-                post_next(core, client, core.engine.update_meta(s.id, follow_up=None))
-            else:
-                answer_follow_up(core, client, s, text)
-            return
-        if word == "stop":
-            finish(core, client, core.engine.update_meta(s.id, follow_up=None), "stopped")
-        elif word == "skip":
-            post_next(core, client, service.skip(s))
-        elif word == "hint":
-            item = service.current_item(s)
-            post(client, ch, kit.hint_blocks(item), "Hint", ts)
-        elif text.strip():
-            rec = service.submit(s, text)  # saved before grading: a crash or restart loses nothing
-            grade_then_go_on(core, client, s, rec)
+        with core.turns.held(s.id) as token:
+            if token is None:
+                client.chat_postEphemeral(channel=ch, user=user, thread_ts=ts, text=BUSY)
+                return
+            # read under the turn: the message that held it before may have moved the session on
+            on_answer(core, client, core.service.session(s.id), word, text)
+
+
+def on_word(core: InterviewCore, client, s: Session, word: str) -> None:
+    """`again`, `retry`, `stop`, `hint`: none answers the question, so none needs the turn."""
+    service = core.service
+    ch, ts = s.meta["channel"], s.meta["thread_ts"]
+    if word == "again":
+        if s.status == "active":
+            finish(core, client, s, "stopped")
+        start_session(core, client, user=s.owner, channel=ch, topic=s.topic, count=len(s.question_ids))
+        return
+    if word == "retry":
+        todo = service.ungraded(s)
+        if not todo:
+            post(client, ch, kit.sections("Every answer in this interview is graded."), "Nothing to grade.", ts)
+        for rec in todo:
+            # LOST: another replica posts that one
+            grade_and_reply(core, client, s, rec, follow_up=rec.source == FOLLOW_UP)
+        if todo and service.current_item(s) is None:  # over: show the summary with the new grades
+            finish(core, client, service.session(s.id), "finished")
+        return
+    if s.status != "active":
+        say_over(client, s)
+    elif word == "stop":
+        finish(core, client, core.engine.update_meta(s.id, follow_up=None), "stopped")
+    elif s.meta.get("follow_up"):
+        post(client, ch, kit.sections("A follow-up has no hint: answer it as you would in an interview, "
+                                      "or write `skip`."), "No hint for a follow-up.", ts)
+    else:
+        post(client, ch, kit.hint_blocks(service.current_item(s)), "Hint", ts)
+
+
+def on_answer(core: InterviewCore, client, s: Session, word: str | None, text: str) -> None:
+    """An answer or `skip`, under the session's turn: to the open follow-up, else to the question."""
+    if s.status != "active":
+        say_over(client, s)
+    elif s.meta.get("follow_up"):
+        if word == "skip" or not text.strip():
+            post_next(core, client, core.engine.update_meta(s.id, follow_up=None))
+        else:
+            answer_follow_up(core, client, s, text)
+    elif word == "skip":
+        post_next(core, client, core.service.skip(s))
+    elif text.strip():
+        rec = core.service.submit(s, text)  # saved before grading: a crash or restart loses nothing
+        grade_then_go_on(core, client, s, rec)
+
+
+def say_over(client, s: Session) -> None:
+    post(client, s.meta["channel"], kit.sections("This interview is over. Write `again` for a new round."),
+         "Interview over.", s.meta["thread_ts"])
 
 
 def grade_then_go_on(core: InterviewCore, client, s: Session, rec) -> None:
@@ -307,8 +343,11 @@ def sweep(core: InterviewCore, client, run: Callable | None = None) -> int:
 
 
 def _resume_one(core: InterviewCore, client, rec) -> None:
+    """Grade one orphan and move its thread on, holding the session's turn if it is free (the dead
+    replica's ran out with its claim), so that a new answer waits for the next question; graded
+    either way: the answer is saved."""
     s = core.service.session(rec.session_id)
-    with core.service.turn(s.id), reporting(thread_sayer(client, s)):
+    with core.service.turn(s.id), core.turns.held(s.id), reporting(thread_sayer(client, s)):
         if rec.source == FOLLOW_UP:  # graded against the points it was asked about
             follow_up_then_go_on(core, client, s, rec)
         elif grade_and_reply(core, client, s, rec) is not LOST:

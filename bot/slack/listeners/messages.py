@@ -6,8 +6,8 @@ from bot.errors import InterviewError
 from bot.sessions import select_questions
 from bot.slack import blocks as kit
 from bot.slack.core import DM_USAGE, InterviewCore, clean_text, parse_command
-from bot.slack.listeners.files import SCORE_WORD, score_transcript
-from bot.slack.listeners.interview import (SAVED_KEY, finish, on_session_message, post, reporting,
+from bot.slack.listeners.files import SCORE_WORD, score_files
+from bot.slack.listeners.interview import (BUSY_KEY, SAVED_KEY, finish, on_session_message, post, reporting,
                                            save_answer_early, start_session, typed_by_person)
 
 
@@ -24,8 +24,7 @@ def register(app, core: InterviewCore) -> None:
         is_dm = event.get("channel_type") == "im"
 
         if is_dm and event.get("files") and SCORE_WORD.search(text):
-            for f in event["files"]:
-                score_transcript(core, client, file_id=f["id"], channel=channel, thread_ts=event["ts"])
+            score_files(core, client, event["files"], channel=channel, thread_ts=event["ts"])
             return
         s = core.session_of_thread(thread_ts)
         if s is None and is_dm and not thread_ts:
@@ -34,7 +33,8 @@ def register(app, core: InterviewCore) -> None:
                 return
             s = core.active_in_channel(channel, user)  # in a DM an answer may skip the thread
         if s is not None:
-            on_session_message(core, client, s, user=user, text=text, saved=context.get(SAVED_KEY))
+            on_session_message(core, client, s, user=user, text=text, saved=context.get(SAVED_KEY),
+                               busy=context.get(BUSY_KEY, False))
         elif is_dm and not thread_ts:
             dm_command(core, client, user=user, channel=channel, text=text)
         # Any other message (ordinary channel talk, unrelated threads) is none of our business.
@@ -72,14 +72,12 @@ def save_answers_early(core: InterviewCore):
     replica killed between the ack and the lazy handler would otherwise lose it; saved, it is
     pending under this replica's claim and another replica's sweep grades it. Here, not in the ack
     listener: bolt starts lazy listeners alongside the ack listener, but after the middleware, and
-    hands them a copy of the context (SAVED_KEY: the answer's id)."""
+    hands them a copy of the context (SAVED_KEY: the answer's id and its turn; BUSY_KEY)."""
 
     def middleware(body, context, next):
         event = body.get("event") or {}
         if body.get("type") == "event_callback" and event.get("type") == "message":
-            rec = save_answer_early(core, event, turn_free=lambda sid: not core.service.turn_busy(sid))
-            if rec is not None:
-                context[SAVED_KEY] = rec.id
+            context.update(save_answer_early(core, event))
         return next()
 
     return middleware

@@ -12,11 +12,11 @@ LAYERS = [
     {"grading"},
     {"sessions", "transcripts", "reports", "evaluation", "coach", "followups", "audit", "importers"},
     {"service"},  # the application layer every face calls
-    {"slack"},
+    {"slack", "web"},  # the faces over the service
     {"cli", "__main__"},
 ]
 LAYER = {name: n for n, names in enumerate(LAYERS) for name in names}
-FACES = {"slack", "cli", "__main__"}
+FACES = {"slack", "web", "cli", "__main__"}
 
 
 def _imports() -> dict[str, set[str]]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import coach_cmd, corpus_cmd, eval_cmd, index_cmd, interview_cmd, model_cmd, score_cmd, slack_cmd
+from bot.cli import coach_cmd, corpus_cmd, eval_cmd, index_cmd, interview_cmd, model_cmd, score_cmd, slack_cmd, web_cmd
 
 app = typer.Typer(help="interview-bot: LLM-graded mock interviews, offline by default.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -17,6 +17,7 @@ app.command("progress")(coach_cmd.progress)
 app.command("export")(coach_cmd.export)
 app.command("import")(coach_cmd.import_history)
 app.command("slack")(slack_cmd.slack)
+app.command("web")(web_cmd.web)
 app.command("eval")(eval_cmd.eval)
 app.command("calibrate")(eval_cmd.calibrate)
 corpus_cmd.app.command("keypoints")(eval_cmd.keypoints)

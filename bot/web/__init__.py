@@ -1,0 +1,1 @@
+"""The web face (`interview web`): server-rendered pages over bot.service, offline."""

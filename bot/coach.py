@@ -110,7 +110,7 @@ class Coach:
         rating = rating_for(overall)
         recent = self.attempts(owner, item_id)[-MISSED_TWICE:]  # not the whole history, on every grade
         if len(recent) >= MISSED_TWICE:
-            missed = [{p for p, st in a.points if st == "missing"} for a in recent]
+            missed = [{p for p, st in a.points if st in ("missing", "contradicted")} for a in recent]
             if set.intersection(*missed):
                 rating = 1  # the same key point missed twice in a row: ask again soon
         return rating
@@ -210,7 +210,7 @@ class Coach:
             for tag in (item.tags if item else []):
                 by_topic[tag].append({"date": a.when[:10], "overall": a.overall})
             for point, st in a.points:
-                if st == "missing":
+                if st in ("missing", "contradicted"):
                     missed[(a.item_id, point)] += 1
                 last_try[(a.item_id, point)] = st
         cards = self.cards(owner)

@@ -11,7 +11,7 @@ import re
 
 from bot.corpus import Item
 from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Grade
-from bot.grading.signals import title
+from bot.grading.signals import title as signal_title
 
 MAX_BLOCKS = 50  # per message
 MAX_HOME_BLOCKS = 100  # per views.publish
@@ -94,7 +94,7 @@ def grading_text(number: int) -> str:
 
 
 def grade_blocks(grade: Grade, number: int, total: int, *, follow_up: bool = False) -> list[dict]:
-    crit = "  ·  ".join(f"{title(c.name)} {c.score:.0f}" for c in grade.criteria)
+    crit = "  ·  ".join(f"{signal_title(c.name)} {c.score:.0f}" for c in grade.criteria)
     title = f"Follow-up to question {number}" if follow_up else f"Question {number} of {total}"
     blocks = sections(f"*{title}: {score_text(grade.overall)}*")
     blocks.append(context(f"{crit}  ·  graded by {esc(grade.model)}" if crit else f"graded by {esc(grade.model)}"))

@@ -6,6 +6,7 @@ the field names below, e.g. `llm_base_url = "http://localhost:11434/v1"`.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -53,13 +54,48 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
 POSITIVE = ("llm_timeout", "llm_concurrency", "claim_lease", "sweep_every")
 
 
+# Settings that carry a secret, by name: a key, token, secret or password is never shown; a URL is
+# shown without its credentials (redact_url). One rule, used wherever settings are printed.
+SECRET_SETTING_RE = re.compile(r"_(key|token|secret|password)$")
+SECRET_PARAM_RE = re.compile(r"(?i)key|token|secret|passw|pwd|sig|auth|credential")
+HIDDEN = "***"
+
+
+def redact_url(url: str) -> str:
+    """The URL as it may be shown: the password of `user:password@` (a userinfo without `:` is
+    often a token: all of it), and the values of query parameters that carry a credential
+    (`?api-key=`, `&token=`) replaced by ***. The userinfo ends at the last `@`, as a password may
+    hold `@` or `/` unescaped: better to hide too much than a part."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        userinfo, _, host = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        rest = f"{user + colon if colon else ''}{HIDDEN}@{host}"
+    head, question, query = (scheme + sep + rest).partition("?")
+    if not question:
+        return head
+    query, hash_, fragment = query.partition("#")
+    params = [(f"{name}={HIDDEN}" if eq and SECRET_PARAM_RE.search(name) else name + eq + value)
+              for name, eq, value in (p.partition("=") for p in query.split("&"))]
+    return f"{head}?{'&'.join(params)}{hash_}{fragment}"
+
+
+def redacted(name: str, value):
+    """A setting's value as it may be shown (see SECRET_SETTING_RE); unset values stay as they are."""
+    if not value:
+        return value
+    if SECRET_SETTING_RE.search(name):
+        return HIDDEN
+    return redact_url(value) if name.endswith("_url") else value
+
+
 def default_home() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir(APP_NAME, appauthor=False))
 
 
-@dataclass
+@dataclass(repr=False)
 class Settings:
     home: Path = field(default_factory=default_home)
     corpus_paths: list[Path] = field(default_factory=lambda: [DEFAULT_CORPUS_DIR])
@@ -87,6 +123,13 @@ class Settings:
     def __post_init__(self):
         if not self.database_url:
             self.database_url = f"sqlite:///{self.db_path}"
+
+    def __repr__(self) -> str:  # the dataclass repr would print the API key and database password
+        return f"Settings({', '.join(f'{f.name}={self.shown(f.name)!r}' for f in fields(self))})"
+
+    def shown(self, name: str):
+        """The setting `name` as it may be printed or logged."""
+        return redacted(name, getattr(self, name))
 
     @property
     def chroma_path(self) -> Path:

@@ -178,10 +178,12 @@ def _json(text: str, where: str, _=None) -> tuple[list[Row], list[str]]:
 
 
 def _element_lines(text: str, n: int) -> list[int]:
-    """The line each element of the JSON list starts on (the first list in the text)."""
+    """The line each element of the JSON list starts on (the first list in the text). Newlines are
+    counted on from the previous element, not from the file's start (quadratic)."""
     m = re.search(r'"(?:items|questions|cards)"\s*:\s*\[', text) if not text.lstrip().startswith("[") else None
     pos = (m.end() if m else text.index("[") + 1)
     dec, lines = json.JSONDecoder(), []
+    line, counted = 1, 0
     while len(lines) < n:
         while pos < len(text) and text[pos] in " \t\r\n,":
             pos += 1
@@ -189,7 +191,9 @@ def _element_lines(text: str, n: int) -> list[int]:
             _, end = dec.raw_decode(text, pos)
         except json.JSONDecodeError:
             break
-        lines.append(text.count("\n", 0, pos) + 1)
+        line += text.count("\n", counted, pos)
+        counted = pos
+        lines.append(line)
         pos = end
     return lines + [1] * (n - len(lines))
 

@@ -2,6 +2,8 @@
 bad input is reported as file:line and nothing is written."""
 import json
 import sqlite3
+import time
+import timeit
 import zipfile
 
 import pytest
@@ -141,3 +143,25 @@ def test_the_model_drafts_missing_key_points_and_a_shipped_pack_name_is_refused(
     assert "status: draft" in (settings.packs_dir / "drafted.md").read_text(encoding="utf-8")
     again = run(runner, f, "--pack", "drafted", "--no-model")
     assert again.exit_code == 2 and "--replace" in again.output
+
+
+def _cpu_seconds(fn, *args) -> float:
+    """CPU seconds of the fastest of 3 runs: the CPU this process got, not how busy the machine is."""
+    return min(timeit.repeat(lambda: fn(*args), number=1, repeat=3, timer=time.process_time))
+
+
+def test_json_line_numbers_are_linear_in_the_file_size_and_where_each_item_starts(tmp_path):
+    """Each item's line used to be counted from the file's start: quadratic in the file's size."""
+    from bot.importers import read
+
+    def deck(n, name):
+        path = tmp_path / name
+        path.write_text(json.dumps({"questions": [{"question": f"What is item {i}?", "answer": ANSWER_EN}
+                                                  for i in range(n)]}, indent=2), encoding="utf-8")
+        return path
+
+    small, large = deck(5_000, "small.json"), deck(20_000, "large.json")
+    rows = read(large)
+    assert [r.line for r in rows[:3]] == [3, 7, 11] and rows[-1].line == 3 + 4 * (20_000 - 1)
+    assert _cpu_seconds(read, large) < 8 * _cpu_seconds(read, small)
+

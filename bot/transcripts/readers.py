@@ -314,12 +314,16 @@ def _json_text(value) -> str:
 
 
 def _element_lines(text: str, start: int, count: int) -> list[int]:
-    """Line of each element of the JSON array whose `[` is at `start` (JSON is already valid)."""
+    """Line of each element of the JSON array whose `[` is at `start` (JSON is already valid).
+    Newlines are counted on from the previous element, not from the file's start (quadratic)."""
     dec, lines, i = json.JSONDecoder(), [], start + 1
+    line, counted = 1, 0
     for _ in range(count):
         while text[i] in " \t\r\n,":
             i += 1
-        lines.append(text.count("\n", 0, i) + 1)
+        line += text.count("\n", counted, i)
+        counted = i
+        lines.append(line)
         _, i = dec.raw_decode(text, i)
     return lines
 

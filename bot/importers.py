@@ -14,6 +14,7 @@ import re
 import sqlite3
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -257,52 +258,107 @@ def _anki_text(text: str, where: str, _=None) -> tuple[list[Row], list[str]]:
     return rows, problems
 
 
+# An .apkg's collection, unpacked. Its notes are text (media are other files in the zip), so this
+# holds ~100k notes; a deck over it is refused before it fills the memory or the disk (a zip or
+# zstd bomb: a few hundred kB that unpack to gigabytes).
+MAX_COLLECTION_BYTES = 128 * 1024 * 1024
+CHUNK = 1024 * 1024
+COLLECTIONS = ("collection.anki21b", "collection.anki21", "collection.anki2")  # the newest first
+
+
 def _apkg(path: Path) -> tuple[list[Row], list[str]]:
     """An Anki deck package: a zip holding the collection as SQLite (`collection.anki21`, or
     `collection.anki21b` compressed with zstd by Anki 2.1.50+). The first two fields of each note
     are the question and the answer; the note's tags become tags."""
     where = str(path)
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            for name in ("collection.anki21b", "collection.anki21", "collection.anki2"):
-                if name in names:
-                    data = z.read(name)
-                    break
-            else:
-                return [], [f"{where}:1: no Anki collection inside (is it an .apkg export?)"]
-    except zipfile.BadZipFile:
-        return [], [f"{where}:1: not a zip file (an .apkg is one)"]
-    if name.endswith("21b"):
-        import zstandard
-
-        data = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read()
     with tempfile.TemporaryDirectory() as tmp:
         db_path = Path(tmp) / "collection.sqlite"
-        db_path.write_bytes(data)
         try:
-            db = sqlite3.connect(db_path)
-            notes = db.execute("SELECT id, flds, tags FROM notes ORDER BY id").fetchall()
-            db.close()
-        except sqlite3.Error as e:
-            return [], [f"{where}:1: the Anki collection cannot be read ({e})"]
+            name = _unpack_collection(path, db_path)
+            notes = _notes(db_path)
+        except _DeckError as e:
+            return [], [f"{where}:1: {e}"]
     rows, problems = [], []
     for n, (nid, flds, tags) in enumerate(notes, 1):
-        fields = flds.split("\x1f")
         label = f"note {n} (id {nid})"
+        fields = flds.split("\x1f") if isinstance(flds, str) else []
         if len(fields) < 2:
-            problems.append(f"{where}:{label}: a note needs a front and a back field")
+            problems.append(f"{where}:{label}: a note needs a front and a back field (as text)")
             continue
-        data = {"question": _strip_html(fields[0]), "answer": _strip_html(fields[1]), "tags": tags}
+        data = {"question": _strip_html(fields[0]), "answer": _strip_html(fields[1]),
+                "tags": tags if isinstance(tags, str) else ""}
         before = len(problems)
         r = _row(data, n, where, problems)
         problems[before:] = [p.replace(f"{where}:{n}:", f"{where}:{label}:") for p in problems[before:]]
         if r is not None:
             rows.append(r)
-    if len(notes) == 1 and "update" in notes[0][1].lower() and not name.endswith("21b"):
+    if len(notes) == 1 and "update" in str(notes[0][1]).lower() and not name.endswith("21b"):
         return [], [f"{where}:1: this deck was exported for a newer Anki only; re-export with "
                     "'Support older Anki versions' checked"]
     return rows, problems
+
+
+class _DeckError(Exception):
+    """What is wrong with an .apkg (reported as a problem of its line 1)."""
+
+
+def _unpack_collection(path: Path, dest: Path) -> str:
+    """Write the deck's collection (unpacked, at most MAX_COLLECTION_BYTES) to dest; its name."""
+    import zstandard
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            info = next((z.getinfo(n) for n in COLLECTIONS if n in z.namelist()), None)
+            if info is None:
+                raise _DeckError("no Anki collection inside (is it an .apkg export?)")
+            with z.open(info) as member, open(dest, "wb") as out:
+                stream = member
+                if info.filename.endswith("21b"):
+                    stream = zstandard.ZstdDecompressor().stream_reader(member)
+                _copy_bounded(stream, out, info.file_size)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile):
+        raise _DeckError("not a zip file, or a damaged one (an .apkg is a zip)") from None
+    except (zlib.error, zstandard.ZstdError, EOFError) as e:
+        raise _DeckError(f"the Anki collection inside is damaged ({e})") from None
+    except (NotImplementedError, RuntimeError) as e:  # a compression method zipfile lacks; encrypted
+        raise _DeckError(f"the Anki collection inside cannot be unpacked ({e})") from None
+    return info.filename
+
+
+def _copy_bounded(stream, out, declared: int) -> None:
+    """Copy in chunks, refusing a collection over MAX_COLLECTION_BYTES: by the size the zip declares
+    (zipfile never unpacks more than that), and as a zstd stream unpacks (it need declare none)."""
+    if declared > MAX_COLLECTION_BYTES:
+        raise _too_big()
+    while chunk := stream.read(CHUNK):
+        if out.tell() + len(chunk) > MAX_COLLECTION_BYTES:
+            raise _too_big()
+        out.write(chunk)
+
+
+def _too_big() -> _DeckError:
+    return _DeckError(f"the Anki collection unpacks to more than {MAX_COLLECTION_BYTES // 1024 // 1024} MB "
+                      "(a damaged deck, or one made to fill the disk)")
+
+
+def _notes(db_path: Path) -> list[tuple]:
+    """(id, flds, tags) of every note. The collection is someone else's SQLite file: `notes` must be
+    a plain table without computed columns, as a view or a generated column could compute rows or
+    values without end."""
+    try:
+        db = sqlite3.connect(db_path)
+    except sqlite3.Error as e:
+        raise _DeckError(f"the Anki collection cannot be read ({e})") from None
+    try:
+        sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'notes'").fetchone()
+        computed = db.execute("SELECT count(*) FROM pragma_table_xinfo('notes') WHERE hidden != 0").fetchone()[0]
+        if not sql or not str(sql[0]).upper().startswith("CREATE TABLE") or computed:
+            raise _DeckError("the Anki collection has no table of notes")
+        return db.execute("SELECT id, flds, tags FROM notes ORDER BY id").fetchall()
+    except sqlite3.Error as e:
+        raise _DeckError(f"the Anki collection cannot be read ({e})") from None
+    finally:
+        db.close()
 
 
 # --- writing a pack -------------------------------------------------------------------------

@@ -165,3 +165,68 @@ def test_json_line_numbers_are_linear_in_the_file_size_and_where_each_item_start
     assert [r.line for r in rows[:3]] == [3, 7, 11] and rows[-1].line == 3 + 4 * (20_000 - 1)
     assert _cpu_seconds(read, large) < 8 * _cpu_seconds(read, small)
 
+
+def _bomb(path, member: str):
+    """A deck whose collection unpacks to just over the limit: ~130 kB (deflate) or ~4 kB (zstd) on disk."""
+    import zstandard
+
+    megabyte = bytes(1024 * 1024)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z, \
+            z.open(member, "w", force_zip64=True) as m:
+        out = zstandard.ZstdCompressor().stream_writer(m, closefd=False) if member.endswith("21b") else m
+        for _ in range(128 + 1):  # MB: the limit is 128
+            out.write(megabyte)
+        out.close()
+    return path
+
+
+@pytest.mark.parametrize("member", ["collection.anki21", "collection.anki21b"])
+def test_a_decompression_bomb_is_refused_without_unpacking_it_into_memory(tmp_path, member):
+    import tracemalloc
+
+    from bot.errors import CorpusError
+    from bot.importers import read
+
+    deck = _bomb(tmp_path / "bomb.apkg", member)
+    assert deck.stat().st_size < 1024 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorpusError, match=r"bomb.apkg:1: the Anki collection unpacks to more than 128 MB"):
+            read(deck)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 * 1024, f"{peak / 1024 / 1024:.0f} MB held at once"
+
+
+def test_an_apkg_whose_notes_are_a_view_is_refused(tmp_path):
+    """A view (or a generated column) computes what it returns: a recursive one never ends."""
+    deck = tmp_path / "view.apkg"
+    db_path = tmp_path / "collection.anki2"
+    db = sqlite3.connect(db_path)
+    db.execute("CREATE VIEW notes AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 200000) "
+               "SELECT i AS id, 'Q?' || char(31) || 'A.' AS flds, '' AS tags FROM n")
+    db.close()
+    with zipfile.ZipFile(deck, "w") as z:
+        z.write(db_path, "collection.anki2")
+    res = run(CliRunner(), deck, "--pack", "view-deck", "--no-model")
+    assert res.exit_code == 1 and "view.apkg:1: the Anki collection has no table of notes" in res.output, res.output
+
+
+def test_apkg_notes_whose_fields_are_not_text_are_named(runner, tmp_path):
+    """SQLite keeps whatever a column is given: a note's fields may be NULL or bytes in a deck made by hand."""
+    deck = tmp_path / "odd.apkg"
+    make_apkg(deck, [("What is overfitting?", ANSWER_EN, "ml"), ("x", "y", ""), ("x", "y", "")])
+    with zipfile.ZipFile(deck) as z:
+        (tmp_path / "c.anki2").write_bytes(z.read("collection.anki2"))
+    db = sqlite3.connect(tmp_path / "c.anki2")
+    db.execute("UPDATE notes SET flds = NULL, tags = NULL WHERE id = 1002")
+    db.execute("UPDATE notes SET flds = x'51003f1f41', tags = 7 WHERE id = 1003")
+    db.commit()
+    db.close()
+    with zipfile.ZipFile(deck, "w") as z:
+        z.write(tmp_path / "c.anki2", "collection.anki2")
+    res = run(runner, deck, "--pack", "odd", "--no-model")
+    assert res.exit_code == 1, res.output
+    assert "note 2 (id 1002): a note needs a front and a back field" in res.output
+    assert "note 3 (id 1003): a note needs a front and a back field" in res.output

@@ -5,6 +5,7 @@ the field names below, e.g. `llm_base_url = "http://localhost:11434/v1"`.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -166,27 +167,46 @@ def _coerce(name: str, raw, source: str):
         if kind.startswith("int"):
             return int(raw)
         if kind.startswith("float"):
-            return float(raw)
+            return _not_nan(float(raw))
         return str(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, RuntimeError):  # int(inf); ~user of no such user
         raise ConfigError(
             f"{source}: `{name}` has the value {raw!r}, which is not a valid {kind}.",
             f"Set {name} to a {kind.split(' ')[0]}.",
         ) from None
 
 
+def _not_nan(value: float) -> float:
+    """NaN is refused: every comparison with it is False (a lease that never ends, a threshold never met)."""
+    if math.isnan(value):
+        raise ValueError("nan")
+    return value
+
+
+def _env_path(env: dict[str, str], var: str) -> Path:
+    try:
+        return Path(env[var]).expanduser()
+    except RuntimeError:  # `~name/...` where this machine has no user `name`
+        raise ConfigError(f"environment variable {var}: {env[var]!r} starts with the home folder of no user here.",
+                          f"Set {var} to a full path.") from None
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     values: dict = {}
-    home = Path(env["INTERVIEW_HOME"]).expanduser() if env.get("INTERVIEW_HOME") else default_home()
+    sources: dict[str, str] = {}  # setting -> where its value came from, for the errors below
+    home = _env_path(env, "INTERVIEW_HOME") if env.get("INTERVIEW_HOME") else default_home()
     values["home"] = home
 
-    cfg_path = Path(env["INTERVIEW_CONFIG"]).expanduser() if env.get("INTERVIEW_CONFIG") else home / "config.toml"
+    cfg_path = _env_path(env, "INTERVIEW_CONFIG") if env.get("INTERVIEW_CONFIG") else home / "config.toml"
     if cfg_path.exists():
         try:
             data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise ConfigError(f"{cfg_path}: not valid TOML ({e}).", "Fix the file or delete it.") from None
+        except OSError as e:
+            raise ConfigError(f"{cfg_path}: cannot be read ({e.strerror}).",
+                              "Make it a readable file, or point INTERVIEW_CONFIG elsewhere.") from None
         known = {f.name for f in fields(Settings)} - {"home"}
         for key, raw in data.items():
             if key not in known:
@@ -194,7 +214,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
                     f"{cfg_path}: unknown setting `{key}`.",
                     f"Use one of: {', '.join(sorted(known))}.",
                 )
-            values[key] = _coerce(key, raw, str(cfg_path))
+            values[key], sources[key] = _coerce(key, raw, str(cfg_path)), str(cfg_path)
     elif env.get("INTERVIEW_CONFIG"):
         raise ConfigError(f"INTERVIEW_CONFIG points to {cfg_path}, which does not exist.",
                           "Create the file or unset INTERVIEW_CONFIG.")
@@ -202,7 +222,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     for name, names in ENV_VARS.items():
         for var in names:
             if env.get(var):
-                values[name] = _coerce(name, env[var], f"environment variable {var}")
+                sources[name] = f"environment variable {var}"
+                values[name] = _coerce(name, env[var], sources[name])
                 break
 
     if "corpus_paths" not in values and (home / USER_PACKS).is_dir():
@@ -210,8 +231,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     for name in POSITIVE:
         if getattr(settings, name) <= 0:
-            raise ConfigError(f"`{name}` is {getattr(settings, name)}; it must be more than 0.",
+            raise ConfigError(f"{sources[name]}: `{name}` is {getattr(settings, name)}; it must be more than 0.",
                               f"Set {ENV_VARS[name][0]} (or `{name}` in {cfg_path}) to a positive number.")
     if settings.llm_backend not in ("auto", "local", "openai", "none"):
-        raise ConfigError(f"llm_backend is {settings.llm_backend!r}.", "Use auto, local, openai or none.")
+        raise ConfigError(f"{sources['llm_backend']}: llm_backend is {settings.llm_backend!r}.",
+                          "Use auto, local, openai or none.")
     return settings

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from bot.config import load_settings
@@ -94,3 +96,35 @@ def test_model_info_shows_hosts_but_no_secret(monkeypatch):
     assert not [v for v in HIDDEN_VALUES if v in res.output], res.output
     assert "chroma.internal:8000" in res.output and "bob:***@db.internal" in res.output
     assert "https://llm.internal/v1?api-key=***" in res.output and "api key:    set" in res.output
+
+
+@pytest.mark.parametrize("line, says", [
+    ("threads = inf", "`threads` has the value inf, which is not a valid int"),  # int(inf): OverflowError
+    ("claim_lease = nan", "`claim_lease` has the value nan, which is not a valid float"),  # nan <= 0 is False
+    ("match_threshold = nan", "`match_threshold` has the value nan"),
+    ('local_model = "~no-such-user-here/m.gguf"', "`local_model` has the value '~no-such-user-here/m.gguf'"),
+    ("llm_backend = 0", "config.toml: llm_backend is '0'"),  # where it was set, not only what
+    ("llm_timeout = 0", "config.toml: `llm_timeout` is 0.0; it must be more than 0"),
+    ("corpus_paths = " + "[" * 5000 + "]" * 5000, "config.toml: not valid TOML"),  # RecursionError
+])
+def test_a_bad_value_in_config_toml_is_a_clear_error_naming_the_file(tmp_path, line, says):
+    """Found by tests/test_fuzz.py: tracebacks (OverflowError, RuntimeError, RecursionError), NaN
+    accepted, and errors that did not say where the value was set."""
+    (tmp_path / "config.toml").write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        load_settings({"INTERVIEW_HOME": str(tmp_path)})
+
+
+def test_bad_environment_values_name_the_variable(tmp_path):
+    for env, says in ((("INTERVIEW_LLM_BACKEND", "x"), "environment variable INTERVIEW_LLM_BACKEND: llm_backend is 'x'"),
+                      (("INTERVIEW_SWEEP_EVERY", "nan"), "environment variable INTERVIEW_SWEEP_EVERY"),
+                      (("INTERVIEW_HOME", "~no-such-user-here"), "environment variable INTERVIEW_HOME"),
+                      (("INTERVIEW_CONFIG", "~no-such-user-here/c.toml"), "environment variable INTERVIEW_CONFIG")):
+        with pytest.raises(ConfigError, match=re.escape(says)):
+            load_settings({"INTERVIEW_HOME": str(tmp_path), env[0]: env[1]})
+
+
+def test_a_config_toml_that_is_a_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "config.toml").mkdir()
+    with pytest.raises(ConfigError, match="config.toml: cannot be read"):
+        load_settings({"INTERVIEW_HOME": str(tmp_path)})

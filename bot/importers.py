@@ -171,6 +171,8 @@ def _json(text: str, where: str, _=None) -> tuple[list[Row], list[str]]:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         return [], [f"{where}:{e.lineno}: not valid JSON ({e.msg})"]
+    except RecursionError:
+        return [], [f"{where}:1: JSON nested too deeply for a list of questions"]
     if isinstance(data, dict):
         data = data.get("items") or data.get("questions") or data.get("cards")
     if not isinstance(data, list):
@@ -210,6 +212,8 @@ def _jsonl(text: str, where: str, _=None) -> tuple[list[Row], list[str]]:
             lines.append(n)
         except json.JSONDecodeError as e:
             problems.append(f"{where}:{n}: not valid JSON ({e.msg})")
+        except RecursionError:
+            problems.append(f"{where}:{n}: JSON nested too deeply for a question")
     rows, more = _objects(objs, where, lines)
     return rows, problems + more
 
@@ -221,12 +225,41 @@ def _strip_html(value: str) -> str:
     return "\n".join(line.strip() for line in html.unescape(value).splitlines() if line.strip())
 
 
+ANKI_SEPARATORS = {"tab": "\t", "comma": ",", "semicolon": ";", "space": " ", "pipe": "|"}
+
+
 def _anki_text(text: str, where: str, _=None) -> tuple[list[Row], list[str]]:
     """Anki's "Notes in Plain Text": `#key:value` header lines, then tab-separated fields."""
-    sep, tags_col, html_on = "\t", None, True
-    rows, problems = [], []
-    body_start = 0
     lines = text.splitlines()
+    sep, tags_col, html_on, body_start, problems = _anki_header(lines, where)
+    rows: list[Row] = []
+    if problems:
+        return rows, problems
+    reader = csv.reader(io.StringIO("\n".join(lines[body_start:])), delimiter=sep)
+    clean = _strip_html if html_on else str.strip
+    try:
+        for cells in reader:
+            line = body_start + reader.line_num
+            if not any(c.strip() for c in cells):
+                continue
+            tags = cells[tags_col] if tags_col is not None and tags_col < len(cells) else ""
+            fields = [c for i, c in enumerate(cells) if i != tags_col]
+            if len(fields) < 2:
+                problems.append(f"{where}:{line}: a note needs a front and a back field")
+                continue
+            data = {"question": clean(fields[0]), "answer": clean(fields[1]), "tags": tags}
+            if (r := _row(data, line, where, problems)) is not None:
+                rows.append(r)
+    except csv.Error as e:
+        problems.append(f"{where}:{body_start + reader.line_num}: {e}")
+    return rows, problems
+
+
+def _anki_header(lines: list[str], where: str) -> tuple[str, int | None, bool, int, list[str]]:
+    """The `#key:value` lines at the top: the separator, the tags column (0-based), whether fields
+    are HTML, the index of the first note line, and what is wrong in them."""
+    sep, tags_col, html_on, problems = "\t", None, True, []
+    body_start = len(lines)
     for n, line in enumerate(lines):
         if not line.startswith("#"):
             body_start = n
@@ -234,28 +267,18 @@ def _anki_text(text: str, where: str, _=None) -> tuple[list[Row], list[str]]:
         key, _, value = line[1:].partition(":")
         key = key.strip().lower()
         if key == "separator":
-            sep = {"tab": "\t", "comma": ",", "semicolon": ";", "space": " ", "pipe": "|"}.get(value.strip().lower(), value)
+            sep = ANKI_SEPARATORS.get(value.strip().lower(), value)
+            if len(sep) != 1:
+                problems.append(f"{where}:{n + 1}: `#separator:{value}` is not one character "
+                                f"(or {', '.join(ANKI_SEPARATORS)})")
         elif key == "tags column":
-            tags_col = int(value) - 1
+            if re.fullmatch(r"[0-9]{1,4}", value.strip()) and int(value) >= 1:
+                tags_col = int(value) - 1
+            else:
+                problems.append(f"{where}:{n + 1}: `#tags column:{value}` is not a column number (1, 2, ...)")
         elif key == "html":
             html_on = value.strip().lower() == "true"
-    else:
-        body_start = len(lines)
-    reader = csv.reader(io.StringIO("\n".join(lines[body_start:])), delimiter=sep)
-    for cells in reader:
-        line = body_start + reader.line_num
-        if not any(c.strip() for c in cells):
-            continue
-        tags = cells[tags_col] if tags_col is not None and tags_col < len(cells) else ""
-        fields = [c for i, c in enumerate(cells) if i != tags_col]
-        if len(fields) < 2:
-            problems.append(f"{where}:{line}: a note needs a front and a back field")
-            continue
-        clean = (lambda v: _strip_html(v)) if html_on else (lambda v: v.strip())
-        data = {"question": clean(fields[0]), "answer": clean(fields[1]), "tags": tags}
-        if (r := _row(data, line, where, problems)) is not None:
-            rows.append(r)
-    return rows, problems
+    return sep, tags_col, html_on, body_start, problems
 
 
 # An .apkg's collection, unpacked. Its notes are text (media are other files in the zip), so this

@@ -1,6 +1,7 @@
 """`interview corpus import`: the formats people keep questions in become a pack in the data dir;
 bad input is reported as file:line and nothing is written."""
 import json
+import re
 import sqlite3
 import time
 import timeit
@@ -230,3 +231,32 @@ def test_apkg_notes_whose_fields_are_not_text_are_named(runner, tmp_path):
     assert res.exit_code == 1, res.output
     assert "note 2 (id 1002): a note needs a front and a back field" in res.output
     assert "note 3 (id 1003): a note needs a front and a back field" in res.output
+
+
+def test_json_nested_too_deeply_is_a_problem_of_its_line(tmp_path):
+    from bot.errors import CorpusError
+    from bot.importers import read
+
+    (tmp_path / "q.json").write_text("[" * 100_000, encoding="utf-8")
+    (tmp_path / "q.jsonl").write_text(json.dumps({"question": "Q?", "answer": "A."}) + "\n" + "[" * 100_000,
+                                      encoding="utf-8")
+    for name, line in (("q.json", 1), ("q.jsonl", 2)):
+        with pytest.raises(CorpusError, match=rf"{name}:{line}: JSON nested too deeply"):
+            read(tmp_path / name)
+
+
+@pytest.mark.parametrize("header, says", [
+    ("#separator:", "deck.txt:1: `#separator:` is not one character"),
+    ("#separator:ab", "deck.txt:1: `#separator:ab` is not one character"),
+    ("#tags column:x", "deck.txt:1: `#tags column:x` is not a column number"),
+    ("#tags column:" + "9" * 5000, "is not a column number"),
+])
+def test_a_bad_anki_header_line_is_named(tmp_path, header, says):
+    """Found by tests/test_fuzz.py: csv.reader's TypeError and int()'s ValueError escaped as tracebacks."""
+    from bot.errors import CorpusError
+    from bot.importers import read
+
+    deck = tmp_path / "deck.txt"
+    deck.write_text(f"{header}\nWhat is overfitting?\t{ANSWER_EN}\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=re.escape(says)):
+        read(deck)

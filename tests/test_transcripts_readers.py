@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import timeit
 from pathlib import Path
@@ -234,3 +235,15 @@ def test_json_line_numbers_of_every_layout_are_where_each_message_starts():
     broken = text.replace('"speaker": "Ben", "text": "turn 36', '"speaker": "Ben", "txt": "turn 36')
     with pytest.raises(TranscriptError, match=rf"c.json:{starts[36]}: message without a speaker"):
         read_turns(broken, "c.json")
+
+
+@pytest.mark.parametrize("text, says", [
+    ("null", "the JSON is null, not a list of messages"),
+    ('"just a string"', 'the JSON is "just a string", not a list of messages'),
+    ("[" * 100_000, "JSON nested too deeply"),
+    ('{"speaker": "Ann", "text": "hi"}\n' + '{"a": ' * 100_000, "chat.json:2: JSON nested too deeply"),  # JSON Lines
+])
+def test_json_that_is_no_list_of_messages_is_a_clear_error(text, says):
+    """Found by tests/test_fuzz.py: `null` was a TypeError, deep nesting a RecursionError."""
+    with pytest.raises(TranscriptError, match=re.escape(says)):
+        read_turns(text, "chat.json", "json")

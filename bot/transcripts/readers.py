@@ -339,6 +339,8 @@ def read_json(text: str, name: str) -> list[Turn]:
             return _json_messages(_jsonl(body, name), name)  # JSON Lines
         raise TranscriptError(f"{name}:{e.lineno}: not valid JSON ({e.msg}, column {e.colno}).",
                               "Fix the JSON, or pick another --input-format.") from None
+    except RecursionError:
+        raise _too_deep(name) from None
     if isinstance(data, dict):
         key = next((k for k in _JSON_WRAPPERS if isinstance(data.get(k), list)), None)
         if key is None:
@@ -347,6 +349,9 @@ def read_json(text: str, name: str) -> list[Turn]:
         data = data[key]
         m = re.search(r'"%s"\s*:\s*\[' % re.escape(key), body)
         array_at = m.end() - 1 if m else None
+    if not isinstance(data, list):
+        raise TranscriptError(f"{name}: the JSON is {json.dumps(data)[:40]}, not a list of messages.",
+                              'Use [{"role": ..., "content": ...}, ...], or wrap it as {"messages": [...]}.')
     try:
         lines = _element_lines(body, array_at, len(data)) if array_at is not None else [0] * len(data)
     except (IndexError, ValueError, json.JSONDecodeError):
@@ -362,7 +367,14 @@ def _jsonl(body: str, name: str) -> list[tuple[object, int]]:
                 out.append((json.loads(ln), i))
             except json.JSONDecodeError as e:
                 raise TranscriptError(f"{name}:{i}: not valid JSON ({e.msg}).", "Fix the line.") from None
+            except RecursionError:
+                raise _too_deep(f"{name}:{i}") from None
     return out
+
+
+def _too_deep(where: str) -> TranscriptError:
+    return TranscriptError(f"{where}: JSON nested too deeply for a chat log.",
+                           "Export the chat again: a list of messages, each with a speaker and a text.")
 
 
 def _json_messages(items: list[tuple[object, int]], name: str) -> list[Turn]:

@@ -88,7 +88,9 @@ def decode(data: bytes, name: str) -> str:
 # --- format detection -----------------------------------------------------------------------------
 
 TIMING_RE = re.compile(r"^\s*(\d+:)?\d{1,2}:\d{2}[.,]\d{1,3}\s*-->\s*(\d+:)?\d{1,2}:\d{2}[.,]\d{1,3}")
-OTTER_HEADER_RE = re.compile(r"^(?P<name>\S.{0,48}?)\s{2,}(?P<time>\d{1,2}:\d{2}(?::\d{2})?)\s*$")
+# Runs of spaces are matched possessively (`\s*+`) here and below: a run that a later part cannot use
+# is not given back one space at a time, which made a long line of spaces take hours.
+OTTER_HEADER_RE = re.compile(r"^(?P<name>\S.{0,48}?)\s{2,}+(?P<time>\d{1,2}:\d{2}(?::\d{2})?)\s*$")
 
 
 def normalize_format(fmt: str) -> str:
@@ -129,10 +131,11 @@ _ROLE_LABELS = {
 }
 _NUMBERED = re.compile(r"^(?P<base>q|a|question|answer|问|答|问题|回答)\s*\d{1,3}$")
 _LEADING_TIME = re.compile(r"^\s*[\[(]?\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?[\])]?\s+")
-_LABEL_RE = re.compile(
-    r"^\s*(?:#{1,6}\s+)?(?:[-*>]\s+)?(?:\*\*|__)?\s*(?P<name>[^\s:：*_#>\-][^:：*]{0,40}?)\s*(?:\*\*|__)?"
-    r"\s*[:：]\s*(?:\*\*|__)?\s*(?P<text>.*?)\s*$")
-_BRACKET_RE = re.compile(r"^\s*[\[【](?P<name>[^\]】]{1,40})[\]】]\s*[:：]?\s*(?P<text>.*?)\s*$")
+_LABEL_RE = re.compile(  # `text` keeps trailing spaces: _label strips them (a lazy `.*?\s*$` is quadratic)
+    r"^\s*+(?:#{1,6}\s++)?(?:[-*>]\s++)?(?:\*\*|__)?\s*+(?P<name>[^\s:：*_#>\-][^:：*]{0,40}?)\s*+(?:\*\*|__)?"
+    r"\s*+[:：]\s*+(?:\*\*|__)?\s*+(?P<text>.*)")
+_BRACKET_RE = re.compile(r"^\s*+[\[【](?P<name>[^\]】]{1,40})[\]】]\s*+[:：]?\s*+(?P<text>.*)")
+_TAG_RE = re.compile(r"</?[a-zA-Z][^<>]*>")  # not [^>]*: each `<` of a `<a<a<a...` would scan to the end
 
 
 def role_of(label: str) -> str | None:
@@ -163,7 +166,7 @@ def _label(line: str, brackets: bool = False) -> tuple[str, str] | None:
     name = m["name"].strip().strip("*_").strip()
     if not name or not (role_of(name) or _name_shaped(name)):
         return None
-    return name, m["text"]
+    return name, m["text"].rstrip()
 
 
 def _has_role_labels(lines: list[str]) -> bool:
@@ -196,18 +199,20 @@ def read_text(text: str, name: str) -> list[Turn]:
     labelled = [(_label(ln), i) for i, ln in enumerate(lines, 1)]
     speakers = _speakers([lab[0] for lab, _ in labelled if lab])
     turns: list[Turn] = []
+    said: list[list[str]] = []  # each turn's lines, joined once: a str appended to per line is quadratic
     in_fence = False
     for (lab, lineno), raw in zip(labelled, lines):
         if raw.strip().startswith("```"):
             in_fence = not in_fence
         if lab and lab[0] in speakers and not in_fence:
-            turns.append(_turn(lab[0], lab[1], lineno))
+            turns.append(_turn(lab[0], "", lineno))
+            said.append([lab[1]])
         elif turns and not re.match(r"^\s*(#{1,6}\s|---+\s*$)", raw):  # headings, rules: not text
-            turns[-1].text += "\n" + raw
+            said[-1].append(raw)
     # A role word in a label that is only a header ("**Q:**" then the text below it) leaves the
     # text on the next lines: already appended above.
-    for t in turns:
-        t.text = t.text.strip()
+    for t, lines_of_turn in zip(turns, said):
+        t.text = "\n".join(lines_of_turn).strip()
     if not turns:
         raise TranscriptError(f"{name}: no speaker labels found.",
                               "Label each turn, e.g. `Q: ...` and `A: ...`, `问：`/`答：`, or `Name: text`.")
@@ -226,6 +231,7 @@ def _cue_turns(cues: list[tuple[str | None, str, int]], name: str) -> list[Turn]
                 for voice, text, line in cues]
     speakers = _speakers([lab[0] for _, lab, _, _ in prefixed if lab])
     turns: list[Turn] = []
+    said: list[list[str]] = []  # each turn's cues, joined once (see read_text)
     for voice, lab, text, line in prefixed:
         text = text.strip()
         if voice:
@@ -235,12 +241,15 @@ def _cue_turns(cues: list[tuple[str | None, str, int]], name: str) -> list[Turn]
             rest = text.split("\n", 1)
             text = (lab[1] + ("\n" + rest[1] if len(rest) > 1 else "")).strip()
         elif turns:
-            turns[-1].text += " " + text
+            said[-1].append(text)
             continue
         else:
             continue  # text before anyone is named
         if text:
-            turns.append(_turn(who, text, line))
+            turns.append(_turn(who, "", line))
+            said.append([text])
+    for t, cues_of_turn in zip(turns, said):
+        t.text = " ".join(cues_of_turn)
     if not turns:
         raise TranscriptError(f"{name}: the cues name no speakers.",
                               "Scoring needs speaker names: `Name: text` or `<v Name>` in the cues.")
@@ -278,19 +287,23 @@ def read_srt(text: str, name: str) -> list[Turn]:
     if not subs:
         raise TranscriptError(f"{name}: the SRT file has no cues.", "Export the transcript again.")
     timing = _cue_lines(text)
-    cues = [(None, re.sub(r"</?[a-zA-Z][^>]*>", "", s.content), timing[n] + 1 if len(timing) == len(subs) else 0)
+    cues = [(None, _TAG_RE.sub("", s.content), timing[n] + 1 if len(timing) == len(subs) else 0)
             for n, s in enumerate(subs)]
     return _cue_turns(cues, name)
 
 
 def read_otter(text: str, name: str) -> list[Turn]:
     turns: list[Turn] = []
+    lines: list[list[str]] = []  # each turn's, joined once: a str appended to per line is quadratic
     for i, ln in enumerate(text.splitlines(), 1):
         m = OTTER_HEADER_RE.match(ln)
         if m:
             turns.append(_turn(m["name"].strip(), "", i))
+            lines.append([])
         elif turns and ln.strip():
-            turns[-1].text = (turns[-1].text + "\n" + ln.strip()).strip()
+            lines[-1].append(ln.strip())
+    for turn, said in zip(turns, lines):
+        turn.text = "\n".join(said)
     turns = [t for t in turns if t.text]
     if not turns:
         raise TranscriptError(f"{name}: no Otter `Name  0:01` headers with text under them.",

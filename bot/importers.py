@@ -18,7 +18,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.errors import CorpusError, UsageError
+from bot.errors import CorpusError, StoreError, UsageError
 
 FORMATS = ("csv", "tsv", "json", "jsonl", "anki", "apkg")
 COLUMNS = {  # accepted header names -> field
@@ -82,23 +82,23 @@ def read(path: Path, fmt: str | None = None) -> list[Row]:
 # --- field values ---------------------------------------------------------------------------
 
 def _split_points(value) -> list[str]:
+    """One point per list item, or per line or `;`/`|` part of a text; each on one line (a pack
+    writes a point as one `- ` line)."""
     if isinstance(value, list):
         parts = [str(v) for v in value]
-    else:
-        text = str(value or "")
-        parts = re.split(r"[\n;；|]", text) if text.strip() else []  # stripped below: `\s*;` is quadratic
-    return [re.sub(r"^\s*(?:[-*•·]|\d+[.)、])\s*", "", p).strip() for p in parts if p.strip()]
+    else:  # split, then stripped below: `\s*;` would be quadratic on a run of spaces
+        parts = [p for line in str(value or "").splitlines() for p in re.split(r"[;；|]", line)]
+    return [" ".join(re.sub(r"^\s*(?:[-*•·]|\d+[.)、])\s*", "", p).split()) for p in parts if p.strip()]
 
 
 def _split_tags(value) -> list[str]:
-    if isinstance(value, list):
-        return [str(t).strip() for t in value if str(t).strip()]
-    return [t for t in re.split(r"[,，;；\s]+", str(value or "")) if t]
+    items = value if isinstance(value, list) else [value or ""]
+    return [t for item in items for t in re.split(r"[,，;；\s]+", str(item)) if t]
 
 
 def _row(data: dict, line: int, where: str, problems: list[str]) -> Row | None:
     q = " ".join(str(data.get("question") or "").split())
-    a = str(data.get("answer") or "").strip()
+    a = "\n".join(str(data.get("answer") or "").splitlines()).strip()  # \r and the rest as a pack reads them
     bad = [name for name, v in (("question", q), ("answer", a)) if not v]
     if bad:
         problems.append(f"{where}:{line}: no {' and no '.join(bad)}")
@@ -329,22 +329,23 @@ def _unpack_collection(path: Path, dest: Path) -> str:
     """Write the deck's collection (unpacked, at most MAX_COLLECTION_BYTES) to dest; its name."""
     import zstandard
 
-    try:
-        with zipfile.ZipFile(path) as z:
-            info = next((z.getinfo(n) for n in COLLECTIONS if n in z.namelist()), None)
-            if info is None:
-                raise _DeckError("no Anki collection inside (is it an .apkg export?)")
-            with z.open(info) as member, open(dest, "wb") as out:
-                stream = member
-                if info.filename.endswith("21b"):
-                    stream = zstandard.ZstdDecompressor().stream_reader(member)
-                _copy_bounded(stream, out, info.file_size)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile):
-        raise _DeckError("not a zip file, or a damaged one (an .apkg is a zip)") from None
-    except (zlib.error, zstandard.ZstdError, EOFError) as e:
-        raise _DeckError(f"the Anki collection inside is damaged ({e})") from None
-    except (NotImplementedError, RuntimeError) as e:  # a compression method zipfile lacks; encrypted
-        raise _DeckError(f"the Anki collection inside cannot be unpacked ({e})") from None
+    with open(dest, "wb") as out:
+        try:
+            with zipfile.ZipFile(path) as z:
+                info = next((z.getinfo(n) for n in COLLECTIONS if n in z.namelist()), None)
+                if info is None:
+                    raise _DeckError("no Anki collection inside (is it an .apkg export?)")
+                with z.open(info) as member:
+                    stream = member
+                    if info.filename.endswith("21b"):
+                        stream = zstandard.ZstdDecompressor().stream_reader(member)
+                    _copy_bounded(stream, out, info.file_size)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile):
+            raise _DeckError("not a zip file, or a damaged one (an .apkg is a zip)") from None
+        except (zlib.error, zstandard.ZstdError, EOFError, OSError) as e:  # OSError: a seek before the start
+            raise _DeckError(f"the Anki collection inside is damaged ({e})") from None
+        except (NotImplementedError, RuntimeError) as e:  # a compression method zipfile lacks; encrypted
+            raise _DeckError(f"the Anki collection inside cannot be unpacked ({e})") from None
     return info.filename
 
 
@@ -356,7 +357,11 @@ def _copy_bounded(stream, out, declared: int) -> None:
     while chunk := stream.read(CHUNK):
         if out.tell() + len(chunk) > MAX_COLLECTION_BYTES:
             raise _too_big()
-        out.write(chunk)
+        try:
+            out.write(chunk)
+        except OSError as e:  # not the deck's fault, unlike the OSErrors of reading it
+            raise StoreError(f"Cannot write the unpacked Anki collection to {out.name} ({e.strerror}).",
+                             "Free space in the temp folder (or point TMPDIR elsewhere) and import again.") from None
 
 
 def _too_big() -> _DeckError:
@@ -418,16 +423,22 @@ def render_pack(rows: list[Row], name: str, *, language: str, title: str | None 
         points, status = r.key_points, ""
         if not points:
             points = draft(r.question, r.answer) if draft else sentence_points(r.answer)
+            points = [" ".join(p.split()) for p in points if p.strip()]  # a drafted point may span lines
             points, status = points[:8], "draft"
             drafted += 1
         lines = [f"## {iid}: {r.question}", f"tags: {', '.join(r.tags) or prefix}", f"difficulty: {r.difficulty}"]
         if status:
             lines.append(f"status: {status}")
-        lines += ["", "### Answer", r.answer.strip(), "", "### Key points", *[f"- {p}" for p in points], ""]
+        lines += ["", "### Answer", _unheaded(r.answer.strip()), "", "### Key points", *[f"- {p}" for p in points], ""]
         parts.append("\n".join(lines))
         if progress:
             progress(n, len(rows))
     return "\n".join(parts), drafted
+
+
+def _unheaded(answer: str) -> str:
+    """An answer line starting `## ` or `### ` would start an item or a section of the pack: indented."""
+    return re.sub(r"(?m)^(?=###? )", " ", answer)
 
 
 def write_pack(text: str, dest: Path, *, replace: bool = False) -> Path:

@@ -260,3 +260,34 @@ def test_a_bad_anki_header_line_is_named(tmp_path, header, says):
     deck.write_text(f"{header}\nWhat is overfitting?\t{ANSWER_EN}\n", encoding="utf-8")
     with pytest.raises(CorpusError, match=re.escape(says)):
         read(deck)
+
+
+def test_answers_with_heading_lines_or_carriage_returns_import_as_written(runner, settings, tmp_path):
+    """Found by tests/test_fuzz.py: such an answer (or a key point over two lines) broke the pack
+    written for it, and import refused it as "a bug in the importer"."""
+    f = tmp_path / "qs.json"
+    f.write_text(json.dumps([
+        {"question": "What is overfitting?", "answer": ANSWER_EN + "\n## See also: bias\n### Note\nvariance",
+         "tags": ["ml\nbasics"]},
+        {"question": "What is recall?", "answer": "TP / (TP + FN).\rThe share of real positives found.",
+         "key_points": ["TP over\nTP + FN", "real positives", "found by the model"]},
+    ]), encoding="utf-8")
+    res = run(runner, f, "--pack", "odd-answers", "--no-model")
+    assert res.exit_code == 0, res.output
+    first, second = imported(settings, "odd-answers")
+    assert first.answer.splitlines()[-3:] == [" ## See also: bias", " ### Note", "variance"]
+    assert first.tags == ["ml", "basics"]
+    assert second.answer == "TP / (TP + FN).\nThe share of real positives found."
+    assert second.key_points == ["TP over TP + FN", "real positives", "found by the model"]
+
+
+def test_an_apkg_whose_zip_directory_points_before_the_file_is_a_damaged_deck(runner, tmp_path):
+    """Found by tests/test_fuzz.py: zipfile then seeks before the file's start (OSError EINVAL)."""
+    deck = tmp_path / "deck.apkg"
+    make_apkg(deck, [("What is overfitting?", ANSWER_EN, "ml")])
+    data = bytearray(deck.read_bytes())
+    end = data.rfind(b"PK\x05\x06")  # the end of central directory record
+    data[end + 19] = 1  # the top byte of the central directory's offset
+    deck.write_bytes(bytes(data))
+    res = run(runner, deck, "--pack", "damaged", "--no-model")
+    assert res.exit_code == 1 and "deck.apkg:1: the Anki collection inside is damaged" in res.output, res.output

@@ -84,6 +84,9 @@ LARGE_SHAPES = {
                                       _transcript("srt")),
     "transcript: vtt unnamed cues": (lambda n: _cues(n // 45, srt=False), _transcript("vtt")),
     "transcript: srt unnamed cues": (lambda n: _cues(n // 45, srt=True), _transcript("srt")),
+    "transcript: srt run of digits": (lambda n: ">;" + "8" * n + "\t]`\n" + _cues(3, srt=True),
+                                      _transcript("srt", "t.srt")),  # the srt library: 2,000 digits took 54 s
+    "transcript: srt run of spaces": (lambda n: "x" + " " * n + "y\n" + _cues(3, srt=True), _transcript("srt", "t.srt")),
     "transcript: srt cue of '<a'": (lambda n: "1\n00:00:01,000 --> 00:00:02,000\nAnn: " + "<a" * (n // 2) + "\n",
                                     _transcript("srt")),
     "transcript: json chat": (lambda n: json.dumps([{"role": "user", "content": "an answer"}] * (n // 40)),
@@ -92,8 +95,8 @@ LARGE_SHAPES = {
     "corpus: heading of spaces": (lambda n: PACK_HEAD + "## a" + " " * n + "b\n", _corpus),
     "anki txt: field of '<'": (lambda n: "Q?\t" + "<" * n + "\n", _anki),
     "anki txt: field of '[sound:'": (lambda n: "Q?\t" + "[sound:" * (n // 7) + "\n", _anki),
-    "csv: key points of spaces": (lambda n: "question,answer,key_points\nQ?,A.," + " " * (n // 10) + "x\n",
-                                  _csv),  # a tenth: csv refuses a field over 128 kB
+    "csv: key points of spaces": (lambda n: "question,answer,key_points\nQ?,A.," + " " * (n // 40) + "x\n",
+                                  _csv),  # a 40th: csv refuses a field over 128 kB
 }
 
 

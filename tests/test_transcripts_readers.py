@@ -247,3 +247,14 @@ def test_json_that_is_no_list_of_messages_is_a_clear_error(text, says):
     """Found by tests/test_fuzz.py: `null` was a TypeError, deep nesting a RecursionError."""
     with pytest.raises(TranscriptError, match=re.escape(says)):
         read_turns(text, "chat.json", "json")
+
+
+def test_srt_is_read_as_leniently_as_before_and_every_cue_knows_its_line():
+    """The srt library's arrows (`- >`), cues without a number and a missing blank line; its cues
+    were line 0 when a timing line had no `-->`."""
+    text = ("1\n00:00:01,000 - > 00:00:02,000\nAnn: What is dropout?\n\n"
+            "00:00:03.000 --> 00:00:04.000 X1:40\nBen: It zeroes units\nat random.\n"
+            "3\n00:00:05,000 --> 00:00:06,000\nAnn: Why?\n")
+    turns, _ = read_turns(text, "x.srt", "srt")
+    assert [(t.speaker, t.text, t.line) for t in turns] == [
+        ("Ann", "What is dropout?", 3), ("Ben", "It zeroes units\nat random.", 6), ("Ann", "Why?", 10)]

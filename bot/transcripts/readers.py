@@ -5,7 +5,7 @@ Formats (`detect_format` picks one from the file name and content; `--input-form
     text   Markdown / plain text: `Q:`/`A:`, `**Q:**`, `问:`/`答:`, `面试官:`/`候选人:`, `Name: text` lines;
            lines without a label continue the turn above (multi-line answers).
     vtt    WebVTT (webvtt-py): Zoom (`Name: text` in the cue) and Teams (`<v Name>text</v>`).
-    srt    SubRip (srt): `Name: text` or `[Name] text` at the start of a cue.
+    srt    SubRip: `Name: text` or `[Name] text` at the start of a cue.
     otter  Otter.ai text export: a `Name  0:01` header line, then the text.
     json   Chat logs: `[{"role": ..., "content": ...}]` or `[{"speaker": ..., "text": ...}]`
            (also wrapped as {"messages": [...]}, and JSON Lines).
@@ -275,21 +275,40 @@ def read_vtt(text: str, name: str) -> list[Turn]:
     return _cue_turns(cues, name)
 
 
-def read_srt(text: str, name: str) -> list[Turn]:
-    import srt
+# SRT, read a line at a time, as leniently as the srt library (its time delimiters, `-->` or `- >`,
+# text after the times, no number line, blank lines inside a cue's text): the library's one regex
+# over the whole file restarts at every position of text it cannot read, cubic on a run of digits
+# (2,000 took 54 s) and quadratic on a run of spaces.
+_SRT_TIME = r"[0-9]+[,.:，．。：][0-9]+[,.:，．。：][0-9]+(?:[,.:，．。：][0-9]*)?"
+SRT_TIMING_RE = re.compile(rf"\s*+{_SRT_TIME} *+-[ -] *+> *+{_SRT_TIME}")
+SRT_NUMBER_RE = re.compile(r"\s*+-?[0-9]+(?:\.[0-9]*)?\s*")
+SRT_HINT = "Each cue is a number, a `00:00:01,000 --> 00:00:02,000` line and text."
 
-    try:
-        subs = list(srt.parse(text.lstrip("\ufeff")))
-    except srt.SRTParseError as e:
-        line = text.lstrip("\ufeff")[: getattr(e, "expected_start", 0) or 0].count("\n") + 1  # where the junk starts
-        raise TranscriptError(f"{name}:{line}: not valid SRT ({str(e).splitlines()[0][:120]}).",
-                              "Each cue is a number, a `00:00:01,000 --> 00:00:02,000` line and text.") from None
-    if not subs:
+
+def read_srt(text: str, name: str) -> list[Turn]:
+    cues = _srt_cues(text.lstrip("\ufeff").splitlines(), name)
+    if not cues:
         raise TranscriptError(f"{name}: the SRT file has no cues.", "Export the transcript again.")
-    timing = _cue_lines(text)
-    cues = [(None, _TAG_RE.sub("", s.content), timing[n] + 1 if len(timing) == len(subs) else 0)
-            for n, s in enumerate(subs)]
-    return _cue_turns(cues, name)
+    return _cue_turns([(None, _TAG_RE.sub("", said), line) for said, line in cues], name)
+
+
+def _srt_cues(lines: list[str], name: str) -> list[tuple[str, int]]:
+    """(text, line where it starts) of each cue: its timing line, the number line above it if any,
+    and every line up to the next cue's first."""
+    cues: list[tuple[int, int]] = []  # (first line: the number or the timing, the timing line), 0-based
+    for i, ln in enumerate(lines):
+        numbered = i > 0 and SRT_NUMBER_RE.fullmatch(lines[i - 1]) is not None and (not cues or cues[-1][1] < i - 1)
+        if SRT_TIMING_RE.match(ln):
+            cues.append((i - 1 if numbered else i, i))
+        elif numbered and "-->" in ln:  # a cue whose times cannot be read: named by its number line
+            number_line = i  # 1-based, as i is the 0-based index of the line below it
+            raise TranscriptError(f"{name}:{number_line}: not valid SRT (`{ln.strip()[:60]}` are not the "
+                                  "cue's times).", SRT_HINT)
+    before = next((i for i, ln in enumerate(lines[:cues[0][0]] if cues else lines) if ln.strip()), None)
+    if cues and before is not None:
+        raise TranscriptError(f"{name}:{before + 1}: not valid SRT (text before the first cue).", SRT_HINT)
+    ends = [first for first, _ in cues[1:]] + [len(lines)]
+    return [("\n".join(lines[timing + 1:end]).strip(), timing + 2) for (_, timing), end in zip(cues, ends)]
 
 
 def read_otter(text: str, name: str) -> list[Turn]:

@@ -5,7 +5,9 @@ the field names below, e.g. `llm_base_url = "http://localhost:11434/v1"`.
 """
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -55,13 +57,48 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
 POSITIVE = ("llm_timeout", "llm_concurrency", "claim_lease", "sweep_every", "slack_max_files", "slack_max_pairs")
 
 
+# Settings that carry a secret, by name: a key, token, secret or password is never shown; a URL is
+# shown without its credentials (redact_url). One rule, used wherever settings are printed.
+SECRET_SETTING_RE = re.compile(r"_(key|token|secret|password)$")
+SECRET_PARAM_RE = re.compile(r"(?i)key|token|secret|passw|pwd|sig|auth|credential")
+HIDDEN = "***"
+
+
+def redact_url(url: str) -> str:
+    """The URL as it may be shown: the password of `user:password@` (a userinfo without `:` is
+    often a token: all of it), and the values of query parameters that carry a credential
+    (`?api-key=`, `&token=`) replaced by ***. The userinfo ends at the last `@`, as a password may
+    hold `@` or `/` unescaped: better to hide too much than a part."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        userinfo, _, host = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        rest = f"{user + colon if colon else ''}{HIDDEN}@{host}"
+    head, question, query = (scheme + sep + rest).partition("?")
+    if not question:
+        return head
+    query, hash_, fragment = query.partition("#")
+    params = [(f"{name}={HIDDEN}" if eq and SECRET_PARAM_RE.search(name) else name + eq + value)
+              for name, eq, value in (p.partition("=") for p in query.split("&"))]
+    return f"{head}?{'&'.join(params)}{hash_}{fragment}"
+
+
+def redacted(name: str, value):
+    """A setting's value as it may be shown (see SECRET_SETTING_RE); unset values stay as they are."""
+    if not value:
+        return value
+    if SECRET_SETTING_RE.search(name):
+        return HIDDEN
+    return redact_url(value) if name.endswith("_url") else value
+
+
 def default_home() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir(APP_NAME, appauthor=False))
 
 
-@dataclass
+@dataclass(repr=False)
 class Settings:
     home: Path = field(default_factory=default_home)
     corpus_paths: list[Path] = field(default_factory=lambda: [DEFAULT_CORPUS_DIR])
@@ -94,6 +131,13 @@ class Settings:
     def __post_init__(self):
         if not self.database_url:
             self.database_url = f"sqlite:///{self.db_path}"
+
+    def __repr__(self) -> str:  # the dataclass repr would print the API key and database password
+        return f"Settings({', '.join(f'{f.name}={self.shown(f.name)!r}' for f in fields(self))})"
+
+    def shown(self, name: str):
+        """The setting `name` as it may be printed or logged."""
+        return redacted(name, getattr(self, name))
 
     @property
     def chroma_path(self) -> Path:
@@ -130,27 +174,46 @@ def _coerce(name: str, raw, source: str):
         if kind.startswith("int"):
             return int(raw)
         if kind.startswith("float"):
-            return float(raw)
+            return _not_nan(float(raw))
         return str(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, RuntimeError):  # int(inf); ~user of no such user
         raise ConfigError(
             f"{source}: `{name}` has the value {raw!r}, which is not a valid {kind}.",
             f"Set {name} to a {kind.split(' ')[0]}.",
         ) from None
 
 
+def _not_nan(value: float) -> float:
+    """NaN is refused: every comparison with it is False (a lease that never ends, a threshold never met)."""
+    if math.isnan(value):
+        raise ValueError("nan")
+    return value
+
+
+def _env_path(env: dict[str, str], var: str) -> Path:
+    try:
+        return Path(env[var]).expanduser()
+    except RuntimeError:  # `~name/...` where this machine has no user `name`
+        raise ConfigError(f"environment variable {var}: {env[var]!r} starts with the home folder of no user here.",
+                          f"Set {var} to a full path.") from None
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     values: dict = {}
-    home = Path(env["INTERVIEW_HOME"]).expanduser() if env.get("INTERVIEW_HOME") else default_home()
+    sources: dict[str, str] = {}  # setting -> where its value came from, for the errors below
+    home = _env_path(env, "INTERVIEW_HOME") if env.get("INTERVIEW_HOME") else default_home()
     values["home"] = home
 
-    cfg_path = Path(env["INTERVIEW_CONFIG"]).expanduser() if env.get("INTERVIEW_CONFIG") else home / "config.toml"
+    cfg_path = _env_path(env, "INTERVIEW_CONFIG") if env.get("INTERVIEW_CONFIG") else home / "config.toml"
     if cfg_path.exists():
         try:
             data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise ConfigError(f"{cfg_path}: not valid TOML ({e}).", "Fix the file or delete it.") from None
+        except OSError as e:
+            raise ConfigError(f"{cfg_path}: cannot be read ({e.strerror}).",
+                              "Make it a readable file, or point INTERVIEW_CONFIG elsewhere.") from None
         known = {f.name for f in fields(Settings)} - {"home"}
         for key, raw in data.items():
             if key not in known:
@@ -158,7 +221,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
                     f"{cfg_path}: unknown setting `{key}`.",
                     f"Use one of: {', '.join(sorted(known))}.",
                 )
-            values[key] = _coerce(key, raw, str(cfg_path))
+            values[key], sources[key] = _coerce(key, raw, str(cfg_path)), str(cfg_path)
     elif env.get("INTERVIEW_CONFIG"):
         raise ConfigError(f"INTERVIEW_CONFIG points to {cfg_path}, which does not exist.",
                           "Create the file or unset INTERVIEW_CONFIG.")
@@ -166,7 +229,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     for name, names in ENV_VARS.items():
         for var in names:
             if env.get(var):
-                values[name] = _coerce(name, env[var], f"environment variable {var}")
+                sources[name] = f"environment variable {var}"
+                values[name] = _coerce(name, env[var], sources[name])
                 break
 
     if "corpus_paths" not in values and (home / USER_PACKS).is_dir():
@@ -174,8 +238,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     for name in POSITIVE:
         if getattr(settings, name) <= 0:
-            raise ConfigError(f"`{name}` is {getattr(settings, name)}; it must be more than 0.",
+            raise ConfigError(f"{sources[name]}: `{name}` is {getattr(settings, name)}; it must be more than 0.",
                               f"Set {ENV_VARS[name][0]} (or `{name}` in {cfg_path}) to a positive number.")
     if settings.llm_backend not in ("auto", "local", "openai", "none"):
-        raise ConfigError(f"llm_backend is {settings.llm_backend!r}.", "Use auto, local, openai or none.")
+        raise ConfigError(f"{sources['llm_backend']}: llm_backend is {settings.llm_backend!r}.",
+                          "Use auto, local, openai or none.")
     return settings

@@ -235,7 +235,7 @@ class _Parser:
             for ln, text in secs["key points"]:
                 if not text.strip():
                     continue
-                m = re.match(r"^\s*[-*]\s+(.*\S)\s*$", text)
+                m = re.match(r"^\s*+[-*]\s++(.*\S)\s*$", text)  # possessive: `-` and spaces alone took hours
                 if not m:
                     self.problem(ln, f"{iid}: key points are `- ` bullets, one per line")
                     continue

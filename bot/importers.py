@@ -14,10 +14,11 @@ import re
 import sqlite3
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.errors import CorpusError, UsageError
+from bot.errors import CorpusError, StoreError, UsageError
 
 FORMATS = ("csv", "tsv", "json", "jsonl", "anki", "apkg")
 COLUMNS = {  # accepted header names -> field
@@ -81,23 +82,23 @@ def read(path: Path, fmt: str | None = None) -> list[Row]:
 # --- field values ---------------------------------------------------------------------------
 
 def _split_points(value) -> list[str]:
+    """One point per list item, or per line or `;`/`|` part of a text; each on one line (a pack
+    writes a point as one `- ` line)."""
     if isinstance(value, list):
         parts = [str(v) for v in value]
-    else:
-        text = str(value or "")
-        parts = re.split(r"\n|\s*[;；|]\s*", text) if text.strip() else []
-    return [re.sub(r"^\s*(?:[-*•·]|\d+[.)、])\s*", "", p).strip() for p in parts if p.strip()]
+    else:  # split, then stripped below: `\s*;` would be quadratic on a run of spaces
+        parts = [p for line in str(value or "").splitlines() for p in re.split(r"[;；|]", line)]
+    return [" ".join(re.sub(r"^\s*(?:[-*•·]|\d+[.)、])\s*", "", p).split()) for p in parts if p.strip()]
 
 
 def _split_tags(value) -> list[str]:
-    if isinstance(value, list):
-        return [str(t).strip() for t in value if str(t).strip()]
-    return [t for t in re.split(r"[,，;；\s]+", str(value or "")) if t]
+    items = value if isinstance(value, list) else [value or ""]
+    return [t for item in items for t in re.split(r"[,，;；\s]+", str(item)) if t]
 
 
 def _row(data: dict, line: int, where: str, problems: list[str]) -> Row | None:
     q = " ".join(str(data.get("question") or "").split())
-    a = str(data.get("answer") or "").strip()
+    a = "\n".join(str(data.get("answer") or "").splitlines()).strip()  # \r and the rest as a pack reads them
     bad = [name for name, v in (("question", q), ("answer", a)) if not v]
     if bad:
         problems.append(f"{where}:{line}: no {' and no '.join(bad)}")
@@ -170,6 +171,8 @@ def _json(text: str, where: str, _=None) -> tuple[list[Row], list[str]]:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         return [], [f"{where}:{e.lineno}: not valid JSON ({e.msg})"]
+    except RecursionError:
+        return [], [f"{where}:1: JSON nested too deeply for a list of questions"]
     if isinstance(data, dict):
         data = data.get("items") or data.get("questions") or data.get("cards")
     if not isinstance(data, list):
@@ -178,10 +181,12 @@ def _json(text: str, where: str, _=None) -> tuple[list[Row], list[str]]:
 
 
 def _element_lines(text: str, n: int) -> list[int]:
-    """The line each element of the JSON list starts on (the first list in the text)."""
+    """The line each element of the JSON list starts on (the first list in the text). Newlines are
+    counted on from the previous element, not from the file's start (quadratic)."""
     m = re.search(r'"(?:items|questions|cards)"\s*:\s*\[', text) if not text.lstrip().startswith("[") else None
     pos = (m.end() if m else text.index("[") + 1)
     dec, lines = json.JSONDecoder(), []
+    line, counted = 1, 0
     while len(lines) < n:
         while pos < len(text) and text[pos] in " \t\r\n,":
             pos += 1
@@ -189,7 +194,9 @@ def _element_lines(text: str, n: int) -> list[int]:
             _, end = dec.raw_decode(text, pos)
         except json.JSONDecodeError:
             break
-        lines.append(text.count("\n", 0, pos) + 1)
+        line += text.count("\n", counted, pos)
+        counted = pos
+        lines.append(line)
         pos = end
     return lines + [1] * (n - len(lines))
 
@@ -205,23 +212,54 @@ def _jsonl(text: str, where: str, _=None) -> tuple[list[Row], list[str]]:
             lines.append(n)
         except json.JSONDecodeError as e:
             problems.append(f"{where}:{n}: not valid JSON ({e.msg})")
+        except RecursionError:
+            problems.append(f"{where}:{n}: JSON nested too deeply for a question")
     rows, more = _objects(objs, where, lines)
     return rows, problems + more
 
 
 def _strip_html(value: str) -> str:
     value = re.sub(r"(?i)<br\s*/?>|</(?:div|p|li)>", "\n", value)
-    value = re.sub(r"<[^>]+>", "", value)
-    value = re.sub(r"\[sound:[^\]]*\]", "", value)
+    value = re.sub(r"<[^<>]+>", "", value)  # [^<>], not [^>]: each `<` of `<<<...` would scan to the end
+    value = re.sub(r"\[sound:[^\[\]]*\]", "", value)
     return "\n".join(line.strip() for line in html.unescape(value).splitlines() if line.strip())
+
+
+ANKI_SEPARATORS = {"tab": "\t", "comma": ",", "semicolon": ";", "space": " ", "pipe": "|"}
 
 
 def _anki_text(text: str, where: str, _=None) -> tuple[list[Row], list[str]]:
     """Anki's "Notes in Plain Text": `#key:value` header lines, then tab-separated fields."""
-    sep, tags_col, html_on = "\t", None, True
-    rows, problems = [], []
-    body_start = 0
     lines = text.splitlines()
+    sep, tags_col, html_on, body_start, problems = _anki_header(lines, where)
+    rows: list[Row] = []
+    if problems:
+        return rows, problems
+    reader = csv.reader(io.StringIO("\n".join(lines[body_start:])), delimiter=sep)
+    clean = _strip_html if html_on else str.strip
+    try:
+        for cells in reader:
+            line = body_start + reader.line_num
+            if not any(c.strip() for c in cells):
+                continue
+            tags = cells[tags_col] if tags_col is not None and tags_col < len(cells) else ""
+            fields = [c for i, c in enumerate(cells) if i != tags_col]
+            if len(fields) < 2:
+                problems.append(f"{where}:{line}: a note needs a front and a back field")
+                continue
+            data = {"question": clean(fields[0]), "answer": clean(fields[1]), "tags": tags}
+            if (r := _row(data, line, where, problems)) is not None:
+                rows.append(r)
+    except csv.Error as e:
+        problems.append(f"{where}:{body_start + reader.line_num}: {e}")
+    return rows, problems
+
+
+def _anki_header(lines: list[str], where: str) -> tuple[str, int | None, bool, int, list[str]]:
+    """The `#key:value` lines at the top: the separator, the tags column (0-based), whether fields
+    are HTML, the index of the first note line, and what is wrong in them."""
+    sep, tags_col, html_on, problems = "\t", None, True, []
+    body_start = len(lines)
     for n, line in enumerate(lines):
         if not line.startswith("#"):
             body_start = n
@@ -229,28 +267,26 @@ def _anki_text(text: str, where: str, _=None) -> tuple[list[Row], list[str]]:
         key, _, value = line[1:].partition(":")
         key = key.strip().lower()
         if key == "separator":
-            sep = {"tab": "\t", "comma": ",", "semicolon": ";", "space": " ", "pipe": "|"}.get(value.strip().lower(), value)
+            sep = ANKI_SEPARATORS.get(value.strip().lower(), value)
+            if len(sep) != 1:
+                problems.append(f"{where}:{n + 1}: `#separator:{value}` is not one character "
+                                f"(or {', '.join(ANKI_SEPARATORS)})")
         elif key == "tags column":
-            tags_col = int(value) - 1
+            if re.fullmatch(r"[0-9]{1,4}", value.strip()) and int(value) >= 1:
+                tags_col = int(value) - 1
+            else:
+                problems.append(f"{where}:{n + 1}: `#tags column:{value}` is not a column number (1, 2, ...)")
         elif key == "html":
             html_on = value.strip().lower() == "true"
-    else:
-        body_start = len(lines)
-    reader = csv.reader(io.StringIO("\n".join(lines[body_start:])), delimiter=sep)
-    for cells in reader:
-        line = body_start + reader.line_num
-        if not any(c.strip() for c in cells):
-            continue
-        tags = cells[tags_col] if tags_col is not None and tags_col < len(cells) else ""
-        fields = [c for i, c in enumerate(cells) if i != tags_col]
-        if len(fields) < 2:
-            problems.append(f"{where}:{line}: a note needs a front and a back field")
-            continue
-        clean = (lambda v: _strip_html(v)) if html_on else (lambda v: v.strip())
-        data = {"question": clean(fields[0]), "answer": clean(fields[1]), "tags": tags}
-        if (r := _row(data, line, where, problems)) is not None:
-            rows.append(r)
-    return rows, problems
+    return sep, tags_col, html_on, body_start, problems
+
+
+# An .apkg's collection, unpacked. Its notes are text (media are other files in the zip), so this
+# holds ~100k notes; a deck over it is refused before it fills the memory or the disk (a zip or
+# zstd bomb: a few hundred kB that unpack to gigabytes).
+MAX_COLLECTION_BYTES = 128 * 1024 * 1024
+CHUNK = 1024 * 1024
+COLLECTIONS = ("collection.anki21b", "collection.anki21", "collection.anki2")  # the newest first
 
 
 def _apkg(path: Path) -> tuple[list[Row], list[str]]:
@@ -258,47 +294,99 @@ def _apkg(path: Path) -> tuple[list[Row], list[str]]:
     `collection.anki21b` compressed with zstd by Anki 2.1.50+). The first two fields of each note
     are the question and the answer; the note's tags become tags."""
     where = str(path)
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            for name in ("collection.anki21b", "collection.anki21", "collection.anki2"):
-                if name in names:
-                    data = z.read(name)
-                    break
-            else:
-                return [], [f"{where}:1: no Anki collection inside (is it an .apkg export?)"]
-    except zipfile.BadZipFile:
-        return [], [f"{where}:1: not a zip file (an .apkg is one)"]
-    if name.endswith("21b"):
-        import zstandard
-
-        data = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read()
     with tempfile.TemporaryDirectory() as tmp:
         db_path = Path(tmp) / "collection.sqlite"
-        db_path.write_bytes(data)
         try:
-            db = sqlite3.connect(db_path)
-            notes = db.execute("SELECT id, flds, tags FROM notes ORDER BY id").fetchall()
-            db.close()
-        except sqlite3.Error as e:
-            return [], [f"{where}:1: the Anki collection cannot be read ({e})"]
+            name = _unpack_collection(path, db_path)
+            notes = _notes(db_path)
+        except _DeckError as e:
+            return [], [f"{where}:1: {e}"]
     rows, problems = [], []
     for n, (nid, flds, tags) in enumerate(notes, 1):
-        fields = flds.split("\x1f")
         label = f"note {n} (id {nid})"
+        fields = flds.split("\x1f") if isinstance(flds, str) else []
         if len(fields) < 2:
-            problems.append(f"{where}:{label}: a note needs a front and a back field")
+            problems.append(f"{where}:{label}: a note needs a front and a back field (as text)")
             continue
-        data = {"question": _strip_html(fields[0]), "answer": _strip_html(fields[1]), "tags": tags}
+        data = {"question": _strip_html(fields[0]), "answer": _strip_html(fields[1]),
+                "tags": tags if isinstance(tags, str) else ""}
         before = len(problems)
         r = _row(data, n, where, problems)
         problems[before:] = [p.replace(f"{where}:{n}:", f"{where}:{label}:") for p in problems[before:]]
         if r is not None:
             rows.append(r)
-    if len(notes) == 1 and "update" in notes[0][1].lower() and not name.endswith("21b"):
+    if len(notes) == 1 and "update" in str(notes[0][1]).lower() and not name.endswith("21b"):
         return [], [f"{where}:1: this deck was exported for a newer Anki only; re-export with "
                     "'Support older Anki versions' checked"]
     return rows, problems
+
+
+class _DeckError(Exception):
+    """What is wrong with an .apkg (reported as a problem of its line 1)."""
+
+
+def _unpack_collection(path: Path, dest: Path) -> str:
+    """Write the deck's collection (unpacked, at most MAX_COLLECTION_BYTES) to dest; its name."""
+    import zstandard
+
+    with open(dest, "wb") as out:
+        try:
+            with zipfile.ZipFile(path) as z:
+                info = next((z.getinfo(n) for n in COLLECTIONS if n in z.namelist()), None)
+                if info is None:
+                    raise _DeckError("no Anki collection inside (is it an .apkg export?)")
+                with z.open(info) as member:
+                    stream = member
+                    if info.filename.endswith("21b"):
+                        stream = zstandard.ZstdDecompressor().stream_reader(member)
+                    _copy_bounded(stream, out, info.file_size)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile):
+            raise _DeckError("not a zip file, or a damaged one (an .apkg is a zip)") from None
+        except (zlib.error, zstandard.ZstdError, EOFError, OSError) as e:  # OSError: a seek before the start
+            raise _DeckError(f"the Anki collection inside is damaged ({e})") from None
+        except (NotImplementedError, RuntimeError) as e:  # a compression method zipfile lacks; encrypted
+            raise _DeckError(f"the Anki collection inside cannot be unpacked ({e})") from None
+    return info.filename
+
+
+def _copy_bounded(stream, out, declared: int) -> None:
+    """Copy in chunks, refusing a collection over MAX_COLLECTION_BYTES: by the size the zip declares
+    (zipfile never unpacks more than that), and as a zstd stream unpacks (it need declare none)."""
+    if declared > MAX_COLLECTION_BYTES:
+        raise _too_big()
+    while chunk := stream.read(CHUNK):
+        if out.tell() + len(chunk) > MAX_COLLECTION_BYTES:
+            raise _too_big()
+        try:
+            out.write(chunk)
+        except OSError as e:  # not the deck's fault, unlike the OSErrors of reading it
+            raise StoreError(f"Cannot write the unpacked Anki collection to {out.name} ({e.strerror}).",
+                             "Free space in the temp folder (or point TMPDIR elsewhere) and import again.") from None
+
+
+def _too_big() -> _DeckError:
+    return _DeckError(f"the Anki collection unpacks to more than {MAX_COLLECTION_BYTES // 1024 // 1024} MB "
+                      "(a damaged deck, or one made to fill the disk)")
+
+
+def _notes(db_path: Path) -> list[tuple]:
+    """(id, flds, tags) of every note. The collection is someone else's SQLite file: `notes` must be
+    a plain table without computed columns, as a view or a generated column could compute rows or
+    values without end."""
+    try:
+        db = sqlite3.connect(db_path)
+    except sqlite3.Error as e:
+        raise _DeckError(f"the Anki collection cannot be read ({e})") from None
+    try:
+        sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'notes'").fetchone()
+        computed = db.execute("SELECT count(*) FROM pragma_table_xinfo('notes') WHERE hidden != 0").fetchone()[0]
+        if not sql or not str(sql[0]).upper().startswith("CREATE TABLE") or computed:
+            raise _DeckError("the Anki collection has no table of notes")
+        return db.execute("SELECT id, flds, tags FROM notes ORDER BY id").fetchall()
+    except sqlite3.Error as e:
+        raise _DeckError(f"the Anki collection cannot be read ({e})") from None
+    finally:
+        db.close()
 
 
 # --- writing a pack -------------------------------------------------------------------------
@@ -335,16 +423,22 @@ def render_pack(rows: list[Row], name: str, *, language: str, title: str | None 
         points, status = r.key_points, ""
         if not points:
             points = draft(r.question, r.answer) if draft else sentence_points(r.answer)
+            points = [" ".join(p.split()) for p in points if p.strip()]  # a drafted point may span lines
             points, status = points[:8], "draft"
             drafted += 1
         lines = [f"## {iid}: {r.question}", f"tags: {', '.join(r.tags) or prefix}", f"difficulty: {r.difficulty}"]
         if status:
             lines.append(f"status: {status}")
-        lines += ["", "### Answer", r.answer.strip(), "", "### Key points", *[f"- {p}" for p in points], ""]
+        lines += ["", "### Answer", _unheaded(r.answer.strip()), "", "### Key points", *[f"- {p}" for p in points], ""]
         parts.append("\n".join(lines))
         if progress:
             progress(n, len(rows))
     return "\n".join(parts), drafted
+
+
+def _unheaded(answer: str) -> str:
+    """An answer line starting `## ` or `### ` would start an item or a section of the pack: indented."""
+    return re.sub(r"(?m)^(?=###? )", " ", answer)
 
 
 def write_pack(text: str, dest: Path, *, replace: bool = False) -> Path:

@@ -1,7 +1,10 @@
 """`interview corpus import`: the formats people keep questions in become a pack in the data dir;
 bad input is reported as file:line and nothing is written."""
 import json
+import re
 import sqlite3
+import time
+import timeit
 import zipfile
 
 import pytest
@@ -141,3 +144,150 @@ def test_the_model_drafts_missing_key_points_and_a_shipped_pack_name_is_refused(
     assert "status: draft" in (settings.packs_dir / "drafted.md").read_text(encoding="utf-8")
     again = run(runner, f, "--pack", "drafted", "--no-model")
     assert again.exit_code == 2 and "--replace" in again.output
+
+
+def _cpu_seconds(fn, *args) -> float:
+    """CPU seconds of the fastest of 3 runs: the CPU this process got, not how busy the machine is."""
+    return min(timeit.repeat(lambda: fn(*args), number=1, repeat=3, timer=time.process_time))
+
+
+def test_json_line_numbers_are_linear_in_the_file_size_and_where_each_item_starts(tmp_path):
+    """Each item's line used to be counted from the file's start: quadratic in the file's size."""
+    from bot.importers import read
+
+    def deck(n, name):
+        path = tmp_path / name
+        path.write_text(json.dumps({"questions": [{"question": f"What is item {i}?", "answer": ANSWER_EN}
+                                                  for i in range(n)]}, indent=2), encoding="utf-8")
+        return path
+
+    small, large = deck(5_000, "small.json"), deck(20_000, "large.json")
+    rows = read(large)
+    assert [r.line for r in rows[:3]] == [3, 7, 11] and rows[-1].line == 3 + 4 * (20_000 - 1)
+    assert _cpu_seconds(read, large) < 8 * _cpu_seconds(read, small)
+
+
+def _bomb(path, member: str):
+    """A deck whose collection unpacks to just over the limit: ~130 kB (deflate) or ~4 kB (zstd) on disk."""
+    import zstandard
+
+    megabyte = bytes(1024 * 1024)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z, \
+            z.open(member, "w", force_zip64=True) as m:
+        out = zstandard.ZstdCompressor().stream_writer(m, closefd=False) if member.endswith("21b") else m
+        for _ in range(128 + 1):  # MB: the limit is 128
+            out.write(megabyte)
+        out.close()
+    return path
+
+
+@pytest.mark.parametrize("member", ["collection.anki21", "collection.anki21b"])
+def test_a_decompression_bomb_is_refused_without_unpacking_it_into_memory(tmp_path, member):
+    import tracemalloc
+
+    from bot.errors import CorpusError
+    from bot.importers import read
+
+    deck = _bomb(tmp_path / "bomb.apkg", member)
+    assert deck.stat().st_size < 1024 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorpusError, match=r"bomb.apkg:1: the Anki collection unpacks to more than 128 MB"):
+            read(deck)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 * 1024, f"{peak / 1024 / 1024:.0f} MB held at once"
+
+
+def test_an_apkg_whose_notes_are_a_view_is_refused(tmp_path):
+    """A view (or a generated column) computes what it returns: a recursive one never ends."""
+    deck = tmp_path / "view.apkg"
+    db_path = tmp_path / "collection.anki2"
+    db = sqlite3.connect(db_path)
+    db.execute("CREATE VIEW notes AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 200000) "
+               "SELECT i AS id, 'Q?' || char(31) || 'A.' AS flds, '' AS tags FROM n")
+    db.close()
+    with zipfile.ZipFile(deck, "w") as z:
+        z.write(db_path, "collection.anki2")
+    res = run(CliRunner(), deck, "--pack", "view-deck", "--no-model")
+    assert res.exit_code == 1 and "view.apkg:1: the Anki collection has no table of notes" in res.output, res.output
+
+
+def test_apkg_notes_whose_fields_are_not_text_are_named(runner, tmp_path):
+    """SQLite keeps whatever a column is given: a note's fields may be NULL or bytes in a deck made by hand."""
+    deck = tmp_path / "odd.apkg"
+    make_apkg(deck, [("What is overfitting?", ANSWER_EN, "ml"), ("x", "y", ""), ("x", "y", "")])
+    with zipfile.ZipFile(deck) as z:
+        (tmp_path / "c.anki2").write_bytes(z.read("collection.anki2"))
+    db = sqlite3.connect(tmp_path / "c.anki2")
+    db.execute("UPDATE notes SET flds = NULL, tags = NULL WHERE id = 1002")
+    db.execute("UPDATE notes SET flds = x'51003f1f41', tags = 7 WHERE id = 1003")
+    db.commit()
+    db.close()
+    with zipfile.ZipFile(deck, "w") as z:
+        z.write(tmp_path / "c.anki2", "collection.anki2")
+    res = run(runner, deck, "--pack", "odd", "--no-model")
+    assert res.exit_code == 1, res.output
+    assert "note 2 (id 1002): a note needs a front and a back field" in res.output
+    assert "note 3 (id 1003): a note needs a front and a back field" in res.output
+
+
+def test_json_nested_too_deeply_is_a_problem_of_its_line(tmp_path):
+    from bot.errors import CorpusError
+    from bot.importers import read
+
+    (tmp_path / "q.json").write_text("[" * 100_000, encoding="utf-8")
+    (tmp_path / "q.jsonl").write_text(json.dumps({"question": "Q?", "answer": "A."}) + "\n" + "[" * 100_000,
+                                      encoding="utf-8")
+    for name, line in (("q.json", 1), ("q.jsonl", 2)):
+        with pytest.raises(CorpusError, match=rf"{name}:{line}: JSON nested too deeply"):
+            read(tmp_path / name)
+
+
+@pytest.mark.parametrize("header, says", [
+    ("#separator:", "deck.txt:1: `#separator:` is not one character"),
+    ("#separator:ab", "deck.txt:1: `#separator:ab` is not one character"),
+    ("#tags column:x", "deck.txt:1: `#tags column:x` is not a column number"),
+    ("#tags column:" + "9" * 5000, "is not a column number"),
+])
+def test_a_bad_anki_header_line_is_named(tmp_path, header, says):
+    """Found by tests/test_fuzz.py: csv.reader's TypeError and int()'s ValueError escaped as tracebacks."""
+    from bot.errors import CorpusError
+    from bot.importers import read
+
+    deck = tmp_path / "deck.txt"
+    deck.write_text(f"{header}\nWhat is overfitting?\t{ANSWER_EN}\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=re.escape(says)):
+        read(deck)
+
+
+def test_answers_with_heading_lines_or_carriage_returns_import_as_written(runner, settings, tmp_path):
+    """Found by tests/test_fuzz.py: such an answer (or a key point over two lines) broke the pack
+    written for it, and import refused it as "a bug in the importer"."""
+    f = tmp_path / "qs.json"
+    f.write_text(json.dumps([
+        {"question": "What is overfitting?", "answer": ANSWER_EN + "\n## See also: bias\n### Note\nvariance",
+         "tags": ["ml\nbasics"]},
+        {"question": "What is recall?", "answer": "TP / (TP + FN).\rThe share of real positives found.",
+         "key_points": ["TP over\nTP + FN", "real positives", "found by the model"]},
+    ]), encoding="utf-8")
+    res = run(runner, f, "--pack", "odd-answers", "--no-model")
+    assert res.exit_code == 0, res.output
+    first, second = imported(settings, "odd-answers")
+    assert first.answer.splitlines()[-3:] == [" ## See also: bias", " ### Note", "variance"]
+    assert first.tags == ["ml", "basics"]
+    assert second.answer == "TP / (TP + FN).\nThe share of real positives found."
+    assert second.key_points == ["TP over TP + FN", "real positives", "found by the model"]
+
+
+def test_an_apkg_whose_zip_directory_points_before_the_file_is_a_damaged_deck(runner, tmp_path):
+    """Found by tests/test_fuzz.py: zipfile then seeks before the file's start (OSError EINVAL)."""
+    deck = tmp_path / "deck.apkg"
+    make_apkg(deck, [("What is overfitting?", ANSWER_EN, "ml")])
+    data = bytearray(deck.read_bytes())
+    end = data.rfind(b"PK\x05\x06")  # the end of central directory record
+    data[end + 19] = 1  # the top byte of the central directory's offset
+    deck.write_bytes(bytes(data))
+    res = run(runner, deck, "--pack", "damaged", "--no-model")
+    assert res.exit_code == 1 and "deck.apkg:1: the Anki collection inside is damaged" in res.output, res.output

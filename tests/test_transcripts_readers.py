@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import re
+import time
+import timeit
 from pathlib import Path
 
 import pytest
@@ -200,3 +203,58 @@ def test_detect_format_by_content_beats_extension():
     assert detect_format("Speaker 1  0:01\nhi\n\nSpeaker 2  0:05\nyo\n", "a.txt") == "otter"
     assert detect_format("1\n00:00:01,000 --> 00:00:02,000\nAnn: hi\n", "a.txt") == "srt"
     assert detect_format("Q: a?\nA: b", "notes") == "text"
+
+
+def _best_time(fn, *args) -> float:
+    """CPU seconds of the fastest of 3 runs: the CPU this process got, not how busy the machine is."""
+    return min(timeit.repeat(lambda: fn(*args), number=1, repeat=3, timer=time.process_time))
+
+
+def _chat(n: int) -> str:
+    return json.dumps([{"role": "assistant" if i % 2 else "user", "content": f"answer number {i} about dropout"}
+                       for i in range(n)], indent=1)
+
+
+def test_json_line_numbers_are_linear_in_the_file_size():
+    """Each message's line used to be counted from the file's start: a 4 MB chat took minutes."""
+    small, large = _chat(12_000), _chat(48_000)
+    assert len(large.encode()) < MAX_BYTES
+    assert read_turns(large, "big.json")[0][-1].line == large.count("\n") - 3  # the last `{`: 4 lines from the end
+    assert _best_time(read_turns, large, "big.json") < 8 * _best_time(read_turns, small, "small.json")
+
+
+def test_json_line_numbers_of_every_layout_are_where_each_message_starts():
+    parts, starts = ['{"messages":\n  [\n'], []
+    for i in range(40):
+        starts.append(sum(p.count("\n") for p in parts) + 1)
+        msg = {"speaker": "Ann" if i % 2 else "Ben", "text": f"turn {i}\nstill {i}"}
+        parts.append(json.dumps(msg, indent=i % 3 or None))  # some span lines, some do not
+        parts.append([", ", ",\n", "\n\n ,  ", ",\t"][i % 4] if i < 39 else "\n]}")
+    text = "".join(parts)
+    assert [t.line for t in read_turns(text, "c.json")[0]] == starts
+    broken = text.replace('"speaker": "Ben", "text": "turn 36', '"speaker": "Ben", "txt": "turn 36')
+    with pytest.raises(TranscriptError, match=rf"c.json:{starts[36]}: message without a speaker"):
+        read_turns(broken, "c.json")
+
+
+@pytest.mark.parametrize("text, says", [
+    ("null", "the JSON is null, not a list of messages"),
+    ('"just a string"', 'the JSON is "just a string", not a list of messages'),
+    ("[" * 100_000, "JSON nested too deeply"),
+    ('{"speaker": "Ann", "text": "hi"}\n' + '{"a": ' * 100_000, "chat.json:2: JSON nested too deeply"),  # JSON Lines
+])
+def test_json_that_is_no_list_of_messages_is_a_clear_error(text, says):
+    """Found by tests/test_fuzz.py: `null` was a TypeError, deep nesting a RecursionError."""
+    with pytest.raises(TranscriptError, match=re.escape(says)):
+        read_turns(text, "chat.json", "json")
+
+
+def test_srt_is_read_as_leniently_as_before_and_every_cue_knows_its_line():
+    """The srt library's arrows (`- >`), cues without a number and a missing blank line; its cues
+    were line 0 when a timing line had no `-->`."""
+    text = ("1\n00:00:01,000 - > 00:00:02,000\nAnn: What is dropout?\n\n"
+            "00:00:03.000 --> 00:00:04.000 X1:40\nBen: It zeroes units\nat random.\n"
+            "3\n00:00:05,000 --> 00:00:06,000\nAnn: Why?\n")
+    turns, _ = read_turns(text, "x.srt", "srt")
+    assert [(t.speaker, t.text, t.line) for t in turns] == [
+        ("Ann", "What is dropout?", 3), ("Ben", "It zeroes units\nat random.", 6), ("Ann", "Why?", 10)]

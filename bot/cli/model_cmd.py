@@ -41,16 +41,14 @@ def path():
 @handle_errors
 def info():
     """Show which backend and model grading uses, and where data lives."""
-    from bot.db import redacted
-
     s = common.settings()
     out.print(f"data dir:   {s.home}")
     out.print(f"backend:    {s.backend}")
     if s.backend == "openai":
-        out.print(f"endpoint:   {s.llm_base_url or 'https://api.openai.com/v1'}")
+        out.print(f"endpoint:   {s.shown('llm_base_url') or 'https://api.openai.com/v1'}")
         out.print(f"model:      {s.llm_model}")
         out.print(f"api key:    {'set' if s.llm_api_key else 'not set'}")
     else:
         out.print(f"model:      {s.local_model or s.local_model_name + ' (bundled)'}")
-    out.print(f"chroma:     {s.chroma_url or s.chroma_path}")
-    out.print(f"history:    {redacted(s.database_url)}")
+    out.print(f"chroma:     {s.shown('chroma_url') or s.chroma_path}")
+    out.print(f"history:    {s.shown('database_url')}")

@@ -5,7 +5,7 @@ Formats (`detect_format` picks one from the file name and content; `--input-form
     text   Markdown / plain text: `Q:`/`A:`, `**Q:**`, `问:`/`答:`, `面试官:`/`候选人:`, `Name: text` lines;
            lines without a label continue the turn above (multi-line answers).
     vtt    WebVTT (webvtt-py): Zoom (`Name: text` in the cue) and Teams (`<v Name>text</v>`).
-    srt    SubRip (srt): `Name: text` or `[Name] text` at the start of a cue.
+    srt    SubRip: `Name: text` or `[Name] text` at the start of a cue.
     otter  Otter.ai text export: a `Name  0:01` header line, then the text.
     json   Chat logs: `[{"role": ..., "content": ...}]` or `[{"speaker": ..., "text": ...}]`
            (also wrapped as {"messages": [...]}, and JSON Lines).
@@ -88,7 +88,9 @@ def decode(data: bytes, name: str) -> str:
 # --- format detection -----------------------------------------------------------------------------
 
 TIMING_RE = re.compile(r"^\s*(\d+:)?\d{1,2}:\d{2}[.,]\d{1,3}\s*-->\s*(\d+:)?\d{1,2}:\d{2}[.,]\d{1,3}")
-OTTER_HEADER_RE = re.compile(r"^(?P<name>\S.{0,48}?)\s{2,}(?P<time>\d{1,2}:\d{2}(?::\d{2})?)\s*$")
+# Runs of spaces are matched possessively (`\s*+`) here and below: a run that a later part cannot use
+# is not given back one space at a time, which made a long line of spaces take hours.
+OTTER_HEADER_RE = re.compile(r"^(?P<name>\S.{0,48}?)\s{2,}+(?P<time>\d{1,2}:\d{2}(?::\d{2})?)\s*$")
 
 
 def normalize_format(fmt: str) -> str:
@@ -129,10 +131,11 @@ _ROLE_LABELS = {
 }
 _NUMBERED = re.compile(r"^(?P<base>q|a|question|answer|问|答|问题|回答)\s*\d{1,3}$")
 _LEADING_TIME = re.compile(r"^\s*[\[(]?\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?[\])]?\s+")
-_LABEL_RE = re.compile(
-    r"^\s*(?:#{1,6}\s+)?(?:[-*>]\s+)?(?:\*\*|__)?\s*(?P<name>[^\s:：*_#>\-][^:：*]{0,40}?)\s*(?:\*\*|__)?"
-    r"\s*[:：]\s*(?:\*\*|__)?\s*(?P<text>.*?)\s*$")
-_BRACKET_RE = re.compile(r"^\s*[\[【](?P<name>[^\]】]{1,40})[\]】]\s*[:：]?\s*(?P<text>.*?)\s*$")
+_LABEL_RE = re.compile(  # `text` keeps trailing spaces: _label strips them (a lazy `.*?\s*$` is quadratic)
+    r"^\s*+(?:#{1,6}\s++)?(?:[-*>]\s++)?(?:\*\*|__)?\s*+(?P<name>[^\s:：*_#>\-][^:：*]{0,40}?)\s*+(?:\*\*|__)?"
+    r"\s*+[:：]\s*+(?:\*\*|__)?\s*+(?P<text>.*)")
+_BRACKET_RE = re.compile(r"^\s*+[\[【](?P<name>[^\]】]{1,40})[\]】]\s*+[:：]?\s*+(?P<text>.*)")
+_TAG_RE = re.compile(r"</?[a-zA-Z][^<>]*>")  # not [^>]*: each `<` of a `<a<a<a...` would scan to the end
 
 
 def role_of(label: str) -> str | None:
@@ -163,7 +166,7 @@ def _label(line: str, brackets: bool = False) -> tuple[str, str] | None:
     name = m["name"].strip().strip("*_").strip()
     if not name or not (role_of(name) or _name_shaped(name)):
         return None
-    return name, m["text"]
+    return name, m["text"].rstrip()
 
 
 def _has_role_labels(lines: list[str]) -> bool:
@@ -196,18 +199,20 @@ def read_text(text: str, name: str) -> list[Turn]:
     labelled = [(_label(ln), i) for i, ln in enumerate(lines, 1)]
     speakers = _speakers([lab[0] for lab, _ in labelled if lab])
     turns: list[Turn] = []
+    said: list[list[str]] = []  # each turn's lines, joined once: a str appended to per line is quadratic
     in_fence = False
     for (lab, lineno), raw in zip(labelled, lines):
         if raw.strip().startswith("```"):
             in_fence = not in_fence
         if lab and lab[0] in speakers and not in_fence:
-            turns.append(_turn(lab[0], lab[1], lineno))
+            turns.append(_turn(lab[0], "", lineno))
+            said.append([lab[1]])
         elif turns and not re.match(r"^\s*(#{1,6}\s|---+\s*$)", raw):  # headings, rules: not text
-            turns[-1].text += "\n" + raw
+            said[-1].append(raw)
     # A role word in a label that is only a header ("**Q:**" then the text below it) leaves the
     # text on the next lines: already appended above.
-    for t in turns:
-        t.text = t.text.strip()
+    for t, lines_of_turn in zip(turns, said):
+        t.text = "\n".join(lines_of_turn).strip()
     if not turns:
         raise TranscriptError(f"{name}: no speaker labels found.",
                               "Label each turn, e.g. `Q: ...` and `A: ...`, `问：`/`答：`, or `Name: text`.")
@@ -226,6 +231,7 @@ def _cue_turns(cues: list[tuple[str | None, str, int]], name: str) -> list[Turn]
                 for voice, text, line in cues]
     speakers = _speakers([lab[0] for _, lab, _, _ in prefixed if lab])
     turns: list[Turn] = []
+    said: list[list[str]] = []  # each turn's cues, joined once (see read_text)
     for voice, lab, text, line in prefixed:
         text = text.strip()
         if voice:
@@ -235,12 +241,15 @@ def _cue_turns(cues: list[tuple[str | None, str, int]], name: str) -> list[Turn]
             rest = text.split("\n", 1)
             text = (lab[1] + ("\n" + rest[1] if len(rest) > 1 else "")).strip()
         elif turns:
-            turns[-1].text += " " + text
+            said[-1].append(text)
             continue
         else:
             continue  # text before anyone is named
         if text:
-            turns.append(_turn(who, text, line))
+            turns.append(_turn(who, "", line))
+            said.append([text])
+    for t, cues_of_turn in zip(turns, said):
+        t.text = " ".join(cues_of_turn)
     if not turns:
         raise TranscriptError(f"{name}: the cues name no speakers.",
                               "Scoring needs speaker names: `Name: text` or `<v Name>` in the cues.")
@@ -266,31 +275,54 @@ def read_vtt(text: str, name: str) -> list[Turn]:
     return _cue_turns(cues, name)
 
 
-def read_srt(text: str, name: str) -> list[Turn]:
-    import srt
+# SRT, read a line at a time, as leniently as the srt library (its time delimiters, `-->` or `- >`,
+# text after the times, no number line, blank lines inside a cue's text): the library's one regex
+# over the whole file restarts at every position of text it cannot read, cubic on a run of digits
+# (2,000 took 54 s) and quadratic on a run of spaces.
+_SRT_TIME = r"[0-9]+[,.:，．。：][0-9]+[,.:，．。：][0-9]+(?:[,.:，．。：][0-9]*)?"
+SRT_TIMING_RE = re.compile(rf"\s*+{_SRT_TIME} *+-[ -] *+> *+{_SRT_TIME}")
+SRT_NUMBER_RE = re.compile(r"\s*+-?[0-9]+(?:\.[0-9]*)?\s*")
+SRT_HINT = "Each cue is a number, a `00:00:01,000 --> 00:00:02,000` line and text."
 
-    try:
-        subs = list(srt.parse(text.lstrip("\ufeff")))
-    except srt.SRTParseError as e:
-        line = text.lstrip("\ufeff")[: getattr(e, "expected_start", 0) or 0].count("\n") + 1  # where the junk starts
-        raise TranscriptError(f"{name}:{line}: not valid SRT ({str(e).splitlines()[0][:120]}).",
-                              "Each cue is a number, a `00:00:01,000 --> 00:00:02,000` line and text.") from None
-    if not subs:
+
+def read_srt(text: str, name: str) -> list[Turn]:
+    cues = _srt_cues(text.lstrip("\ufeff").splitlines(), name)
+    if not cues:
         raise TranscriptError(f"{name}: the SRT file has no cues.", "Export the transcript again.")
-    timing = _cue_lines(text)
-    cues = [(None, re.sub(r"</?[a-zA-Z][^>]*>", "", s.content), timing[n] + 1 if len(timing) == len(subs) else 0)
-            for n, s in enumerate(subs)]
-    return _cue_turns(cues, name)
+    return _cue_turns([(None, _TAG_RE.sub("", said), line) for said, line in cues], name)
+
+
+def _srt_cues(lines: list[str], name: str) -> list[tuple[str, int]]:
+    """(text, line where it starts) of each cue: its timing line, the number line above it if any,
+    and every line up to the next cue's first."""
+    cues: list[tuple[int, int]] = []  # (first line: the number or the timing, the timing line), 0-based
+    for i, ln in enumerate(lines):
+        numbered = i > 0 and SRT_NUMBER_RE.fullmatch(lines[i - 1]) is not None and (not cues or cues[-1][1] < i - 1)
+        if SRT_TIMING_RE.match(ln):
+            cues.append((i - 1 if numbered else i, i))
+        elif numbered and "-->" in ln:  # a cue whose times cannot be read: named by its number line
+            number_line = i  # 1-based, as i is the 0-based index of the line below it
+            raise TranscriptError(f"{name}:{number_line}: not valid SRT (`{ln.strip()[:60]}` are not the "
+                                  "cue's times).", SRT_HINT)
+    before = next((i for i, ln in enumerate(lines[:cues[0][0]] if cues else lines) if ln.strip()), None)
+    if cues and before is not None:
+        raise TranscriptError(f"{name}:{before + 1}: not valid SRT (text before the first cue).", SRT_HINT)
+    ends = [first for first, _ in cues[1:]] + [len(lines)]
+    return [("\n".join(lines[timing + 1:end]).strip(), timing + 2) for (_, timing), end in zip(cues, ends)]
 
 
 def read_otter(text: str, name: str) -> list[Turn]:
     turns: list[Turn] = []
+    lines: list[list[str]] = []  # each turn's, joined once: a str appended to per line is quadratic
     for i, ln in enumerate(text.splitlines(), 1):
         m = OTTER_HEADER_RE.match(ln)
         if m:
             turns.append(_turn(m["name"].strip(), "", i))
+            lines.append([])
         elif turns and ln.strip():
-            turns[-1].text = (turns[-1].text + "\n" + ln.strip()).strip()
+            lines[-1].append(ln.strip())
+    for turn, said in zip(turns, lines):
+        turn.text = "\n".join(said)
     turns = [t for t in turns if t.text]
     if not turns:
         raise TranscriptError(f"{name}: no Otter `Name  0:01` headers with text under them.",
@@ -314,12 +346,16 @@ def _json_text(value) -> str:
 
 
 def _element_lines(text: str, start: int, count: int) -> list[int]:
-    """Line of each element of the JSON array whose `[` is at `start` (JSON is already valid)."""
+    """Line of each element of the JSON array whose `[` is at `start` (JSON is already valid).
+    Newlines are counted on from the previous element, not from the file's start (quadratic)."""
     dec, lines, i = json.JSONDecoder(), [], start + 1
+    line, counted = 1, 0
     for _ in range(count):
         while text[i] in " \t\r\n,":
             i += 1
-        lines.append(text.count("\n", 0, i) + 1)
+        line += text.count("\n", counted, i)
+        counted = i
+        lines.append(line)
         _, i = dec.raw_decode(text, i)
     return lines
 
@@ -335,6 +371,8 @@ def read_json(text: str, name: str) -> list[Turn]:
             return _json_messages(_jsonl(body, name), name)  # JSON Lines
         raise TranscriptError(f"{name}:{e.lineno}: not valid JSON ({e.msg}, column {e.colno}).",
                               "Fix the JSON, or pick another --input-format.") from None
+    except RecursionError:
+        raise _too_deep(name) from None
     if isinstance(data, dict):
         key = next((k for k in _JSON_WRAPPERS if isinstance(data.get(k), list)), None)
         if key is None:
@@ -343,6 +381,9 @@ def read_json(text: str, name: str) -> list[Turn]:
         data = data[key]
         m = re.search(r'"%s"\s*:\s*\[' % re.escape(key), body)
         array_at = m.end() - 1 if m else None
+    if not isinstance(data, list):
+        raise TranscriptError(f"{name}: the JSON is {json.dumps(data)[:40]}, not a list of messages.",
+                              'Use [{"role": ..., "content": ...}, ...], or wrap it as {"messages": [...]}.')
     try:
         lines = _element_lines(body, array_at, len(data)) if array_at is not None else [0] * len(data)
     except (IndexError, ValueError, json.JSONDecodeError):
@@ -358,7 +399,14 @@ def _jsonl(body: str, name: str) -> list[tuple[object, int]]:
                 out.append((json.loads(ln), i))
             except json.JSONDecodeError as e:
                 raise TranscriptError(f"{name}:{i}: not valid JSON ({e.msg}).", "Fix the line.") from None
+            except RecursionError:
+                raise _too_deep(f"{name}:{i}") from None
     return out
+
+
+def _too_deep(where: str) -> TranscriptError:
+    return TranscriptError(f"{where}: JSON nested too deeply for a chat log.",
+                           "Export the chat again: a list of messages, each with a speaker and a text.")
 
 
 def _json_messages(items: list[tuple[object, int]], name: str) -> list[Turn]:

@@ -165,15 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         return logits, y
 
     def evaluate(data_, temperature: float = 1.0):
-        net.eval()
-        probs, ys = [], []
-        with torch.no_grad():
-            for s in range(0, len(data_), 16):
-                logits, y = run(data_[s:s + 16])
-                keep = y >= 0
-                probs.append(torch.softmax(logits[keep] / temperature, -1))
-                ys.append(y[keep])
-        return torch.cat(probs), torch.cat(ys)
+        logits, y = evaluate_logits(net, data_, run)
+        return torch.softmax(logits / temperature, -1), y
 
     step = 0
     for epoch in range(args.epochs):

@@ -20,7 +20,7 @@ from bot.errors import GradingError
 from bot.grading import combine, judged, lexical, signals, verdicts, version
 from bot.grading import prompt as prompts
 from bot.grading.evidence import WEAK, normalize, quote_support
-from bot.grading.prechecks import INJECTION, language, run_prechecks
+from bot.grading.prechecks import INJECTION, injected, language, run_prechecks
 from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Criterion, FactCheck, Grade, KeyPointResult, WrongClaim
 from bot.grading.signals import Observations
 from bot.judge.model import get_judge
@@ -229,6 +229,8 @@ class Grader:
     def grade(self, q: Question, answer: str) -> Grade:
         start = time.monotonic()
         pre = run_prechecks(q.question, q.reference, answer, check_topic=self.check_topic and q.has_reference)
+        if not q.has_reference and injected(q.question) and INJECTION not in pre.flags:
+            pre.flags.append(INJECTION)  # a transcript's question is the candidate's text too
         grade = Grade(question_id=q.id, question=q.question, answer=answer, overall=0.0,
                       reference_answer=q.reference, flags=list(pre.flags), model=self.llm.name,
                       prompt_version=prompts.prompt_version(), grading_version=version.grading_version(self.llm.name),

@@ -69,6 +69,11 @@ def is_dont_know(answer: str) -> bool:
     return norm in _DONT_KNOW or (0 < len(norm) <= 12 and any(d and d in norm for d in _DONT_KNOW if len(d) >= 2))
 
 
+def injected(text: str) -> bool:
+    """Instructions to the grader in a text the candidate controls."""
+    return bool(_INJECTION.search(text))
+
+
 def run_prechecks(question: str, reference: str, answer: str, *, check_topic: bool = True) -> PrecheckResult:
     res = PrecheckResult()
     norm = normalize(answer)

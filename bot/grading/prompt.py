@@ -13,6 +13,9 @@ from string import Template
 from bot.config import PROMPTS_DIR
 
 ANSWER_SLOT = "$answer"
+# Where the answer goes once the template is filled: a text no question, reference or answer can
+# contain (a transcript question or a follow-up quoting "$answer" moved the answer out of its fence).
+_SLOT = "\x00ANSWER\x00"
 MARKERS = ("<<<ANSWER", "ANSWER>>>")
 LANGUAGES = {"zh": "Chinese (简体中文)", "en": "English"}
 SCORE_ENUM = [0, 1, 2, 3, 4, 5]  # one token each, so the model's belief can be read as a distribution
@@ -53,10 +56,13 @@ class RenderedPrompt:
 def render(question: str, reference: str, key_points: list[str], language: str) -> RenderedPrompt:
     system = Template(load_prompt("grade_system.md")).safe_substitute(
         feedback_language=LANGUAGES.get(language, language or "the language of the question"))
-    points = "\n".join(f"{i}. {p}" for i, p in enumerate(key_points, 1))
+    points = "\n".join(f"{i}. {sanitize_answer(p)}" for i, p in enumerate(key_points, 1))
+    # A transcript's question (and a follow-up, which quotes the candidate) is the candidate's text
+    # too: none of these may open or close the answer's fence.
     user = Template(load_prompt("grade_user.md")).safe_substitute(
-        question=question.strip(), reference=reference.strip(), key_points=points)
-    prefix, _, suffix = user.partition(ANSWER_SLOT)
+        question=sanitize_answer(question), reference=sanitize_answer(reference), key_points=points,
+        answer=_SLOT)
+    prefix, _, suffix = user.partition(_SLOT)
     return RenderedPrompt(system.strip(), prefix, suffix.rstrip() + "\n")
 
 

@@ -323,3 +323,25 @@ def test_a_question_that_quotes_the_answer_slot_or_a_marker_cannot_move_the_answ
     assert user.count("\n" + prompts.MARKERS[0] + "\n") == 1 and user.count("\n" + prompts.MARKERS[1]) == 1
     assert "My real answer about caching." in user[opened:] and "My real answer" not in user[:opened]
     assert "injection" in g.flags and g.overall <= 3.0  # the pre-check reads the candidate's question too
+
+
+def test_a_failed_fact_check_is_flagged_said_and_logged_not_silent(dl006, caplog):
+    """It returned [] and the grade switched weights under the same grading version (issue #24)."""
+    import logging
+
+    llm = FakeLLM([reply(4), reply(4)])
+
+    def broken(messages, prefix, options):
+        if options == ["true", "false"]:
+            raise RuntimeError("llama_decode failed")
+        return {o: float(o == "4") for o in options}
+
+    llm.distribution = broken
+    with caplog.at_level(logging.WARNING, logger="bot.grading.grader"):
+        g = Grader(llm).grade(dl006, STRONG)
+    assert "fact_check_failed" in g.flags and g.fact_checks == []
+    assert "fact check failed" in g.feedback["note"]
+    assert any("fact check failed" in r.message and r.exc_info for r in caplog.records)
+    llm.distribution = lambda messages, prefix, options: {o: 0.9 if o == "true" else 0.1 for o in options}
+    ok = Grader(llm).grade(dl006, STRONG)
+    assert "fact_check_failed" not in ok.flags and ok.fact_checks and "note" not in ok.feedback

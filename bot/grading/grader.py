@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from string import Template
 
+import logging
+
 import jsonschema
 
 from bot.errors import GradingError
@@ -25,6 +27,12 @@ from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Criterio
 from bot.grading.signals import Observations
 from bot.judge.model import get_judge
 from bot.llm.base import LLM
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+# A fact check that failed (the model raised mid-way): the grade is computed without it, under
+# other weights, and says so.
+FACT_CHECK_FAILED = "fact_check_failed"
 
 # An answer in another language than the item's is compared with the reference written in its
 # language (`### Answer (en)`) where there is one, and the model reads the question, reference and
@@ -247,12 +255,17 @@ class Grader:
             text, reply = self._ask(messages, len(q.key_points))
             belief = self._score_belief(messages, text, reply)
             grade.model_belief = round(belief, 4)
-            grade.fact_checks = [] if SCORE_WITHOUT_MODEL else self._fact_check(m, answer)
+            grade.fact_checks, failed = ([], False) if SCORE_WITHOUT_MODEL else self._fact_check(m, answer)
+            if failed:
+                grade.flags.append(FACT_CHECK_FAILED)
             obs = Observations({n - 1 for n in reply["missing_points"] if 1 <= n <= len(q.key_points)},
                                verified_claims(reply["wrong_claims"], answer), belief, grade.fact_checks)
             assess(grade, q, answer, obs)
         if INJECTION in grade.flags:
             grade.feedback["warning"] = "The answer contains instructions to the grader; they were ignored."
+        if FACT_CHECK_FAILED in grade.flags:
+            grade.feedback["note"] = ("The model's fact check failed, so this grade was computed without it "
+                                      "(other weights); grade the answer again to include it.")
         grade.latency_ms = int((time.monotonic() - start) * 1000)
         return grade
 
@@ -269,15 +282,16 @@ class Grader:
                 dist = None
         return sum(int(k) * v for k, v in dist.items()) if dist else float(reply["score"])
 
-    def _fact_check(self, q: Question, answer: str) -> list[FactCheck]:
+    def _fact_check(self, q: Question, answer: str) -> tuple[list[FactCheck], bool]:
         """P(true) of each statement of the answer, asked one at a time in a separate short
         conversation (question and reference stay in the KV cache: ~0.5 s per statement locally).
         Measured on the 1.5B model: correct statements 0.6-0.9, swapped or false ones 0.45-0.55,
         a signal its one-shot JSON reply missed. Asked after its own grading reply instead, it
-        echoed that reply's verdict. Backends without token probabilities skip it."""
+        echoed that reply's verdict. Backends without token probabilities skip it. Returns the
+        checks and whether the check failed (then none are kept)."""
         read = getattr(self.llm, "distribution", None)
         if read is None:
-            return []
+            return [], False
         statements = [x for x in lexical.sentences(answer) if len(normalize(x)) >= MIN_STATEMENT_CHARS]
         statements = sorted(statements, key=len, reverse=True)[:MAX_STATEMENTS]
         if statements:
@@ -288,12 +302,13 @@ class Grader:
             try:
                 dist = read([{"role": "system", "content": system}, {"role": "user", "content": ask}], "",
                             ["true", "false"])
-            except Exception:  # noqa: BLE001 - a missing feature only weakens the score
-                return []
-            if not dist:
-                return []
+            except Exception:  # noqa: BLE001 - the grade goes on without it, and says so
+                log.warning("The fact check failed; grading without it", exc_info=True)
+                return [], True
+            if not dist:  # the backend gives no token probabilities: a missing feature, not a failure
+                return [], False
             checks.append(FactCheck(st, round(dist["true"], 4)))
-        return checks
+        return checks, False
 
     def _ask(self, messages: list[dict], n_key_points: int) -> tuple[str, dict]:
         schema = prompts.reply_schema(n_key_points)

@@ -39,6 +39,8 @@ def grade_panel(grade: Grade, *, pending: str = "") -> Panel:
         parts.append(Text(grade.feedback["reason"], style="red"))
     if grade.feedback.get("warning"):
         parts.append(Text("⚠ " + grade.feedback["warning"], style="yellow"))
+    if grade.feedback.get("note"):
+        parts.append(Text(grade.feedback["note"], style="dim yellow"))
     kp = Table.grid(padding=(0, 1))
     for p in grade.key_points:
         sym, style = MARK.get(p.status, ("✘", "red"))

@@ -92,8 +92,10 @@ def _split_points(value) -> list[str]:
 
 
 def _split_tags(value) -> list[str]:
-    items = value if isinstance(value, list) else [value or ""]
-    return [t for item in items for t in re.split(r"[,，;；\s]+", str(item)) if t]
+    """A text splits at commas, semicolons and spaces; a list is a tag per item, on one line."""
+    if isinstance(value, list):
+        return [" ".join(str(t).split()) for t in value if str(t).strip()]
+    return [t for t in re.split(r"[,，;；\s]+", str(value or "")) if t]
 
 
 def _row(data: dict, line: int, where: str, problems: list[str]) -> Row | None:

@@ -276,7 +276,7 @@ def test_answers_with_heading_lines_or_carriage_returns_import_as_written(runner
     assert res.exit_code == 0, res.output
     first, second = imported(settings, "odd-answers")
     assert first.answer.splitlines()[-3:] == [" ## See also: bias", " ### Note", "variance"]
-    assert first.tags == ["ml", "basics"]
+    assert first.tags == ["ml basics"]
     assert second.answer == "TP / (TP + FN).\nThe share of real positives found."
     assert second.key_points == ["TP over TP + FN", "real positives", "found by the model"]
 

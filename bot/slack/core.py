@@ -124,12 +124,12 @@ def parse_command(text: str) -> Command:
     if words and words[0].lower() in ("start", "review"):
         kind = "review" if words[0].lower() == "review" else "start"
         words = words[1:]
-    count = DEFAULT_COUNT
-    if words and words[-1].isdigit():
-        count = int(words.pop())
-    if not 1 <= count <= MAX_COUNT:
-        raise UsageError(f"{count} questions is out of range.", f"Ask for 1 to {MAX_COUNT} questions.")
-    return Command(kind, topic=" ".join(words) or None, count=count)
+    count = str(DEFAULT_COUNT)
+    if words and words[-1].isdecimal():  # not isdigit(): int() refuses its `²`
+        count = words.pop()
+    if len(count) > 4 or not 1 <= int(count) <= MAX_COUNT:  # int() refuses 4300 digits and more
+        raise UsageError(f"{count[:8]} questions is out of range.", f"Ask for 1 to {MAX_COUNT} questions.")
+    return Command(kind, topic=" ".join(words) or None, count=int(count))
 
 
 def clean_text(text: str) -> str:

@@ -225,8 +225,9 @@ class Grader:
 
     @property
     def scores_without_model(self) -> bool:
-        """The score is known before the model answers (`quick` gives it)."""
-        return SCORE_WITHOUT_MODEL or isinstance(self.llm, _NoModel)
+        """The score is known before the model answers (`quick` gives it), so a face can show it
+        while the model still works. Without a model there is nothing to wait for: no preview."""
+        return SCORE_WITHOUT_MODEL and not isinstance(self.llm, _NoModel)
 
     def quick(self, q: Question, answer: str) -> Grade:
         """The grade without the model's reply: pre-checks, the judge, the text signals (about a

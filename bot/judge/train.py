@@ -87,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=0, help="train on the first N examples only (a smoke run)")
+    ap.add_argument("--points", type=Path, default=REPO / "bench" / "data" / "judge" / "points",
+                    help="statements per key point, composed into short answers (bot.judge.data.composed)")
+    ap.add_argument("--per-item", type=int, default=8, help="composed answers per item")
+    ap.add_argument("--init", choices=("e5", "shipped"), default="e5",
+                    help="start from e5 (a rebuild) or from the shipped judge's weights (to train on)")
+    ap.add_argument("--save", type=Path, default=REPO / "build" / "judge" / "kpjudge.pt",
+                    help="where the trained torch weights are kept (to train on later; not shipped)")
     args = ap.parse_args(argv)
 
     from bot import config, corpus
@@ -100,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = judge_data.load_answers(sorted(args.data.glob("*.jsonl")), items)
     rows = [r for r in rows if r["item"] not in judge_data.HELD_OUT]
     exs = judge_data.examples(rows, items)
+    point_files = sorted(args.points.glob("*.jsonl")) if args.points.is_dir() else []
+    if point_files:
+        stmts = judge_data.load_points(point_files, items)
+        stmts = {k: v for k, v in stmts.items() if k not in judge_data.HELD_OUT}
+        exs += judge_data.composed(stmts, items, args.per_item, args.seed)
     train = [e for e in exs if not judge_data.is_validation(e.item)]
     val = [e for e in exs if judge_data.is_validation(e.item)]
     if args.limit:
@@ -109,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
 
     f = E5File()
     net = JudgeNet(f)
+    if args.init == "shipped":
+        load_shipped(net, f, REPO / "bot" / "judge")
     for p in net.encoder.parameters():
         p.requires_grad = False
     for ly in net.encoder.layers[args.frozen:]:
@@ -131,10 +145,10 @@ def main(argv: list[str] | None = None) -> int:
                     out.append((i, x[j, :n].to(torch.float16).clone(), packs[i]))
         out.sort(key=lambda t: t[0])
         log(f"  cached layers 0-{args.frozen - 1} for {len(exs_)} examples in {time.time() - t0:.0f} s")
-        return [(x, p, exs_[i].labels) for i, x, p in out]
+        return [(x, p, exs_[i].labels, exs_[i].kind) for i, x, p in out]
 
     tr, va = cached(train), cached(val)
-    counts = np.bincount([l for _, _, ls in tr for l in ls], minlength=len(LABELS)).astype(np.float64)
+    counts = np.bincount([l for _, _, ls, _ in tr for l in ls], minlength=len(LABELS)).astype(np.float64)
     weights = torch.tensor((counts.sum() / np.maximum(counts, 1) / len(LABELS)) ** 0.5, dtype=torch.float32)
     log(f"label counts {dict(zip(LABELS, counts.astype(int)))}; loss weights {weights.numpy().round(2)}")
     params = [p for p in net.parameters() if p.requires_grad]
@@ -147,14 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     loss_fn = nn.CrossEntropyLoss(weight=weights)
 
     def run(batch):
-        packs = [p for _, p, _ in batch]
+        packs = [p for _, p, _, _ in batch]
         T = max(len(p.ids) for p in packs)
         K = max(p.points for p in packs)
         x = torch.zeros(len(batch), T, f.header.hidden)
         bias = torch.full((len(batch), 1, T, T), -1e4)
         pool = torch.zeros(len(batch), K, T)
         y = torch.full((len(batch), K), -100, dtype=torch.long)
-        for b, (xx, p, ls) in enumerate(batch):
+        for b, (xx, p, ls, _) in enumerate(batch):
             n = len(p.ids)
             x[b, :n] = xx.to(torch.float32)
             bias[b, 0, :n, :n] = torch.from_numpy(attention_bias(p.segment))
@@ -194,10 +208,71 @@ def main(argv: list[str] | None = None) -> int:
     temperature = calibrate(*evaluate_logits(net, va, run))
     p, y = evaluate(va, temperature)
     log(f"temperature {temperature:.3f}; validation {report(p, y)}")
+    for label, part in (("written answers", [v for v in va if not is_composed(v)]),
+                        ("composed answers", [v for v in va if is_composed(v)])):
+        if part:
+            log(f"  {label}: {report(*evaluate(part, temperature))}")
+    args.save.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), args.save)
+    log(f"kept the torch weights in {args.save}")
     export(net, f, args.out, temperature, {"examples": len(train), "validation": len(val), "epochs": args.epochs,
                                            "frozen": args.frozen, "lr": args.lr, "seed": args.seed,
+                                           "init": args.init, "per_item": args.per_item if point_files else 0,
                                            "validation_metrics": report(p, y, as_dict=True)})
     return 0
+
+
+def is_composed(cached_example) -> bool:
+    return cached_example[3].startswith("composed-")
+
+
+def load_shipped(net: JudgeNet, f: E5File, directory: Path) -> None:
+    """Start from the shipped judge: its int8 weights, dequantized, put back into the net.
+
+    The exporter names matrix weights by trace order only (`onnx::MatMul_123`), so a fresh export
+    of this net, whose weights are known, tells which name is which parameter; the shipped file
+    (same exporter, same net) uses the same names with `_quantized`/`_scale`/`_zero_point`."""
+    import tempfile
+
+    import onnx
+    from onnx import numpy_helper
+
+    from bot.judge import model as runtime
+
+    shipped = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(directory / runtime.MODEL_FILE)).graph.initializer}
+    params = dict(net.named_parameters())
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / "fresh.onnx"
+        _export_fp32(net, f, fresh)
+        fresh_init = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(fresh)).graph.initializer}
+    by_value = {}
+    for name, prm in params.items():
+        a = prm.detach().numpy()
+        by_value[a.tobytes()] = (name, False)
+        if a.ndim == 2:  # a MatMul's weight is the Linear's, transposed
+            by_value[np.ascontiguousarray(a.T).tobytes()] = (name, True)
+    loaded = set()
+    with torch.no_grad():
+        for oname, arr in fresh_init.items():
+            pname, transposed = (oname, False) if oname in params else by_value.get(
+                np.ascontiguousarray(arr).tobytes(), (None, False))
+            if pname is None:
+                continue
+            prm = params[pname]
+            if oname in shipped:
+                w = shipped[oname].astype(np.float32)
+            elif oname + "_quantized" in shipped:
+                q = shipped[oname + "_quantized"].astype(np.float32)
+                w = (q - shipped[oname + "_zero_point"].astype(np.float32)) * shipped[oname + "_scale"]
+            else:
+                raise RuntimeError(f"the shipped judge has no weight {oname} ({pname})")
+            w = torch.from_numpy(np.ascontiguousarray(w))
+            prm.copy_(w.T if transposed else w)
+            loaded.add(pname)
+    missing = sorted(set(params) - loaded)
+    if missing:
+        raise RuntimeError(f"could not find the shipped weights of {missing[:5]}")
+    log(f"started from the shipped judge ({len(loaded)} tensors, int8 weights dequantized)")
 
 
 def evaluate_logits(net, data_, run):
@@ -244,14 +319,8 @@ def export(net: JudgeNet, f: E5File, out: Path, temperature: float, meta: dict) 
     from bot.judge import model as runtime
 
     out.mkdir(parents=True, exist_ok=True)
-    net.eval()
     tmp = out / "judge-fp32.onnx.tmp"
-    ex = pack(f.tokenizer, f.tokenizer.encode("passage: a short answer"), encode_points(f.tokenizer, ["one", "two"]))
-    w, pos, bias, pool = batch_tensors(f, [ex])
-    torch.onnx.export(net, (w, pos, bias, pool), str(tmp), input_names=["words", "positions", "bias", "pool"],
-                      output_names=["logits"], opset_version=17, dynamo=False,
-                      dynamic_axes={"words": {1: "T"}, "positions": {1: "T"}, "bias": {2: "T", 3: "T"},
-                                    "pool": {1: "K", 2: "T"}, "logits": {1: "K"}})
+    _export_fp32(net, f, tmp)
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     target = out / runtime.MODEL_FILE
@@ -261,6 +330,16 @@ def export(net: JudgeNet, f: E5File, out: Path, temperature: float, meta: dict) 
             "model_sha256": runtime.sha256(target)}
     (out / runtime.META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", "utf-8")
     log(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) and {runtime.META_FILE}")
+
+
+def _export_fp32(net: JudgeNet, f: E5File, path: Path) -> None:
+    net.eval()
+    ex = pack(f.tokenizer, f.tokenizer.encode("passage: a short answer"), encode_points(f.tokenizer, ["one", "two"]))
+    w, pos, bias, pool = batch_tensors(f, [ex])
+    torch.onnx.export(net, (w, pos, bias, pool), str(path), input_names=["words", "positions", "bias", "pool"],
+                      output_names=["logits"], opset_version=17, dynamo=False,
+                      dynamic_axes={"words": {1: "T"}, "positions": {1: "T"}, "bias": {2: "T", 3: "T"},
+                                    "pool": {1: "K", 2: "T"}, "logits": {1: "K"}})
 
 
 def log(msg: str) -> None:

@@ -40,7 +40,7 @@ FACT_CHECK_FAILED = "fact_check_failed"
 REFERENCE_LANGUAGE = "answer's (signals and model)"
 MIN_STATEMENT_CHARS, MAX_STATEMENTS = 6, 10  # fact-check budget: ~0.5 s per statement locally
 # With the trained judge, the grade without the grader model agrees with people at least as well as
-# with it (README, "How good is the grading"): the score does not wait for the model. The model's
+# with it (docs/quality.md, "How good is the grading"): the score does not wait for the model. The model's
 # reply adds what only it can say (wrong claims with their corrections, its rubric for reading) and
 # the follow-up; its fact check no longer moves a score, so it is not asked.
 SCORE_WITHOUT_MODEL = False

@@ -20,7 +20,7 @@ from bot.judge.packing import LABELS, answer_budget, attention_bias, encode_poin
 MODEL_FILE = "kpjudge-int8.onnx"
 META_FILE = "kpjudge.json"
 HERE = Path(__file__).resolve().parent
-FIX = "Reinstall interview-bot (./install.sh), or rebuild the judge: python -m bot.judge.train (README, Develop)."
+FIX = "Reinstall interview-bot (./install.sh), or rebuild the judge: python -m bot.judge.train (docs/develop.md)."
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ One transcript file -> one report object:
           "answer": "Dropout randomly zeroes ...",
           "status": "graded",              # graded | skipped (--skip-unmatched) | error
           "overall": 7.5,                  # 0-10, null unless graded
-          "criteria": {"judgement": 8.0, "coverage": 7.1, "accuracy": 9.0},   # 0-10 each (see README)
+          "criteria": {"judgement": 8.0, "coverage": 7.1, "accuracy": 9.0},   # 0-10 each (see docs/commands.md)
           "key_points": [{"point": "...", "status": "covered", "evidence": "the candidate's words"}],
                                            # status: covered | partial | missing
           "wrong_claims": [{"claim": "the candidate's words", "correction": "..."}],

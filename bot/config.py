@@ -51,6 +51,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "sweep_every": ("INTERVIEW_SWEEP_EVERY",),
     "slack_max_files": ("INTERVIEW_SLACK_MAX_FILES",),
     "slack_max_pairs": ("INTERVIEW_SLACK_MAX_PAIRS",),
+    "web_user_header": ("INTERVIEW_WEB_USER_HEADER",),
 }
 
 # Durations and counts where 0 or less would hang or spin: refused at load time.
@@ -127,6 +128,11 @@ class Settings:
     # (an interview asks at most 20 questions). The reply names what was left out and the setting.
     slack_max_files: int = 3
     slack_max_pairs: int = 20
+    # `interview web` behind a sign-in proxy (oauth2-proxy, an ingress with auth): the request
+    # header that names the signed-in person, e.g. X-Forwarded-User. Each person is then the
+    # profile of that name, cannot switch, and a request without the header is refused. Trust it
+    # only where nothing but the proxy can reach the server.
+    web_user_header: str = ""
 
     def __post_init__(self):
         if not self.database_url:

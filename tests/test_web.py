@@ -7,6 +7,7 @@ writes each page at 1280 px and at 390 px (a phone) for docs/web.md."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -165,12 +166,13 @@ def start_one(page, web, count: int = 1, topic: str = "overfitting") -> str:
 
 def answer(page, text: str) -> float:
     """Type an answer into the focused text area and send it with Ctrl+Enter; the seconds until
-    the progress line shows."""
+    the progress line shows (or the grade itself: a quick grade replaces the progress line before
+    a poll sees it, which made this wait time out now and then)."""
     assert page.evaluate("document.activeElement.tagName") == "TEXTAREA"  # focused on arrival
     page.keyboard.insert_text(text)
     t0 = time.monotonic()
     page.keyboard.press("Control+Enter")
-    page.wait_for_selector(".progress", timeout=10_000)
+    page.wait_for_selector(".progress, [data-grade]", timeout=10_000)
     return time.monotonic() - t0
 
 
@@ -444,3 +446,36 @@ def test_evidence_is_marked_in_the_answer_and_escaped():
     assert '<mark class="ev ok" title="key point 1: covered">LOW training error<sup' in out
     assert '<mark class="ev mid" title="key point 2: partly covered">&lt;b&gt;x&lt;/b&gt;<sup' in out
     assert "<b>" not in out
+
+
+def test_behind_a_sign_in_proxy_each_person_is_the_user_it_names(web):
+    """INTERVIEW_WEB_USER_HEADER: the proxy's header is the profile; no header, no page; nobody
+    switches to another's history."""
+    from bot.errors import UsageError
+    from bot.web.app import create_app
+    from bot.web.security import check_bind
+
+    check_bind("0.0.0.0", None, "X-Forwarded-User")  # a proxy in front is enough to listen widely
+    with pytest.raises(UsageError, match="INTERVIEW_WEB_USER_HEADER"):
+        check_bind("0.0.0.0", None, "")
+    with pytest.raises(UsageError, match="not a header name"):
+        check_bind("127.0.0.1", None, "X-User: admin")
+    app = create_app(web.settings, web.service, owner="nobody", follow_ups=0, user_header="X-Forwarded-User")
+    with serving(app) as url:
+        status, body, _ = _get(url + "/")
+        assert status == 401 and "sign-in" in body
+        status, body, _ = _get(url + "/", {"X-Forwarded-User": "<script>"})
+        assert status == 401
+        status, body, headers = _get(url + "/", {"X-Forwarded-User": "dana"})
+        assert status == 200 and "Signed in as <strong>dana</strong>" in body and 'action="/profile"' not in body
+        cookie = headers["Set-Cookie"].split(";")[0]
+        token = cookie.split("=", 1)[1]
+        dana = {"X-Forwarded-User": "dana", "Cookie": cookie}
+        status, body, _ = _get(url + "/profile", dana, f"profile=eve&csrf={token}".encode())
+        assert status == 403 and "signed in with" in body
+        status, body, _ = _get(url + "/start", dana, f"count=1&mode=mix&csrf={token}".encode())
+        assert status == 200 and "profile dana" in body
+        session_url = re.search(r'href="(/s/\d+)"', body) or re.search(r'action="(/s/\d+)', body)
+        assert session_url, body[:500]
+        status, body, _ = _get(url + session_url.group(1), {"X-Forwarded-User": "eve"})
+        assert status == 404 and "belongs to another profile" in body

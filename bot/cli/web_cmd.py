@@ -27,19 +27,19 @@ def web(host: str = typer.Option("127.0.0.1", "--host", help="Address to listen 
     from bot.web.security import check_bind
 
     token = os.environ.get("INTERVIEW_WEB_TOKEN") or None
-    check_bind(host, token)  # before anything slow: a refusal comes at once
+    s = common.settings()
+    check_bind(host, token, s.web_user_header)  # before anything slow: a refusal comes at once
     try:  # a clear message for a port in use, rather than uvicorn's log line and exit 1
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
     except OSError as e:
         raise UsageError(f"Cannot listen on {host}:{port}: {e.strerror}.", "Pick another --port, or stop what uses it.") from None
-    s = common.settings()
     items = common.load_items(s)
     # The model loads in the background: the first page shows at once, the first grading waits for it.
     service = InterviewService.open(s, items, background=True)
     app = create_app(s, service, token=token, owner=profile or common.owner(), follow_ups=follow_ups,
-                     index=lambda: common.index(s, items))
+                     index=lambda: common.index(s, items), user_header=s.web_user_header)
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     err.print(f"interview web: open http://{shown}:{port}/" + (f"?token={token}" if token else "")
               + "  (Ctrl-C stops; answers are saved before they are graded)", soft_wrap=True, highlight=False)

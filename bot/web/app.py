@@ -48,10 +48,12 @@ def _page_error(e: InterviewError) -> int:
 
 class WebFace:
     def __init__(self, settings, service, *, token: str | None = None, owner: str = "local",
-                 follow_ups: int | None = None, index: Callable | None = None, workers: int = 32):
+                 follow_ups: int | None = None, index: Callable | None = None, workers: int = 32,
+                 user_header: str = ""):
         self.settings, self.service = settings, service
         self.engine = service.engine  # what the service does not offer yet (answers, meta): see docs/web.md
         self.token, self.default_owner = token, owner
+        self.user_header = user_header.lower()  # a sign-in proxy names the person (Settings.web_user_header)
         self.follow_ups = settings.follow_ups if follow_ups is None else follow_ups
         service.warm_follow_ups = self.follow_ups > 0
         self._index_fn, self._index = index, None
@@ -69,11 +71,13 @@ class WebFace:
 
     # --- plumbing -------------------------------------------------------------------------
     def owner(self, request: Request) -> str:
+        if self.user_header:
+            return request.headers.get(self.user_header, "").strip()  # checked by Guard
         return request.cookies.get(PROFILE_COOKIE) or self.default_owner
 
     def page(self, request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
         html = self.env.get_template(name).render(request=request, csrf=request.state.csrf,
-                                                  owner=self.owner(request), **ctx)
+                                                  owner=self.owner(request), signed_in=bool(self.user_header), **ctx)
         return HTMLResponse(html, status)
 
     def error(self, request: Request, status: int, message: str, hint: str | None = None) -> HTMLResponse:
@@ -395,6 +399,9 @@ class WebFace:
 
     async def set_profile(self, request: Request):
         fields, _ = await self.posted(request)
+        if self.user_header:
+            return self.error(request, 403, "Your profile is the name you signed in with.",
+                              "Sign in as the other person to see their history.")
         name = first(fields, "profile").strip()
         if not security.PROFILE_RE.match(name):
             return self.error(request, 400, f"{name!r} cannot be a profile name.",
@@ -430,6 +437,12 @@ class Guard(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next):
         face = self.face
+        if face.user_header and request.url.path != "/healthz":
+            user = request.headers.get(face.user_header, "").strip()
+            if not security.PROFILE_RE.match(user):
+                return _harden(PlainTextResponse(
+                    "This interview server is reached through its sign-in page: the request did not say "
+                    f"who is signed in (header {face.user_header}).", 401))
         if face.token:
             given = request.query_params.get("token")
             if given is not None and security.same(given, face.token):

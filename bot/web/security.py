@@ -16,14 +16,20 @@ CSRF_COOKIE, AUTH_COOKIE, PROFILE_COOKIE = "interview_csrf", "interview_auth", "
 MAX_FORM_BYTES = 256 * 1024  # an answer is text: far below this
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # what the transcript readers accept (as in Slack)
 PROFILE_RE = re.compile(r"^[\w.@-]{1,64}$")
+HEADER_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
-def check_bind(host: str, token: str | None) -> None:
-    """Refuse to serve beyond this machine without a token: the pages hold a person's answers."""
-    if host not in LOCAL_HOSTS and not token:
+def check_bind(host: str, token: str | None, user_header: str = "") -> None:
+    """Refuse to serve beyond this machine without a token or a sign-in proxy's user header: the
+    pages hold a person's answers."""
+    if user_header and not HEADER_RE.match(user_header):
+        raise UsageError(f"INTERVIEW_WEB_USER_HEADER={user_header!r} is not a header name.",
+                         "Name the header your sign-in proxy sets, e.g. X-Forwarded-User.")
+    if host not in LOCAL_HOSTS and not token and not user_header:
         raise UsageError(f"--host {host} would serve your answers to the network without a password.",
                          "Set INTERVIEW_WEB_TOKEN to a long random string (everyone then opens the link "
-                         "with ?token=...), or leave --host at 127.0.0.1.")
+                         "with ?token=...), or put a sign-in proxy in front and set INTERVIEW_WEB_USER_HEADER "
+                         "to the header naming the user, or leave --host at 127.0.0.1.")
     if token is not None and len(token) < 16:
         raise UsageError("INTERVIEW_WEB_TOKEN is shorter than 16 characters.",
                          "Use a long random one, e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`.")

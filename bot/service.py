@@ -22,6 +22,7 @@ from typing import Callable
 from bot.errors import InterviewError, NotFoundError
 from bot.grading.grader import Grader, Question
 from bot.grading.result import Grade
+from bot.llm.base import yielding_to
 from bot.sessions import AnswerRecord, Session, SessionEngine, Store
 
 Stage = Callable[[str], None]
@@ -52,6 +53,10 @@ class ModelGate:
     @property
     def _waiting(self) -> int:
         return len(self._queue)
+
+    def wanted(self) -> bool:
+        """A grading waits for a slot: a running warm-up should give way (bot.llm.base.should_yield)."""
+        return bool(self._queue)
 
     @contextmanager
     def grading(self, stage: Stage | None = None):
@@ -145,7 +150,8 @@ class WarmUps:
                 if q is None:
                     continue
                 try:  # failures only cost speed
-                    (self._grader.prepare if first else self._then)(q)
+                    with yielding_to(self._gate.wanted):
+                        (self._grader.prepare if first else self._then)(q)
                 except Exception:  # noqa: BLE001 - a warm-up must never break the worker
                     log.warning("Warm-up of %s (%s) failed; its answers are graded cold", q.id,
                                 "grading prefix" if first else "follow-up prefix", exc_info=True)

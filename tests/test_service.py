@@ -93,6 +93,35 @@ def test_a_grading_goes_before_queued_warm_ups_and_stale_warm_ups_are_dropped(se
     assert svc.close()
 
 
+def test_an_answer_stops_a_warm_up_between_its_prefixes(settings, items):
+    """A question's warm-up is several prefixes (grading and fact check, in each language its
+    reference is written in); an answer arriving during the first does not wait for the rest."""
+    llm = Recording()
+    a = marked(items[0])
+    llm.hold = {a.id: threading.Event()}
+    svc = service_over(settings, items, llm)
+    svc.prepare(a)
+    assert llm.started.setdefault(a.id, threading.Event()).wait(10)
+    llm.queue(REPLY)
+    rec = svc.engine.record(Question.from_item(items[3]), "an answer typed while a warms", "grade")
+    graded = threading.Thread(target=svc.grade, args=(rec,))
+    graded.start()
+    with svc._gate._cv:
+        assert svc._gate._cv.wait_for(lambda: svc._gate._waiting == 1, 10)
+    llm.hold[a.id].set()
+    graded.join(10)
+    assert svc.engine.answer(rec.id).status == "graded"
+    before = llm.log[: llm.log.index("grade")]
+    assert before.count(f"warm {a.id}") == 1, llm.log  # its other prefixes gave way to the answer
+    # Without an answer waiting, the same warm-up evaluates every prefix.
+    llm2 = Recording()
+    svc2 = service_over(settings, items, llm2)
+    svc2.prepare(a)
+    assert svc2.warmups_idle(10)
+    assert sum(a.id in p for _, p in llm2.prepared) >= 2
+    assert svc.close() and svc2.close()
+
+
 def test_gradings_get_the_model_first_come_first_served():
     """A grading that arrives as the model frees up does not barge past one already waiting."""
     from bot.service import ModelGate

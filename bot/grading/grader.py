@@ -26,7 +26,7 @@ from bot.grading.prechecks import INJECTION, injected, language, run_prechecks
 from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Criterion, FactCheck, Grade, KeyPointResult, WrongClaim
 from bot.grading.signals import Observations
 from bot.judge.model import get_judge
-from bot.llm.base import LLM
+from bot.llm.base import LLM, should_yield
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -217,9 +217,12 @@ class Grader:
             [q] + [v for lang in sorted(q.references) if (v := in_language(q, lang)) is not q]
         for v in views:
             p = prompts.render(v.question, v.reference, v.key_points, v.language)
-            self._warm(p.system, p.user_prefix)
-            if getattr(self.llm, "distribution", None) is not None and not SCORE_WITHOUT_MODEL:
-                self._warm(*_factcheck_prompt(v, None))
+            for prefix in [(p.system, p.user_prefix)] + (
+                    [_factcheck_prompt(v, None)]
+                    if getattr(self.llm, "distribution", None) is not None and not SCORE_WITHOUT_MODEL else []):
+                if should_yield():  # an answer waits for the model: it goes first
+                    return
+                self._warm(*prefix)
 
     def _warm(self, system: str, user_prefix: str) -> None:
         try:

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from bot.errors import ContextOverflowError, LLMError, ModelError
+from bot.llm.base import should_yield
 
 SENTINEL = "\x00ANSWER_SLOT\x00"
 TOO_LONG_HINT = ("Shorten the answer (or split it into several), or set INTERVIEW_LOCAL_MODEL to a model with a "
@@ -222,8 +223,18 @@ class LocalLLM:
             self._check_open()
             if self._restore(tokens) >= len(tokens):
                 return
-            self._eval_from_common_prefix(tokens)
+            done = self.llm.n_tokens = min(self._common(tokens), len(tokens) - 1)
+            while done < len(tokens):
+                if should_yield():
+                    # An answer waits: leave now. The cache keeps what was evaluated, which the
+                    # answer's prompt reuses where it starts the same way.
+                    return
+                self.llm.eval(tokens[done:done + self.PREFILL_CHUNK])
+                done = self.llm.n_tokens
             self._snapshot(tokens)
+
+    # Tokens evaluated between two looks at whether an answer waits (about half a second here).
+    PREFILL_CHUNK = 64
 
     # llama.cpp keeps one sequence in its KV cache: the grading prompt and the fact-check prompt
     # (different system prompts) evicted each other, so every answer paid ~800 prefix tokens

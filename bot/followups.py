@@ -45,15 +45,17 @@ def target(grade: Grade, limit: int = IMPORTANT, exclude: set[int] | None = None
     return None
 
 
-def leaks(text: str, point: str, translated: str | None = None) -> bool:
-    """Does the follow-up state the point (or most of its terms)? Judged by the same key-point
-    verdicts that grade answers: a follow-up the grader would credit as stating it gives it away."""
+def leaks(text: str, point: str, translated: str | None = None, *, by_terms: bool = True) -> bool:
+    """Does the follow-up state the point (or, `by_terms`, most of its terms)? Judged by the same
+    key-point verdicts that grade answers: a follow-up the grader would credit as stating it gives
+    it away. An aspect names the point's subject on purpose, so its terms are expected there: it
+    is checked by the verdict only (by terms, 9 % of the packs' aspect questions would go)."""
     from bot.grading import judged
     from bot.judge.model import get_judge
 
     for p in filter(None, [point, translated]):
         need = lexical.terms(p)
-        if need and lexical.recall(need, lexical.terms(text)) >= LEAK_TERMS:
+        if by_terms and need and lexical.recall(need, lexical.terms(text)) >= LEAK_TERMS:
             return True
         if judged.status(get_judge().judge([p], text)[0]) == judged.COVERED:
             return True
@@ -133,7 +135,18 @@ def write(q: Question, grade: Grade, llm=None, language: str | None = None,
         # Chinese answer in English (2 of 26 in bench/followups.py, and a session seen by hand).
         if len(text) >= 4 and detect_language(text) == language and not leaks(text, point, translated):
             return FollowUp(text, [i], "model")
-    return FollowUp(template(q, grade, language, i), [i], "template")
+    return FollowUp(plain(q, grade, language, i, point, translated), [i], "template")
+
+
+def plain(q: Question, grade: Grade, language: str, i: int, point: str | None = None,
+          translated: str | None = None) -> str:
+    """The template for point `i`, naming its aspect unless the grader reads that question as
+    stating the point: then the plain question that names no aspect."""
+    point = point or q.key_points[i]
+    text = template(q, grade, language, i)
+    if aspect_of(q, i, language) and leaks(text, point, translated, by_terms=False):
+        return template(q, grade, language)
+    return text
 
 
 def sub_question(q: Question, f: FollowUp) -> Question:

@@ -23,7 +23,7 @@ def test_templates_never_give_a_missing_point_away_in_any_pack():
 
     from bot.grading.result import Grade, KeyPointResult
 
-    per_pack = defaultdict(list)
+    per_pack, asked = defaultdict(list), []
     for item in load_items([PACKS]):
         if len(per_pack[item.corpus]) < 4:
             per_pack[item.corpus].append(item)
@@ -33,10 +33,32 @@ def test_templates_never_give_a_missing_point_away_in_any_pack():
         f = followups.write(q, grade, None)
         assert f is not None and f.by == "template" and f.points == [0], item.id
         for lang in ("zh", "en"):
-            text = followups.template(q, grade, lang)
             for i, point in enumerate(q.key_points):
                 other = (q.translations.get(lang) or [None] * len(q.key_points))[i]
-                assert not followups.leaks(text, point, other), (item.id, i, text)
+                text = followups.plain(q, grade, lang, i, point, other)
+                # Every shipped pack names each point's aspect in both languages: the question
+                # says which aspect is missing, in the candidate's language, without stating it.
+                aspect = followups.aspect_of(q, i, lang)
+                assert aspect and len(q.aspects.get(lang, [])) == len(q.key_points), (item.id, i, lang)
+                asked.append(aspect in text)
+                assert not followups.leaks(text, point, other, by_terms=aspect not in text), (item.id, i, text)
+    assert sum(asked) >= 0.95 * len(asked), f"{sum(asked)} of {len(asked)} follow-ups name their aspect"
+
+
+def test_a_contradicted_point_is_questioned_and_a_missing_one_named_by_its_aspect():
+    from bot.grading.result import Grade, KeyPointResult
+
+    q = Question("x", "How does dropout work?", "ref", ["Dropout zeroes activations at random in training",
+                                                         "Activations are rescaled by 1/(1-p)"], "en",
+                 aspects={"en": ["what happens in training", "scaling"], "zh": ["训练时的做法", "缩放"]})
+    grade = Grade("x", q.question, "", 0.0, key_points=[KeyPointResult(q.key_points[0], "contradicted"),
+                                                         KeyPointResult(q.key_points[1], "missing")])
+    f = followups.write(q, grade, None)
+    assert f.points == [0] and "what happens in training" in f.question and "are you sure" in f.question
+    assert "缩放" in followups.template(q, grade, "zh", 1) and "没有谈到" in followups.template(q, grade, "zh", 1)
+    # A pack without aspects keeps the plain question.
+    plain = Question("x", q.question, "ref", q.key_points, "en")
+    assert "what else matters here" in followups.template(plain, grade, "en", 1)
 
 
 def test_a_model_follow_up_that_leaks_the_point_is_replaced_and_one_that_probes_is_kept(settings, corpus_items):

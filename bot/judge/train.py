@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-item", type=int, default=8, help="composed answers per item")
     ap.add_argument("--init", choices=("e5", "shipped"), default="e5",
                     help="start from e5 (a rebuild) or from the shipped judge's weights (to train on)")
+    ap.add_argument("--written-share", type=float, default=1.0,
+                    help="share of the written answers' examples trained on (seeded; a continued run needs fewer)")
     ap.add_argument("--save", type=Path, default=REPO / "build" / "judge" / "kpjudge.pt",
                     help="where the trained torch weights are kept (to train on later; not shipped)")
     args = ap.parse_args(argv)
@@ -113,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         stmts = {k: v for k, v in stmts.items() if k not in judge_data.HELD_OUT}
         exs += judge_data.composed(stmts, items, args.per_item, args.seed)
     train = [e for e in exs if not judge_data.is_validation(e.item)]
+    if args.written_share < 1.0:
+        keep = random.Random(args.seed)
+        train = [e for e in train if e.kind.startswith("composed-") or keep.random() < args.written_share]
     val = [e for e in exs if judge_data.is_validation(e.item)]
     if args.limit:
         train, val = train[: args.limit], val[: max(args.limit // 8, 4)]
@@ -218,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     export(net, f, args.out, temperature, {"examples": len(train), "validation": len(val), "epochs": args.epochs,
                                            "frozen": args.frozen, "lr": args.lr, "seed": args.seed,
                                            "init": args.init, "per_item": args.per_item if point_files else 0,
+                                           "written_share": args.written_share,
                                            "validation_metrics": report(p, y, as_dict=True)})
     return 0
 

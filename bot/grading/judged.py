@@ -12,12 +12,14 @@ from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL
 __all__ = ["CONTRADICTED", "COVERED", "MISSING", "PARTIAL", "CUTS", "points_for", "status"]
 
 # ✗ only when the judge is this sure of a contradiction and finds it likelier than a statement. On
-# real answers (our graded dev split) it is rarely that sure: lower cut-offs catch a few more
-# contradictions but call more stated points contradicted than they catch (0.3: 6.6 % caught, 6.4 %
-# of stated points shown ✗), and a ✗ on a point the candidate stated misleads more than a missed ✗.
+# real answers (our graded sets) it is almost never right: at 0.5, 2 of the 19 points it showed ✗
+# (dev and test) were contradicted and 17 were stated or missing, e.g. "张量并行通信很频繁，所以一般
+# 只在一台机器的 NVLink 内用" shown ✗ against the very point it states. A ✗ on what the candidate got
+# right costs the grade its trust, so the cut-off sits where none of those 19 is shown (0.7); the
+# model's fact check still lists wrong claims with corrections.
 # The ✔ / ◐ / ✘ statuses come from the verdict model (bot/grading/verdicts.py), which reads the
 # judge with the evidence; `status` is the judge's own reading, for bench/judge.py.
-CUTS = {"contradicted": 0.5, "stated": 0.5, "partly": 0.25}
+CUTS = {"contradicted": 0.7, "stated": 0.5, "partly": 0.25}
 
 
 def points_for(key_points: list[str], translations: dict[str, list[str]], answer_language: str) -> list[str]:

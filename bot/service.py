@@ -258,10 +258,15 @@ class InterviewService:
     def _warm_follow_up(self, q: Question) -> None:
         """The follow-up prompt's prefix of a question (after its grading prefixes), so that a
         follow-up evaluates only the point and the answer: 10.6 s -> see bench/followups.py."""
-        if self.warm_follow_ups:
+        llm = self.engine.grader.llm
+        # A slow model leaves follow-ups on points with an aspect to the template (bot.followups):
+        # its prompt is worth warming only where some point has none.
+        needed = not getattr(llm, "writes_slowly", False) or any(
+            len(q.aspects.get(lang, [])) < len(q.key_points) for lang in {q.language, "zh", "en"})
+        if self.warm_follow_ups and needed:
             from bot import followups
 
-            self.engine.grader.llm.prepare(*followups.prefix(q))
+            llm.prepare(*followups.prefix(q))
 
     def _load(self) -> None:
         with self._load_lock:

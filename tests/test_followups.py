@@ -45,6 +45,20 @@ def test_templates_never_give_a_missing_point_away_in_any_pack():
     assert sum(asked) >= 0.95 * len(asked), f"{sum(asked)} of {len(asked)} follow-ups name their aspect"
 
 
+def test_a_slow_model_leaves_the_follow_up_to_the_aspect_template(settings, corpus_items):
+    """The embedded model needs ~20 s for a follow-up; where the pack names the point's aspect, the
+    template asks it at once and the model is not called. A fast model still writes its own."""
+    item = next(i for i in corpus_items if i.id == "dl-006")
+    q = Question.from_item(item)
+    grade = Grader(None, check_topic=False).grade(q, "BN 推理时使用训练中累积的滑动平均统计量。")
+    slow = FakeLLM([{"question": "那到了推理阶段，这两个层分别会怎么处理？"}])
+    slow.writes_slowly = True
+    f = followups.write(q, grade, slow)
+    assert f.by == "template" and slow.calls == [] and followups.aspect_of(q, f.points[0], "zh") in f.question
+    fast = FakeLLM([{"question": "那到了推理阶段，这两个层分别会怎么处理？"}])
+    assert followups.write(q, grade, fast).by == "model"
+
+
 def test_a_contradicted_point_is_questioned_and_a_missing_one_named_by_its_aspect():
     from bot.grading.result import Grade, KeyPointResult
 

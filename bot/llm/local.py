@@ -123,6 +123,7 @@ class _FilteredStderr:
 class LocalLLM:
     concurrency = 1  # one llama.cpp context: calls take turns
     caches_prefix = True
+    writes_slowly = True  # ~14 tokens/s on 2 cores: a sentence costs seconds (bot.followups)
 
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, threads: int = 0, name: str | None = None,
                  prefix_dir: Path | None = None):

@@ -115,8 +115,8 @@ def write(q: Question, grade: Grade, llm=None, language: str | None = None,
     language = language or q.language
     point = q.key_points[i]
     translated = (q.translations.get(language) or [None] * len(q.key_points))[i] if language != q.language else None
-    if llm is not None and getattr(llm, "name", "none") != "none":
-        if getattr(llm, "caches_prefix", False):
+    if llm is not None and llm.name != "none":
+        if llm.caches_prefix:
             try:
                 llm.prepare(*prefix(q))  # restores the warmed prefix (or evaluates it once)
             except Exception:  # noqa: BLE001 - a warm-up only saves time

@@ -242,8 +242,8 @@ class InterviewService:
     # --- the grader -----------------------------------------------------------------------
     def _ready(self, grader: Grader) -> None:
         self.engine.grader = grader
-        self._gate = ModelGate(getattr(grader.llm, "concurrency", 1))
-        if getattr(grader.llm, "caches_prefix", False):
+        self._gate = ModelGate(grader.llm.concurrency)
+        if grader.llm.caches_prefix:
             self._warmups = WarmUps(self._gate, grader, then=self._warm_follow_up)
         if self._closing:  # close() ran while the model loaded
             self._shut()
@@ -351,7 +351,7 @@ class InterviewService:
         if followups.target(grade, exclude=exclude) is None:
             return None
         llm = self.grader(stage).llm
-        if getattr(llm, "name", "none") == "none":
+        if llm.name == "none":
             return followups.write(q, grade, None, grade_language(grade), exclude)
         with self._gate.grading(stage):
             if stage is not None:
@@ -485,5 +485,4 @@ class InterviewService:
         if self._gate is not None and not self._gate.drain(max(0.0, deadline - time.monotonic())):
             return False
         grader = self.engine.grader
-        close = getattr(getattr(grader, "llm", None), "close", None)
-        return close(max(0.0, deadline - time.monotonic())) if close is not None else True
+        return grader.llm.close(max(0.0, deadline - time.monotonic())) if grader is not None else True

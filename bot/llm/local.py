@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from bot.errors import ContextOverflowError, LLMError, ModelError
+from bot.llm.base import LLM
 
 SENTINEL = "\x00ANSWER_SLOT\x00"
 TOO_LONG_HINT = ("Shorten the answer (or split it into several), or set INTERVIEW_LOCAL_MODEL to a model with a "
@@ -119,7 +120,7 @@ class _FilteredStderr:
         return False
 
 
-class LocalLLM:
+class LocalLLM(LLM):
     concurrency = 1  # one llama.cpp context: calls take turns
     caches_prefix = True
 

@@ -37,6 +37,56 @@ def _imports() -> dict[str, set[str]]:
     return out
 
 
+def _module_name(path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _file_imports() -> dict[str, set[str]]:
+    """Every module of bot/ (a file: bot.grading.grader, bot.slack) -> the modules of bot/ it
+    imports, wherever in the file (inside a function too: that only delays the same dependency).
+    `from bot.x import y` is bot.x.y when y is a module, else bot.x."""
+    files = {_module_name(p): p for p in (REPO / "bot").rglob("*.py")}
+    out: dict[str, set[str]] = {}
+    for mod, path in files.items():
+        deps = out.setdefault(mod, set())
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                raise AssertionError(f"{mod}: a relative import; bot/ imports by absolute names")
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "bot":
+                deps.update(f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in files else node.module
+                            for a in node.names)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name.split(".")[0] == "bot")
+        deps.discard(mod)
+        unknown = {d for d in deps if d not in files and d != "bot"}
+        assert not unknown, f"{mod} imports modules that do not exist: {unknown}"
+    return out
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of the graph (its modules in order, the first repeated at the end), or None."""
+    done, stack = set(), []
+
+    def visit(node):
+        if node in stack:
+            return stack[stack.index(node):] + [node]
+        if node in done:
+            return None
+        stack.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if found := visit(dep):
+                return found
+        stack.pop()
+        done.add(node)
+        return None
+
+    for mod in sorted(graph):
+        if found := visit(mod):
+            return found
+    return None
+
+
 def test_every_module_has_a_layer():
     assert set(_imports()) - set(LAYER) == set()
 
@@ -71,3 +121,17 @@ def test_no_import_cycles_between_modules():
 
     for mod in graph:
         visit(mod)
+
+
+def test_no_import_cycles_between_files():
+    """Inside packages too (grading/grader.py <-> grading/version.py was one), counting imports
+    inside functions: a delayed import hides a cycle from the interpreter, not from a reader."""
+    found = _cycle(_file_imports())
+    assert found is None, "import cycle: " + " -> ".join(found)
+
+
+def test_the_cycle_check_finds_a_cycle_inside_a_package():
+    graph = _file_imports()
+    assert "bot.grading.version" in graph["bot.grading.grader"]
+    graph["bot.grading.version"] = graph["bot.grading.version"] | {"bot.grading.grader"}
+    assert _cycle(graph) == ["bot.grading.grader", "bot.grading.version", "bot.grading.grader"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from bot.errors import ConflictError
+from bot.schema import columns
 from bot.sessions import GRADED, SessionEngine
 
 # overall (0-10) -> fsrs rating: below 4 Again, below 6.5 Hard, below 8.5 Good, else Easy.
@@ -23,10 +24,11 @@ MODES = ("mix", "review", "new")
 CARD_TRIES = 20  # a card written by another grading meanwhile is read and reviewed again, this often at most
 INSERT_CARD = ("INSERT INTO cards(owner, item_id, card, due, reviews, updated_at) "
                "VALUES (:owner, :item_id, :card, :due, :reviews, :updated_at)")
-SESSION_COLUMNS = ("owner", "channel", "topic", "question_ids", "position", "status", "meta", "created_at",
-                   "updated_at")
-ANSWER_COLUMNS = {"position", "question_id", "question", "answer", "content_hash", "status", "grade", "overall",
-                  "error", "model", "source", "created_at", "graded_at", "grading_version", "follow_up"}
+# What an export carries and an import writes: the tables' columns (bot.schema) but the ids, which
+# are each database's own, and a replica's claim, which is about a process of this database.
+LOCAL_COLUMNS = {"id", "session_id", "claimed_by", "claimed_at"}
+SESSION_COLUMNS = tuple(c for c in columns("sessions") if c not in LOCAL_COLUMNS)
+ANSWER_COLUMNS = tuple(c for c in columns("answers") if c not in LOCAL_COLUMNS)
 
 
 def _utc(ts: str | datetime | None = None) -> datetime:
@@ -238,15 +240,9 @@ def export_lines(store, owner: str) -> list[dict]:
     out = [{"kind": "interview-bot-history", "version": 1, "owner": owner}]
     with store.connect() as db:  # one transaction: a consistent picture while others write
         for s in db.execute("SELECT * FROM sessions WHERE owner=:owner ORDER BY id", owner=owner).all():
-            answers = [dict(a) for a in db.execute("SELECT * FROM answers WHERE session_id=:id ORDER BY position, id",
-                                                   id=s["id"])]
-            for a in answers:
-                a.pop("id"), a.pop("session_id")
-                # a replica's claim is about a process of this database, not part of the history
-                a.pop("claimed_by", None), a.pop("claimed_at", None)
-            rec = dict(s)
-            rec.pop("id")
-            out.append({"kind": "session", **rec, "answers": answers})
+            answers = [{c: a[c] for c in ANSWER_COLUMNS}
+                       for a in db.execute("SELECT * FROM answers WHERE session_id=:id ORDER BY position, id", id=s["id"])]
+            out.append({"kind": "session", **{c: s[c] for c in SESSION_COLUMNS}, "answers": answers})
         for c in db.execute("SELECT * FROM cards WHERE owner=:owner ORDER BY item_id", owner=owner):
             out.append({"kind": "card", **dict(c)})
     return out
@@ -283,7 +279,7 @@ def import_lines(store, path, owner: str | None = None) -> tuple[int, int]:
                 session_id = db.insert(f"INSERT INTO sessions({', '.join(row)}) VALUES ({_binds(row)})", row)
                 for a in r.get("answers", []):
                     answer = {k: v for k, v in a.items() if k not in ("id", "session_id")}
-                    unknown = set(answer) - ANSWER_COLUMNS  # column names go into the SQL: only known ones
+                    unknown = set(answer) - set(ANSWER_COLUMNS)  # column names go into the SQL: only known ones
                     if unknown:
                         raise UsageError(f"{path}:{n}: an answer has fields this version does not know: "
                                          f"{', '.join(sorted(unknown))}.", "Upgrade interview-bot, then import again.")

@@ -24,30 +24,9 @@ log = logging.getLogger(__name__)
 SLACK = "slack"  # the engine's `channel` for sessions started from Slack
 DEFAULT_COUNT, MAX_COUNT = 5, 20
 WORDS = ("skip", "hint", "stop", "again", "retry")
-EVENTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS slack_events (
-    event_id TEXT PRIMARY KEY,
-    seen_at TEXT NOT NULL
-);
-"""
 EVENT_TTL = timedelta(days=3)  # Slack retries within minutes; keep a margin, then forget
-REMINDERS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS slack_reminders (
-    user_id TEXT PRIMARY KEY,
-    enabled INTEGER NOT NULL,
-    last_sent TEXT
-);
-"""
 REMIND_EVERY = timedelta(days=7)  # the weekly reminder: at most one DM a week, only when items are due
 _REMINDABLE = "enabled=1 AND (last_sent IS NULL OR last_sent <= :cutoff)"  # on, and last sent a week ago or never
-TURNS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS slack_turns (
-    session_id INTEGER PRIMARY KEY,
-    holder TEXT NOT NULL,
-    taken_at TEXT NOT NULL
-);
-"""
-
 USAGE = ("*Usage:* `/interview [topic] [count]` starts a mock interview here, e.g. `/interview cnn 3`.\n"
          "`/interview review [count]` asks the questions due for review (your weak answers come back on a "
          "spaced schedule); `/interview remind on|off` turns the weekly reminder in our DM on or off.\n"
@@ -145,13 +124,12 @@ def word_of(text: str) -> str | None:
 
 class EventLog:
     """Event ids already handled, in the engine's database: survives a restart, so a delivery
-    that Slack retries while the bot was down (or that reaches another replica) is handled once."""
+    that Slack retries while the bot was down (or that reaches another replica) is handled once.
+    Its table, like every table, is made by bot.schema's migrations when the store opens."""
 
     def __init__(self, store):
         self.store = store
-        # under a lock: two replicas starting at once would both try to create the table
-        with store.connect(lock="slack schema") as db:
-            db.script(EVENTS_SCHEMA)
+        with store.connect() as db:
             cutoff = (datetime.now(timezone.utc) - EVENT_TTL).isoformat(timespec="seconds")
             db.execute("DELETE FROM slack_events WHERE seen_at < :cutoff", cutoff=cutoff)
 
@@ -170,8 +148,6 @@ class Reminders:
 
     def __init__(self, store):
         self.store = store
-        with store.connect(lock="slack schema") as db:
-            db.script(REMINDERS_SCHEMA)
 
     def set(self, user: str, enabled: bool) -> None:
         with self.store.connect() as db:
@@ -213,8 +189,6 @@ class Turns:
     def __init__(self, store, lease: float = LEASE_S):
         self.store = store
         self.lease = lease
-        with store.connect(lock="slack schema") as db:
-            db.script(TURNS_SCHEMA)
 
     def take(self, session_id: int) -> str | None:
         """The turn's token, or None when another message holds it: one statement, so of two

@@ -45,6 +45,18 @@ def _card_id(owner: str, item_id: str) -> int:
     return int(hashlib.sha256(f"{owner}\x00{item_id}".encode()).hexdigest()[:12], 16)
 
 
+def topic_means(scores, items: dict) -> dict[str, tuple[float, int]]:
+    """What a topic's score is, wherever one is shown or used: the mean of the scores of answers
+    to its items (an item counts for each of its tags), and how many answers it is the mean of.
+    `scores`: (item id, score) pairs."""
+    by_tag: dict[str, list[float]] = defaultdict(list)
+    for item_id, score in scores:
+        item = items.get(item_id)
+        for tag in (item.tags if item else []):
+            by_tag[tag].append(score)
+    return {t: (sum(v) / len(v), len(v)) for t, v in by_tag.items()}
+
+
 def rating_for(overall: float) -> int:
     return next(r for cut, r in RATING_CUTS if overall < cut)
 
@@ -152,11 +164,7 @@ class Coach:
         latest: dict[str, float] = {}
         for a in self.attempts(owner):
             latest[a.item_id] = a.overall
-        by_tag: dict[str, list[float]] = defaultdict(list)
-        for iid, score in latest.items():
-            for tag in getattr(self.engine.items.get(iid), "tags", []):
-                by_tag[tag].append(score)
-        return {t: sum(v) / len(v) for t, v in by_tag.items()}
+        return {t: mean for t, (mean, _) in topic_means(latest.items(), self.engine.items).items()}
 
     # --- what to ask ------------------------------------------------------------------------
     def plan(self, owner: str, pool: list, count: int, mode: str = "mix", *, now=None,
@@ -167,7 +175,7 @@ class Coach:
             raise ValueError(mode)
         cards = self.cards(owner)
         if mode == "mix" and not cards:  # no history yet: a plain draw, as before the coach
-            from bot.sessions import select_questions
+            from bot.corpus import select_questions
 
             return select_questions(pool, None, count, seed)
         ids = {it.id for it in pool}
@@ -201,6 +209,36 @@ class Coach:
                                   for i in summary["items"]]})
         return out
 
+    def home_stats(self, owner: str, limit: int = 10) -> dict:
+        """The numbers of a face's home (Slack's App Home): recent sessions, mean per session over
+        time, weakest topics, what is due. Session answers only, not follow-ups: the mean of a
+        session is of its questions."""
+        sessions = self.engine.list_sessions(owner, limit=200)
+        rows, trend, scores = [], [], []
+        for s in sessions:
+            summary = self.engine.summary(s)
+            scores += [(a.question_id, a.grade.overall) for a in self.engine.answers(s) if a.status == GRADED and a.grade]
+            date = s.created_at[:10]
+            if summary["mean"] is not None:
+                trend.append((date, summary["mean"]))
+            if len(rows) < limit:
+                rows.append({"id": s.id, "date": date, "topic": s.topic, "status": s.status,
+                             "mean": summary["mean"], "answered": summary["answered"],
+                             "questions": summary["questions"]})
+        weakest = sorted(((t, round(mean, 1), n) for t, (mean, n) in topic_means(scores, self.engine.items).items()),
+                         key=lambda x: (x[1], -x[2]))[:3]
+        due = self.due(owner)
+        upcoming = self.upcoming(owner, limit=1)
+        return {
+            "due": len(due),
+            "next_due": upcoming[0]["due"][:16].replace("T", " ") if upcoming and not due else None,
+            "sessions": rows,
+            "trend": list(reversed(trend))[-20:],  # oldest first
+            "average": round(sum(x for _, x in scores) / len(scores), 1) if scores else None,
+            "graded": len(scores),
+            "weakest": weakest,
+        }
+
     def progress(self, owner: str, now=None) -> dict:
         now = _utc(now)
         attempts = self.attempts(owner)
@@ -215,6 +253,7 @@ class Coach:
                 if st in ("missing", "contradicted"):
                     missed[(a.item_id, point)] += 1
                 last_try[(a.item_id, point)] = st
+        means = topic_means(((a.item_id, a.overall) for a in attempts), self.engine.items)
         cards = self.cards(owner)
         practised = {datetime.fromisoformat(a.when).date() for a in attempts}
         day = now.date() if now.date() in practised else now.date() - timedelta(days=1)
@@ -223,8 +262,8 @@ class Coach:
             streak, day = streak + 1, day - timedelta(days=1)
         return {
             "owner": owner, "answers": len(attempts), "items_seen": len(cards),
-            "topics": {t: {"answers": len(v), "mean": round(sum(x["overall"] for x in v) / len(v), 1),
-                           "trend": v[-10:]} for t, v in sorted(by_topic.items())},
+            "topics": {t: {"answers": means[t][1], "mean": round(means[t][0], 1), "trend": v[-10:]}
+                       for t, v in sorted(by_topic.items())},
             "most_missed": [{"item_id": i, "point": p, "missed": n, "latest": last_try[(i, p)]}
                             for (i, p), n in missed.most_common(10)],
             "due_now": [i for i, _ in self.due(owner, now)],

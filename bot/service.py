@@ -19,12 +19,19 @@ from collections import deque
 from contextlib import contextmanager
 from typing import Callable
 
-from bot.errors import InterviewError, NotFoundError
+from bot.errors import InterviewError, NotFoundError, UsageError
 from bot.grading.grader import Grader, Question
-from bot.grading.result import Grade
-from bot.sessions import AnswerRecord, Session, SessionEngine, Store
+from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Grade
+from bot.grading.signals import title as signal_title
+from bot.sessions import FOLLOW_UP, GRADED, LEASE_S, AnswerRecord, Session, SessionEngine, Store
+
+# What the faces show of the core, named here: a face imports nothing of bot.sessions, bot.coach,
+# bot.db or bot.grading (tests/test_architecture.py), so that what it may reach is this module's.
+__all__ = ["InterviewService", "resolve_question", "Question", "Grade", "Session", "AnswerRecord", "Stage", "signal_title",
+           "COVERED", "PARTIAL", "MISSING", "CONTRADICTED", "GRADED", "FOLLOW_UP", "LEASE_S"]
 
 Stage = Callable[[str], None]
+_CONFIGURED = object()  # InterviewService.open without `llm`: the configured backend's, loaded when needed
 WARMED_KEPT = 100  # the latest question ids warmed that WarmUps.done keeps (a replica runs for months)
 
 log = logging.getLogger(__name__)
@@ -204,6 +211,25 @@ class TurnLocks:
         return lock is not None and lock.locked()
 
 
+def resolve_question(items: list, text: str, open_index: Callable[[], object], threshold: float):
+    """(the corpus item, None) for a corpus id; else (the item, the match) whose question is
+    closest to `text` in the index `open_index` opens (only then: it embeds the corpus), matched
+    with at least `threshold` confidence. A function, not a method: a face asks it before it
+    loads the model for the grading."""
+    by_id = {i.id: i for i in items}
+    item = by_id.get(text.strip())
+    if item is not None:
+        return item, None
+    from bot.matching import QuestionMatcher
+
+    m = QuestionMatcher(open_index(), by_id).best(text)
+    if not m.matched:
+        raise NotFoundError(f"No corpus question matches {text!r} (closest: {m.question_id}, "
+                            f"match confidence {m.confidence:.2f} < {threshold}).",
+                            "Pass a corpus id (see `interview corpus list`) or rephrase the question.")
+    return by_id[m.question_id], m
+
+
 class InterviewService:
     """Sessions and grading for every face. Built over an engine whose grader is ready, or with
     `load`, a function that builds the grader (the embedded model takes seconds to load): started
@@ -228,9 +254,14 @@ class InterviewService:
             threading.Thread(target=self._load, daemon=True, name="load grader").start()
 
     @classmethod
-    def open(cls, settings, items, *, grader: Grader | None = None, background: bool = False) -> "InterviewService":
-        """The service over the configured history database, with `grader` or the configured
-        LLM backend's (loaded in the background when `background` is set)."""
+    def open(cls, settings, items, *, llm=_CONFIGURED, grader: Grader | None = None,
+             background: bool = False) -> "InterviewService":
+        """The service over the configured history database, grading with `llm` (None: without a
+        model), or `grader`, or else the configured LLM backend's (loaded in the background when
+        `background` is set, else on the first grading: a face that never grades never loads it)."""
+        if llm is not _CONFIGURED:
+            grader = Grader(llm)
+
         def load() -> Grader:
             from bot.llm import get_llm
 
@@ -338,9 +369,12 @@ class InterviewService:
             self.coach.record(self.engine.get(rec.session_id).owner, rec.question_id, grade.overall)
         return grade
 
-    def grade_text(self, question: Question, text: str, source: str, *, stage: Stage | None = None) -> Grade:
-        """One answer outside a session (`interview grade`): saved first, then graded."""
+    def grade_text(self, question, text: str, source: str, *, stage: Stage | None = None) -> Grade:
+        """One answer outside a session (`interview grade`) to a Question or a corpus item: saved
+        first, then graded."""
+        question = question if isinstance(question, Question) else Question.from_item(question)
         return self.grade(self.engine.record(question, text, source=source), question, stage=stage)
+
 
     def follow_up(self, item, grade: Grade, *, exclude: set[int] | None = None, stage: Stage | None = None):
         """One question aimed at the most important key point the answer missed (None when nothing
@@ -397,13 +431,26 @@ class InterviewService:
             self._coach = Coach(self.engine)
         return self._coach
 
+    def validate_start(self, owner: str, *, mode: str | None = None, topic: str | None = None, count: int = 5) -> None:
+        """Raise what `start` would raise for a topic that matches nothing, or a review with
+        nothing due, and write nothing: a face checks before it posts anything."""
+        from bot.corpus import select_questions
+
+        select_questions(list(self.engine.items.values()), topic, count)
+        if mode == "review" and not self.coach.due(owner):
+            raise self._nothing_due(owner)
+
+    def _nothing_due(self, owner: str) -> UsageError:
+        nxt = self.coach.upcoming(owner, limit=1)
+        return UsageError("Nothing is due for review now" + (f" (next: {nxt[0]['item_id']} at {nxt[0]['due']})."
+                                                             if nxt else "."), "Run `interview start` for new questions.")
+
     def start(self, owner: str, *, mode: str | None = None, count: int = 5, topic: str | None = None,
               seed: int | None = None, packs: list[str] | None = None, language: str | None = None,
               difficulty: str | None = None, **kw) -> Session:
         """A new session. With `mode` the coach plans it from the person's history: `mix` (due
         items first, then unseen ones from weak topics), `review` (only due), `new` (only unseen)."""
-        from bot.errors import UsageError
-        from bot.sessions import narrow, select_questions
+        from bot.corpus import narrow, select_questions
 
         if mode is None:
             return self.engine.start(owner, count=count, topic=topic, seed=seed, packs=packs, language=language,
@@ -414,10 +461,7 @@ class InterviewService:
         chosen = self.coach.plan(owner, pool, count, mode, seed=seed)
         if not chosen:
             if mode == "review":
-                nxt = self.coach.upcoming(owner, limit=1)
-                raise UsageError("Nothing is due for review now" + (f" (next: {nxt[0]['item_id']} at {nxt[0]['due']})."
-                                                                    if nxt else "."),
-                                 "Run `interview start` for new questions.")
+                raise self._nothing_due(owner)
             raise UsageError("You have answered every question of this selection.", "Use --review, or other packs.")
         return self.engine.start(owner, count=count, topic=topic, chosen=chosen, **kw)
 
@@ -460,6 +504,20 @@ class InterviewService:
     def turn_busy(self, session_id: int) -> bool:
         """Is a message of this session being handled in this process now?"""
         return self._turns.busy(session_id)
+
+    # --- what the coach knows -------------------------------------------------------------
+    def home_stats(self, owner: str, limit: int = 10) -> dict:
+        return self.coach.home_stats(owner, limit)
+
+    def export_history(self, owner: str) -> list[dict]:
+        from bot.coach import export_lines
+
+        return export_lines(self.engine.store, owner)
+
+    def import_history(self, path, owner: str | None = None) -> tuple[int, int]:
+        from bot.coach import import_lines
+
+        return import_lines(self.engine.store, path, owner)
 
     # --- shutdown -------------------------------------------------------------------------
     def _shut(self) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -16,8 +15,7 @@ from typing import Callable, Iterator
 
 from bot.config import ENV_VARS, Settings
 from bot.errors import ConfigError, InterviewError, LLMError, ModelError, StoreError, UsageError
-from bot.service import InterviewService
-from bot.sessions import GRADED, LEASE_S, Session
+from bot.service import LEASE_S, InterviewService, Session
 
 log = logging.getLogger(__name__)
 
@@ -261,36 +259,5 @@ class InterviewCore:
         return s if s and s.status == "active" and s.owner == owner else None
 
     def home_stats(self, owner: str, limit: int = 10) -> dict:
-        """The App Home numbers: recent sessions, mean per session over time, weakest tags."""
-        sessions = self.engine.list_sessions(owner, limit=200)
-        rows, trend, all_scores = [], [], []
-        by_tag: dict[str, list[float]] = defaultdict(list)
-        for s in sessions:
-            summary = self.engine.summary(s)
-            for a in self.engine.answers(s):
-                if a.status == GRADED and a.grade:
-                    all_scores.append(a.grade.overall)
-                    item = self.engine.items.get(a.question_id)
-                    for tag in (item.tags if item else []):
-                        by_tag[tag].append(a.grade.overall)
-            date = s.created_at[:10]
-            if summary["mean"] is not None:
-                trend.append((date, summary["mean"]))
-            if len(rows) < limit:
-                rows.append({"id": s.id, "date": date, "topic": s.topic, "status": s.status,
-                             "mean": summary["mean"], "answered": summary["answered"],
-                             "questions": summary["questions"]})
-        weakest = sorted(((t, round(sum(v) / len(v), 1), len(v)) for t, v in by_tag.items()),
-                         key=lambda x: (x[1], -x[2]))[:3]
-        due = self.service.coach.due(owner)
-        upcoming = self.service.coach.upcoming(owner, limit=1)
-        return {
-            "due": len(due),
-            "next_due": upcoming[0]["due"][:16].replace("T", " ") if upcoming and not due else None,
-            "reminder": self.reminders.enabled(owner),
-            "sessions": rows,
-            "trend": list(reversed(trend))[-20:],  # oldest first
-            "average": round(sum(all_scores) / len(all_scores), 1) if all_scores else None,
-            "graded": len(all_scores),
-            "weakest": weakest,
-        }
+        """The App Home numbers (the coach's, bot.coach.Coach.home_stats) and the reminder's state."""
+        return {**self.service.home_stats(owner, limit), "reminder": self.reminders.enabled(owner)}

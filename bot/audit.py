@@ -77,11 +77,11 @@ def _pack_of(path: str, packs_by_file: dict[str, str]) -> str:
     return packs_by_file.get(path.rsplit(":", 1)[0], Path(path.rsplit(":", 1)[0]).stem)
 
 
-def audit(paths: list[Path], *, packs: list[str] | None = None, grader=None,
+def audit(paths: list[Path], *, packs: list[str] | None = None, llm=None, grader=None,
           progress: Callable[[int, int], None] | None = None) -> AuditReport:
-    """Audit the packs under `paths` (only those named in `packs` when given). `grader` is the
-    product's Grader: model-free (Grader(None)) checks support by embeddings and terms; with a
-    model it also reads the model's missing list and fact-checks the reference."""
+    """Audit the packs under `paths` (only those named in `packs` when given), with `grader` or
+    else the product's Grader over `llm`: model-free (None) checks support by embeddings and
+    terms; with a model it also reads the model's missing list and fact-checks the reference."""
     parsed, problems = check_files(paths)
     by_file = {str(cf.path): cf.meta.get("name", cf.path.stem) for cf in parsed}
     chosen = [cf for cf in parsed if not packs or cf.meta.get("name") in packs]
@@ -98,7 +98,7 @@ def audit(paths: list[Path], *, packs: list[str] | None = None, grader=None,
                     report.findings.append(Finding(
                         "error", "format", cf.meta.get("name", ""), it.id,
                         f"`same as: {t}` names no item of the packs audited; fix the id or remove it", it.source))
-    grader = grader or Grader(None, check_topic=False)
+    grader = grader or Grader(llm, check_topic=False)
     report.model = grader.llm.name
     items = [(cf, it) for cf in chosen for it in cf.items]
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from bot.errors import ConflictError
+from bot.schema import columns
 from bot.sessions import GRADED, SessionEngine
 
 # overall (0-10) -> fsrs rating: below 4 Again, below 6.5 Hard, below 8.5 Good, else Easy.
@@ -23,10 +24,11 @@ MODES = ("mix", "review", "new")
 CARD_TRIES = 20  # a card written by another grading meanwhile is read and reviewed again, this often at most
 INSERT_CARD = ("INSERT INTO cards(owner, item_id, card, due, reviews, updated_at) "
                "VALUES (:owner, :item_id, :card, :due, :reviews, :updated_at)")
-SESSION_COLUMNS = ("owner", "channel", "topic", "question_ids", "position", "status", "meta", "created_at",
-                   "updated_at")
-ANSWER_COLUMNS = {"position", "question_id", "question", "answer", "content_hash", "status", "grade", "overall",
-                  "error", "model", "source", "created_at", "graded_at", "grading_version", "follow_up"}
+# What an export carries and an import writes: the tables' columns (bot.schema) but the ids, which
+# are each database's own, and a replica's claim, which is about a process of this database.
+LOCAL_COLUMNS = {"id", "session_id", "claimed_by", "claimed_at"}
+SESSION_COLUMNS = tuple(c for c in columns("sessions") if c not in LOCAL_COLUMNS)
+ANSWER_COLUMNS = tuple(c for c in columns("answers") if c not in LOCAL_COLUMNS)
 
 
 def _utc(ts: str | datetime | None = None) -> datetime:
@@ -41,6 +43,18 @@ def _card_id(owner: str, item_id: str) -> int:
     import hashlib
 
     return int(hashlib.sha256(f"{owner}\x00{item_id}".encode()).hexdigest()[:12], 16)
+
+
+def topic_means(scores, items: dict) -> dict[str, tuple[float, int]]:
+    """What a topic's score is, wherever one is shown or used: the mean of the scores of answers
+    to its items (an item counts for each of its tags), and how many answers it is the mean of.
+    `scores`: (item id, score) pairs."""
+    by_tag: dict[str, list[float]] = defaultdict(list)
+    for item_id, score in scores:
+        item = items.get(item_id)
+        for tag in (item.tags if item else []):
+            by_tag[tag].append(score)
+    return {t: (sum(v) / len(v), len(v)) for t, v in by_tag.items()}
 
 
 def rating_for(overall: float) -> int:
@@ -150,11 +164,7 @@ class Coach:
         latest: dict[str, float] = {}
         for a in self.attempts(owner):
             latest[a.item_id] = a.overall
-        by_tag: dict[str, list[float]] = defaultdict(list)
-        for iid, score in latest.items():
-            for tag in getattr(self.engine.items.get(iid), "tags", []):
-                by_tag[tag].append(score)
-        return {t: sum(v) / len(v) for t, v in by_tag.items()}
+        return {t: mean for t, (mean, _) in topic_means(latest.items(), self.engine.items).items()}
 
     # --- what to ask ------------------------------------------------------------------------
     def plan(self, owner: str, pool: list, count: int, mode: str = "mix", *, now=None,
@@ -165,7 +175,7 @@ class Coach:
             raise ValueError(mode)
         cards = self.cards(owner)
         if mode == "mix" and not cards:  # no history yet: a plain draw, as before the coach
-            from bot.sessions import select_questions
+            from bot.corpus import select_questions
 
             return select_questions(pool, None, count, seed)
         ids = {it.id for it in pool}
@@ -199,6 +209,36 @@ class Coach:
                                   for i in summary["items"]]})
         return out
 
+    def home_stats(self, owner: str, limit: int = 10) -> dict:
+        """The numbers of a face's home (Slack's App Home): recent sessions, mean per session over
+        time, weakest topics, what is due. Session answers only, not follow-ups: the mean of a
+        session is of its questions."""
+        sessions = self.engine.list_sessions(owner, limit=200)
+        rows, trend, scores = [], [], []
+        for s in sessions:
+            summary = self.engine.summary(s)
+            scores += [(a.question_id, a.grade.overall) for a in self.engine.answers(s) if a.status == GRADED and a.grade]
+            date = s.created_at[:10]
+            if summary["mean"] is not None:
+                trend.append((date, summary["mean"]))
+            if len(rows) < limit:
+                rows.append({"id": s.id, "date": date, "topic": s.topic, "status": s.status,
+                             "mean": summary["mean"], "answered": summary["answered"],
+                             "questions": summary["questions"]})
+        weakest = sorted(((t, round(mean, 1), n) for t, (mean, n) in topic_means(scores, self.engine.items).items()),
+                         key=lambda x: (x[1], -x[2]))[:3]
+        due = self.due(owner)
+        upcoming = self.upcoming(owner, limit=1)
+        return {
+            "due": len(due),
+            "next_due": upcoming[0]["due"][:16].replace("T", " ") if upcoming and not due else None,
+            "sessions": rows,
+            "trend": list(reversed(trend))[-20:],  # oldest first
+            "average": round(sum(x for _, x in scores) / len(scores), 1) if scores else None,
+            "graded": len(scores),
+            "weakest": weakest,
+        }
+
     def progress(self, owner: str, now=None) -> dict:
         now = _utc(now)
         attempts = self.attempts(owner)
@@ -213,6 +253,7 @@ class Coach:
                 if st in ("missing", "contradicted"):
                     missed[(a.item_id, point)] += 1
                 last_try[(a.item_id, point)] = st
+        means = topic_means(((a.item_id, a.overall) for a in attempts), self.engine.items)
         cards = self.cards(owner)
         practised = {datetime.fromisoformat(a.when).date() for a in attempts}
         day = now.date() if now.date() in practised else now.date() - timedelta(days=1)
@@ -221,8 +262,8 @@ class Coach:
             streak, day = streak + 1, day - timedelta(days=1)
         return {
             "owner": owner, "answers": len(attempts), "items_seen": len(cards),
-            "topics": {t: {"answers": len(v), "mean": round(sum(x["overall"] for x in v) / len(v), 1),
-                           "trend": v[-10:]} for t, v in sorted(by_topic.items())},
+            "topics": {t: {"answers": means[t][1], "mean": round(means[t][0], 1), "trend": v[-10:]}
+                       for t, v in sorted(by_topic.items())},
             "most_missed": [{"item_id": i, "point": p, "missed": n, "latest": last_try[(i, p)]}
                             for (i, p), n in missed.most_common(10)],
             "due_now": [i for i, _ in self.due(owner, now)],
@@ -238,15 +279,9 @@ def export_lines(store, owner: str) -> list[dict]:
     out = [{"kind": "interview-bot-history", "version": 1, "owner": owner}]
     with store.connect() as db:  # one transaction: a consistent picture while others write
         for s in db.execute("SELECT * FROM sessions WHERE owner=:owner ORDER BY id", owner=owner).all():
-            answers = [dict(a) for a in db.execute("SELECT * FROM answers WHERE session_id=:id ORDER BY position, id",
-                                                   id=s["id"])]
-            for a in answers:
-                a.pop("id"), a.pop("session_id")
-                # a replica's claim is about a process of this database, not part of the history
-                a.pop("claimed_by", None), a.pop("claimed_at", None)
-            rec = dict(s)
-            rec.pop("id")
-            out.append({"kind": "session", **rec, "answers": answers})
+            answers = [{c: a[c] for c in ANSWER_COLUMNS}
+                       for a in db.execute("SELECT * FROM answers WHERE session_id=:id ORDER BY position, id", id=s["id"])]
+            out.append({"kind": "session", **{c: s[c] for c in SESSION_COLUMNS}, "answers": answers})
         for c in db.execute("SELECT * FROM cards WHERE owner=:owner ORDER BY item_id", owner=owner):
             out.append({"kind": "card", **dict(c)})
     return out
@@ -283,7 +318,7 @@ def import_lines(store, path, owner: str | None = None) -> tuple[int, int]:
                 session_id = db.insert(f"INSERT INTO sessions({', '.join(row)}) VALUES ({_binds(row)})", row)
                 for a in r.get("answers", []):
                     answer = {k: v for k, v in a.items() if k not in ("id", "session_id")}
-                    unknown = set(answer) - ANSWER_COLUMNS  # column names go into the SQL: only known ones
+                    unknown = set(answer) - set(ANSWER_COLUMNS)  # column names go into the SQL: only known ones
                     if unknown:
                         raise UsageError(f"{path}:{n}: an answer has fields this version does not know: "
                                          f"{', '.join(sorted(unknown))}.", "Upgrade interview-bot, then import again.")

@@ -48,11 +48,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bot.errors import CorpusError, NotFoundError
+from bot.errors import CorpusError, NotFoundError, UsageError
 
 META_KEYS = ("name", "title", "language", "domain")
 REQUIRED_META = ("name", "language", "domain")
@@ -405,3 +406,55 @@ def language_of(text: str) -> str:
 
 def items_by_id(items: list[Item]) -> dict[str, Item]:
     return {i.id: i for i in items}
+
+
+# --- choosing questions (a session's draw, a listing's filters) ------------------------------
+
+def narrow(items: list[Item], *, packs: list[str] | None = None, language: str | None = None,
+           difficulty: str | None = None) -> list[Item]:
+    """The items of the chosen packs, language and difficulty; a UsageError naming the choices
+    that exist when a filter matches nothing."""
+    pool = items
+    if packs:
+        known = sorted({i.corpus for i in items})
+        unknown = [p for p in packs if p not in known]
+        if unknown:
+            raise UsageError(f"No pack named {', '.join(unknown)}.", f"Use one of: {', '.join(known)} "
+                             "(`interview corpus list --packs`).")
+        pool = [i for i in pool if i.corpus in packs]
+    if language:
+        langs = sorted({i.language for i in pool})
+        pool = [i for i in pool if i.language == language.lower()]
+        if not pool:
+            raise UsageError(f"No question in {language!r} among the chosen packs.", f"Use one of: {', '.join(langs)}.")
+    if difficulty:
+        if difficulty.lower() not in ("easy", "medium", "hard"):
+            raise UsageError(f"--difficulty {difficulty!r} is not easy, medium or hard.")
+        pool = [i for i in pool if i.difficulty == difficulty.lower()]
+        if not pool:
+            raise UsageError(f"No {difficulty} question among the chosen packs.", "Drop --difficulty or pick another.")
+    return pool
+
+
+def select_questions(items: list[Item], topic: str | None, count: int, seed: int | None = None) -> list[Item]:
+    pool = items
+    if topic:
+        t = topic.lower()
+        pool = [i for i in items if any(t in tag.lower() for tag in i.tags) or t in i.question.lower()
+                or t == i.id or t in i.corpus.lower()]
+        if not pool:
+            tags = sorted({tag for i in items for tag in i.tags})
+            raise UsageError(f"No question matches the topic {topic!r}.",
+                             f"Use one of the tags: {', '.join(tags[:30])}")
+    rng = random.Random(seed)
+    ids = {i.id for i in pool}
+    if any(t in ids for i in pool for t in i.same_as):
+        # twins (`same as`) are one question: a session drawn from both behavioural packs asks it
+        # once, in whichever language the draw reaches first
+        kept, seen = [], set()
+        for i in rng.sample(pool, len(pool)):
+            if i.id not in seen:
+                seen.update([i.id, *i.same_as])
+                kept.append(i)
+        return kept[:count]
+    return rng.sample(pool, min(count, len(pool)))

@@ -120,9 +120,9 @@ def write(q: Question, grade: Grade, llm=None, language: str | None = None,
     # The embedded model takes about 20 s on 2 cores to write a follow-up (nlp-zh-007: shown 19.4 s
     # after the grade, then rejected for the template anyway); where the pack names the point's
     # aspect, the template asks about it at once. A fast endpoint still writes its own.
-    slow = getattr(llm, "writes_slowly", False) and aspect_of(q, i, language)
-    if llm is not None and getattr(llm, "name", "none") != "none" and not slow:
-        if getattr(llm, "caches_prefix", False):
+    slow = llm is not None and llm.writes_slowly and aspect_of(q, i, language)
+    if llm is not None and llm.name != "none" and not slow:
+        if llm.caches_prefix:
             try:
                 llm.prepare(*prefix(q))  # restores the warmed prefix (or evaluates it once)
             except Exception:  # noqa: BLE001 - a warm-up only saves time

@@ -19,13 +19,20 @@ from collections import deque
 from contextlib import contextmanager
 from typing import Callable
 
-from bot.errors import InterviewError, NotFoundError
+from bot.errors import InterviewError, NotFoundError, UsageError
 from bot.grading.grader import Grader, Question
-from bot.grading.result import Grade
+from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Grade
+from bot.grading.signals import title as signal_title
 from bot.llm.base import yielding_to
-from bot.sessions import AnswerRecord, Session, SessionEngine, Store
+from bot.sessions import FOLLOW_UP, GRADED, LEASE_S, AnswerRecord, Session, SessionEngine, Store
+
+# What the faces show of the core, named here: a face imports nothing of bot.sessions, bot.coach,
+# bot.db or bot.grading (tests/test_architecture.py), so that what it may reach is this module's.
+__all__ = ["InterviewService", "resolve_question", "Question", "Grade", "Session", "AnswerRecord", "Stage", "signal_title",
+           "COVERED", "PARTIAL", "MISSING", "CONTRADICTED", "GRADED", "FOLLOW_UP", "LEASE_S"]
 
 Stage = Callable[[str], None]
+_CONFIGURED = object()  # InterviewService.open without `llm`: the configured backend's, loaded when needed
 WARMED_KEPT = 100  # the latest question ids warmed that WarmUps.done keeps (a replica runs for months)
 
 log = logging.getLogger(__name__)
@@ -210,6 +217,25 @@ class TurnLocks:
         return lock is not None and lock.locked()
 
 
+def resolve_question(items: list, text: str, open_index: Callable[[], object], threshold: float):
+    """(the corpus item, None) for a corpus id; else (the item, the match) whose question is
+    closest to `text` in the index `open_index` opens (only then: it embeds the corpus), matched
+    with at least `threshold` confidence. A function, not a method: a face asks it before it
+    loads the model for the grading."""
+    by_id = {i.id: i for i in items}
+    item = by_id.get(text.strip())
+    if item is not None:
+        return item, None
+    from bot.matching import QuestionMatcher
+
+    m = QuestionMatcher(open_index(), by_id).best(text)
+    if not m.matched:
+        raise NotFoundError(f"No corpus question matches {text!r} (closest: {m.question_id}, "
+                            f"match confidence {m.confidence:.2f} < {threshold}).",
+                            "Pass a corpus id (see `interview corpus list`) or rephrase the question.")
+    return by_id[m.question_id], m
+
+
 class InterviewService:
     """Sessions and grading for every face. Built over an engine whose grader is ready, or with
     `load`, a function that builds the grader (the embedded model takes seconds to load): started
@@ -234,9 +260,14 @@ class InterviewService:
             threading.Thread(target=self._load, daemon=True, name="load grader").start()
 
     @classmethod
-    def open(cls, settings, items, *, grader: Grader | None = None, background: bool = False) -> "InterviewService":
-        """The service over the configured history database, with `grader` or the configured
-        LLM backend's (loaded in the background when `background` is set)."""
+    def open(cls, settings, items, *, llm=_CONFIGURED, grader: Grader | None = None,
+             background: bool = False) -> "InterviewService":
+        """The service over the configured history database, grading with `llm` (None: without a
+        model), or `grader`, or else the configured LLM backend's (loaded in the background when
+        `background` is set, else on the first grading: a face that never grades never loads it)."""
+        if llm is not _CONFIGURED:
+            grader = Grader(llm)
+
         def load() -> Grader:
             from bot.llm import get_llm
 
@@ -248,8 +279,8 @@ class InterviewService:
     # --- the grader -----------------------------------------------------------------------
     def _ready(self, grader: Grader) -> None:
         self.engine.grader = grader
-        self._gate = ModelGate(getattr(grader.llm, "concurrency", 1))
-        if getattr(grader.llm, "caches_prefix", False):
+        self._gate = ModelGate(grader.llm.concurrency)
+        if grader.llm.caches_prefix:
             self._warmups = WarmUps(self._gate, grader, then=self._warm_follow_up)
         if self._closing:  # close() ran while the model loaded
             self._shut()
@@ -261,7 +292,7 @@ class InterviewService:
         llm = self.engine.grader.llm
         # A slow model leaves follow-ups on points with an aspect to the template (bot.followups):
         # its prompt is worth warming only where some point has none.
-        needed = not getattr(llm, "writes_slowly", False) or any(
+        needed = not llm.writes_slowly or any(
             len(q.aspects.get(lang, [])) < len(q.key_points) for lang in {q.language, "zh", "en"})
         if self.warm_follow_ups and needed:
             from bot import followups
@@ -349,9 +380,12 @@ class InterviewService:
             self.coach.record(self.engine.get(rec.session_id).owner, rec.question_id, grade.overall)
         return grade
 
-    def grade_text(self, question: Question, text: str, source: str, *, stage: Stage | None = None) -> Grade:
-        """One answer outside a session (`interview grade`): saved first, then graded."""
+    def grade_text(self, question, text: str, source: str, *, stage: Stage | None = None) -> Grade:
+        """One answer outside a session (`interview grade`) to a Question or a corpus item: saved
+        first, then graded."""
+        question = question if isinstance(question, Question) else Question.from_item(question)
         return self.grade(self.engine.record(question, text, source=source), question, stage=stage)
+
 
     def follow_up(self, item, grade: Grade, *, exclude: set[int] | None = None, stage: Stage | None = None):
         """One question aimed at the most important key point the answer missed (None when nothing
@@ -362,7 +396,7 @@ class InterviewService:
         if followups.target(grade, exclude=exclude) is None:
             return None
         llm = self.grader(stage).llm
-        if getattr(llm, "name", "none") == "none":
+        if llm.name == "none":
             return followups.write(q, grade, None, grade_language(grade), exclude)
         with self._gate.grading(stage):
             if stage is not None:
@@ -408,13 +442,26 @@ class InterviewService:
             self._coach = Coach(self.engine)
         return self._coach
 
+    def validate_start(self, owner: str, *, mode: str | None = None, topic: str | None = None, count: int = 5) -> None:
+        """Raise what `start` would raise for a topic that matches nothing, or a review with
+        nothing due, and write nothing: a face checks before it posts anything."""
+        from bot.corpus import select_questions
+
+        select_questions(list(self.engine.items.values()), topic, count)
+        if mode == "review" and not self.coach.due(owner):
+            raise self._nothing_due(owner)
+
+    def _nothing_due(self, owner: str) -> UsageError:
+        nxt = self.coach.upcoming(owner, limit=1)
+        return UsageError("Nothing is due for review now" + (f" (next: {nxt[0]['item_id']} at {nxt[0]['due']})."
+                                                             if nxt else "."), "Run `interview start` for new questions.")
+
     def start(self, owner: str, *, mode: str | None = None, count: int = 5, topic: str | None = None,
               seed: int | None = None, packs: list[str] | None = None, language: str | None = None,
               difficulty: str | None = None, **kw) -> Session:
         """A new session. With `mode` the coach plans it from the person's history: `mix` (due
         items first, then unseen ones from weak topics), `review` (only due), `new` (only unseen)."""
-        from bot.errors import UsageError
-        from bot.sessions import narrow, select_questions
+        from bot.corpus import narrow, select_questions
 
         if mode is None:
             return self.engine.start(owner, count=count, topic=topic, seed=seed, packs=packs, language=language,
@@ -425,10 +472,7 @@ class InterviewService:
         chosen = self.coach.plan(owner, pool, count, mode, seed=seed)
         if not chosen:
             if mode == "review":
-                nxt = self.coach.upcoming(owner, limit=1)
-                raise UsageError("Nothing is due for review now" + (f" (next: {nxt[0]['item_id']} at {nxt[0]['due']})."
-                                                                    if nxt else "."),
-                                 "Run `interview start` for new questions.")
+                raise self._nothing_due(owner)
             raise UsageError("You have answered every question of this selection.", "Use --review, or other packs.")
         return self.engine.start(owner, count=count, topic=topic, chosen=chosen, **kw)
 
@@ -472,6 +516,20 @@ class InterviewService:
         """Is a message of this session being handled in this process now?"""
         return self._turns.busy(session_id)
 
+    # --- what the coach knows -------------------------------------------------------------
+    def home_stats(self, owner: str, limit: int = 10) -> dict:
+        return self.coach.home_stats(owner, limit)
+
+    def export_history(self, owner: str) -> list[dict]:
+        from bot.coach import export_lines
+
+        return export_lines(self.engine.store, owner)
+
+    def import_history(self, path, owner: str | None = None) -> tuple[int, int]:
+        from bot.coach import import_lines
+
+        return import_lines(self.engine.store, path, owner)
+
     # --- shutdown -------------------------------------------------------------------------
     def _shut(self) -> None:
         if self._gate is not None:
@@ -496,5 +554,4 @@ class InterviewService:
         if self._gate is not None and not self._gate.drain(max(0.0, deadline - time.monotonic())):
             return False
         grader = self.engine.grader
-        close = getattr(getattr(grader, "llm", None), "close", None)
-        return close(max(0.0, deadline - time.monotonic())) if close is not None else True
+        return grader.llm.close(max(0.0, deadline - time.monotonic())) if grader is not None else True

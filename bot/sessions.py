@@ -9,86 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bot.corpus import Item
-from bot.db import POSTGRESQL, SQLITE, Database
+from bot.corpus import Item, narrow, select_questions
+from bot.db import Database
 from bot.errors import ConflictError, InterviewError, NotFoundError, StoreError, UsageError
 from bot.grading.grader import Grader, Question
 from bot.grading.result import Grade
-
-# Schema versions: one ordered list of steps for both engines (bot.db.Database.migrate applies
-# the ones above the stored version, in one transaction). Step 1 is the schema as first shipped; a
-# SQLite database of that version says 0 (PRAGMA user_version) and gets step 1's CREATE ... IF NOT
-# EXISTS as a no-op. A database written by an older version opens and is upgraded; one written by a
-# newer version is refused with a clear message rather than damaged.
-MIGRATIONS: dict[int, list] = {
-    1: ["""CREATE TABLE IF NOT EXISTS sessions (
-            id {pk},
-            owner TEXT NOT NULL,
-            channel TEXT NOT NULL,          -- terminal | slack | ...
-            topic TEXT,
-            question_ids TEXT NOT NULL,     -- JSON list, the planned questions in order
-            position INTEGER NOT NULL DEFAULT 0,
-            status TEXT NOT NULL DEFAULT 'active',   -- active | finished | stopped
-            meta TEXT NOT NULL DEFAULT '{}',  -- the face's own data (e.g. Slack channel and thread)
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        )""",
-        """CREATE TABLE IF NOT EXISTS answers (
-            id {pk},
-            session_id INTEGER REFERENCES sessions(id),
-            position INTEGER,
-            question_id TEXT NOT NULL,
-            question TEXT NOT NULL,
-            answer TEXT NOT NULL,
-            content_hash TEXT NOT NULL,     -- question + answer: re-grading the same text is served from here
-            status TEXT NOT NULL,           -- pending | graded | error | skipped
-            grade TEXT,                     -- the Grade as JSON
-            overall {real},
-            error TEXT,
-            model TEXT,
-            source TEXT NOT NULL DEFAULT 'session',
-            created_at TEXT NOT NULL,
-            graded_at TEXT
-        )""",
-        "CREATE INDEX IF NOT EXISTS answers_by_hash ON answers(content_hash, status)",
-        "CREATE INDEX IF NOT EXISTS answers_by_session ON answers(session_id, position)"],
-    2: ["ALTER TABLE answers ADD COLUMN grading_version TEXT",
-        {SQLITE: "UPDATE answers SET grading_version = json_extract(grade, '$.grading_version') "
-                 "WHERE grade IS NOT NULL",
-         POSTGRESQL: "UPDATE answers SET grading_version = CAST(grade AS jsonb) ->> 'grading_version' "
-                     "WHERE grade IS NOT NULL"},
-        "CREATE INDEX IF NOT EXISTS answers_by_hash_version ON answers(content_hash, status, grading_version)"],
-    # bot.coach: one spaced-repetition card (fsrs) per person and item, updated after each grade.
-    3: ["""CREATE TABLE IF NOT EXISTS cards (
-            owner TEXT NOT NULL,
-            item_id TEXT NOT NULL,
-            card TEXT NOT NULL,           -- fsrs Card.to_json()
-            due TEXT NOT NULL,            -- ISO time, UTC (copied out of the card for queries)
-            reviews INTEGER NOT NULL DEFAULT 0,
-            updated_at TEXT NOT NULL,
-            PRIMARY KEY (owner, item_id))""",
-        "CREATE INDEX IF NOT EXISTS cards_due ON cards(owner, due)"],
-    # Replicas (several `interview slack --http` over one PostgreSQL): which process is grading a
-    # pending answer, and since when. A claim older than the lease belongs to a dead process.
-    4: ["ALTER TABLE answers ADD COLUMN claimed_by TEXT",
-        "ALTER TABLE answers ADD COLUMN claimed_at TEXT",
-        "CREATE INDEX IF NOT EXISTS answers_by_status ON answers(status, claimed_at)"],
-    # The key points a follow-up answer is graded against (JSON: points, by), kept with the answer
-    # so that another replica can grade it when the one that saved it died.
-    5: ["ALTER TABLE answers ADD COLUMN follow_up TEXT"],
-    # A face's thread (meta THREAD_KEY) copied into an indexed column: the Slack app looks up the
-    # session of every threaded message before its 3-second ack, which read every session's meta.
-    6: ["ALTER TABLE sessions ADD COLUMN thread TEXT",
-        {SQLITE: "UPDATE sessions SET thread = json_extract(meta, '$.thread_ts')",
-         POSTGRESQL: "UPDATE sessions SET thread = CAST(meta AS jsonb) ->> 'thread_ts'"},
-        "CREATE INDEX IF NOT EXISTS sessions_by_thread ON sessions(thread)"],
-}
-SCHEMA_VERSION = max(MIGRATIONS)
+from bot.schema import MIGRATIONS
 
 INSERT_ANSWER = ("INSERT INTO answers(session_id, position, question_id, question, answer, content_hash, status, "
                  "source, created_at, claimed_by, claimed_at, follow_up) VALUES (:session_id, :position, :question_id, "
@@ -182,56 +112,6 @@ class AnswerRecord:
         target = json.loads(r["follow_up"]) if r.get("follow_up") else None
         return cls(r["id"], r["session_id"], r["position"], r["question_id"], r["question"], r["answer"],
                    r["status"], grade, r["error"], r["source"], target)
-
-
-def narrow(items: list[Item], *, packs: list[str] | None = None, language: str | None = None,
-           difficulty: str | None = None) -> list[Item]:
-    """The items of the chosen packs, language and difficulty; a UsageError naming the choices
-    that exist when a filter matches nothing."""
-    pool = items
-    if packs:
-        known = sorted({i.corpus for i in items})
-        unknown = [p for p in packs if p not in known]
-        if unknown:
-            raise UsageError(f"No pack named {', '.join(unknown)}.", f"Use one of: {', '.join(known)} "
-                             "(`interview corpus list --packs`).")
-        pool = [i for i in pool if i.corpus in packs]
-    if language:
-        langs = sorted({i.language for i in pool})
-        pool = [i for i in pool if i.language == language.lower()]
-        if not pool:
-            raise UsageError(f"No question in {language!r} among the chosen packs.", f"Use one of: {', '.join(langs)}.")
-    if difficulty:
-        if difficulty.lower() not in ("easy", "medium", "hard"):
-            raise UsageError(f"--difficulty {difficulty!r} is not easy, medium or hard.")
-        pool = [i for i in pool if i.difficulty == difficulty.lower()]
-        if not pool:
-            raise UsageError(f"No {difficulty} question among the chosen packs.", "Drop --difficulty or pick another.")
-    return pool
-
-
-def select_questions(items: list[Item], topic: str | None, count: int, seed: int | None = None) -> list[Item]:
-    pool = items
-    if topic:
-        t = topic.lower()
-        pool = [i for i in items if any(t in tag.lower() for tag in i.tags) or t in i.question.lower()
-                or t == i.id or t in i.corpus.lower()]
-        if not pool:
-            tags = sorted({tag for i in items for tag in i.tags})
-            raise UsageError(f"No question matches the topic {topic!r}.",
-                             f"Use one of the tags: {', '.join(tags[:30])}")
-    rng = random.Random(seed)
-    ids = {i.id for i in pool}
-    if any(t in ids for i in pool for t in i.same_as):
-        # twins (`same as`) are one question: a session drawn from both behavioural packs asks it
-        # once, in whichever language the draw reaches first
-        kept, seen = [], set()
-        for i in rng.sample(pool, len(pool)):
-            if i.id not in seen:
-                seen.update([i.id, *i.same_as])
-                kept.append(i)
-        return kept[:count]
-    return rng.sample(pool, min(count, len(pool)))
 
 
 class SessionEngine:

@@ -122,11 +122,29 @@ def test_shipped_weights_hold_verdicts_and_the_product_entries():
         assert all(w >= 0 for w in entry.weights.values()) and entry.knots_x == sorted(entry.knots_x), name
 
 
-def test_grading_version_changes_with_what_changes_a_grade(monkeypatch):
+@pytest.mark.parametrize("file, old, new", [
+    ("signals.py", "FACT_LOW, FACT_HIGH = 0.5, 0.8", "FACT_LOW, FACT_HIGH = 0.5, 0.9"),
+    # named by no hand-kept list before the version hashed the sources: a stale grade was served
+    ("evidence.py", "FULL, WEAK = 0.85, 0.5", "FULL, WEAK = 0.85, 0.4"),
+    ("prechecks.py", "MIN_CONTENT_CHARS = 4", "MIN_CONTENT_CHARS = 5"),
+    ("weights.json", '"entries"', '"entries" '),
+])
+def test_grading_version_changes_with_what_changes_a_grade(monkeypatch, tmp_path, file, old, new):
     base = version.grading_version("m")
     assert version.grading_version("other") != base
-    monkeypatch.setattr(signals, "FACT_HIGH", 0.9)
+    copy = tmp_path / "grading"
+    copy.mkdir()
+    for f in [*version.GRADING_DIR.glob("*.py"), *version.GRADING_DIR.glob("*.json")]:
+        (copy / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setattr(version, "GRADING_DIR", copy)
+    assert version.grading_version("m") == base  # the same sources elsewhere: the same version
+    text = (copy / file).read_text("utf-8")
+    assert old in text
+    (copy / file).write_text(text.replace(old, new, 1), "utf-8")
     assert version.grading_version("m") != base
+
+
+def test_question_fingerprint_changes_with_the_question():
     fp = version.question_fingerprint("q", "ref", ["a", "b"])
     assert fp != version.question_fingerprint("q", "ref", ["a", "b", "c"])
     assert fp != version.question_fingerprint("q", "ref!", ["a", "b"])

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from bot.config import load_settings
 from bot.db import Database
 from bot.errors import StoreError
-from bot.sessions import MIGRATIONS, SCHEMA_VERSION, Store
+from bot.schema import MIGRATIONS, SCHEMA_VERSION
+from bot.sessions import Store
 from bot.slack.core import EventLog, Reminders
 from tests.servers import free_port
 

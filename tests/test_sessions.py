@@ -134,7 +134,7 @@ def test_a_database_written_by_an_earlier_version_opens_upgraded_and_works(tmp_p
     """tests/data/history/main-d01e751.sqlite3: the schema of main at d01e751 (user_version 0),
     one session of ann with a graded answer (a grade in that version's format) and a pending one."""
     from bot.llm.fake import FakeLLM
-    from bot.sessions import SCHEMA_VERSION
+    from bot.schema import SCHEMA_VERSION
 
     path = tmp_path / "history.sqlite3"
     shutil.copy(FIXTURE_DB, path)
@@ -158,9 +158,63 @@ def test_a_database_written_by_an_earlier_version_opens_upgraded_and_works(tmp_p
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
+SLACK_FIXTURE_DB = FIXTURE_DB.parent / "main-d43101b-slack.sqlite3"
+
+
+def test_a_database_the_slack_app_made_its_own_tables_in_is_upgraded_keeping_their_rows(tmp_path, corpus_items):
+    """tests/data/history/main-d43101b-slack.sqlite3, written by main at d43101b (schema 6), where
+    the Slack app created its tables itself: a Slack session of U1 with a pending answer, U1's card,
+    a handled event, U1's weekly reminder (sent 2026-03-02) and a turn held on the session. Its
+    tables are now a migration's (bot.schema), which must find them there and keep every row."""
+    from bot.schema import SCHEMA_VERSION
+    from bot.slack.core import Reminders, Turns
+
+    path = tmp_path / "history.sqlite3"
+    shutil.copy(SLACK_FIXTURE_DB, path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 6
+    store = Store(path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert [r[0] for r in db.execute("SELECT event_id FROM slack_events")] == ["Ev-old"]
+        assert db.execute("SELECT user_id, enabled, last_sent FROM slack_reminders").fetchall() == \
+            [("U1", 1, "2026-03-02T09:00:00+00:00")]
+        assert db.execute("SELECT session_id FROM slack_turns").fetchall() == [(1,)]
+    engine = SessionEngine(store, corpus_items, grader=None)
+    s = engine.find_by_thread("1700000000.000100")
+    assert (s.owner, s.channel, [a.answer for a in engine.ungraded(s)]) == ("U1", "slack", ["dropout 随机丢弃神经元"])
+    assert Reminders(store).enabled("U1")
+    a_century = 100 * 365 * 86400.0  # the turn was taken when the file was written: held, not yet expired
+    assert Turns(store, lease=a_century).take(s.id) is None and Turns(store).take(s.id) is not None
+
+
+def test_a_database_of_the_first_schema_gets_every_table(tmp_path):
+    path = tmp_path / "history.sqlite3"
+    shutil.copy(FIXTURE_DB, path)
+    Store(path)
+    with sqlite3.connect(path) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"sessions", "answers", "cards", "slack_events", "slack_reminders", "slack_turns"} <= tables
+
+
+def test_the_columns_read_from_the_migrations_are_the_database_s(tmp_path):
+    """export and import copy the columns bot.schema.columns() reads from the migrations: they must
+    be the ones a migrated database has, in its order."""
+    from bot.schema import columns
+
+    path = tmp_path / "history.sqlite3"
+    shutil.copy(FIXTURE_DB, path)
+    Store(path)
+    Store(tmp_path / "new.sqlite3")
+    for db_path in (path, tmp_path / "new.sqlite3"):
+        with sqlite3.connect(db_path) as db:
+            for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+                assert columns(table) == tuple(r[1] for r in db.execute(f"PRAGMA table_info({table})")), table
+
+
 def test_a_database_from_a_newer_version_is_refused_not_damaged(tmp_path):
     from bot.errors import StoreError
-    from bot.sessions import SCHEMA_VERSION
+    from bot.schema import SCHEMA_VERSION
 
     path = tmp_path / "history.sqlite3"
     shutil.copy(FIXTURE_DB, path)

@@ -13,12 +13,13 @@ from bot.cli.common import err, handle_errors, out
 PROFILE = typer.Option(None, "--profile", help="Whose history (default: your user name).")
 
 
-def _coach(s=None):
-    from bot.coach import Coach
-    from bot.sessions import SessionEngine, Store
+def _service(items: bool = True):
+    """The service over the history, without a model (these commands grade nothing). `items`:
+    whether the corpus is read; a history moves as it is without it, even under a broken corpus."""
+    from bot.service import InterviewService
 
-    s = s or common.settings()
-    return Coach(SessionEngine(Store(s.database_url), common.load_items(s), grader=None))
+    s = common.settings()
+    return InterviewService.open(s, common.load_items(s) if items else [], llm=None)
 
 
 @handle_errors
@@ -27,7 +28,7 @@ def history(profile: str = PROFILE, limit: int = typer.Option(20, "--limit", "-n
     """Your sessions: date, questions, mean score, items."""
     from rich.table import Table
 
-    rows = _coach().history(profile or common.owner(), limit=limit)
+    rows = _service().coach.history(profile or common.owner(), limit=limit)
     if as_json:
         print(json.dumps({"sessions": rows}, ensure_ascii=False, indent=2))
         return
@@ -50,7 +51,7 @@ def progress(profile: str = PROFILE, as_json: bool = typer.Option(False, "--json
     from rich.markup import escape
     from rich.table import Table
 
-    p = _coach().progress(profile or common.owner())
+    p = _service().coach.progress(profile or common.owner())
     if html is not None:
         from bot.reports.progress_html import render_progress
 
@@ -79,11 +80,7 @@ def progress(profile: str = PROFILE, as_json: bool = typer.Option(False, "--json
 @handle_errors
 def export(profile: str = PROFILE, out_path: Path = typer.Option(None, "--out", "-o", help="Write here instead of stdout.")):
     """Your history as JSONL (sessions with their answers and grades, and your review schedule)."""
-    from bot.coach import export_lines
-    from bot.sessions import Store
-
-    s = common.settings()
-    lines = export_lines(Store(s.database_url), profile or common.owner())
+    lines = _service(items=False).export_history(profile or common.owner())
     text = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines)
     if out_path:
         out_path.write_text(text, encoding="utf-8")
@@ -96,9 +93,5 @@ def export(profile: str = PROFILE, out_path: Path = typer.Option(None, "--out", 
 def import_history(path: Path = typer.Argument(..., help="A file written by `interview export`."),
                    profile: str = typer.Option(None, "--profile", help="Import as this person (default: as exported).")):
     """Add an exported history to this machine's (sessions already here are skipped)."""
-    from bot.coach import import_lines
-    from bot.sessions import Store
-
-    s = common.settings()
-    added, skipped = import_lines(Store(s.database_url), path, profile)
+    added, skipped = _service(items=False).import_history(path, profile)
     out.print(f"Imported {added} session(s); {skipped} already here.")

@@ -40,8 +40,7 @@ def list_items(paths: list[Path] = typer.Argument(None, help="Files or folders (
 
     from rich.table import Table
 
-    from bot.corpus import CorpusError, check_files
-    from bot.sessions import narrow
+    from bot.corpus import CorpusError, check_files, narrow
 
     s = settings()
     parsed, problems = check_files(paths or s.corpus_paths)
@@ -90,7 +89,6 @@ def audit(packs: list[str] = typer.Argument(None, help="Pack names (default: eve
 
     from bot.audit import audit as run_audit
     from bot.errors import UsageError
-    from bot.grading.grader import Grader
     from bot.reports.audit import render_html, render_markdown
 
     fmt = fmt.strip().lower()
@@ -106,11 +104,11 @@ def audit(packs: list[str] = typer.Argument(None, help="Pack names (default: eve
             raise UsageError(f"No pack named {', '.join(unknown)}.", f"Use one of: {', '.join(sorted(known))}.")
     from bot.cli.common import llm
 
-    grader = Grader(llm(s) if model else None, check_topic=False)
+    model_llm = llm(s) if model else None
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), console=err,
                   transient=True) as bar:
         task = bar.add_task("auditing", total=None)
-        report = run_audit(s.corpus_paths, packs=packs or None, grader=grader,
+        report = run_audit(s.corpus_paths, packs=packs or None, llm=model_llm,
                            progress=lambda done, total: bar.update(task, completed=done, total=total))
     if fmt == "json":
         import json

@@ -49,24 +49,6 @@ def reviewed_key_points(path: Path, ds) -> dict[str, list[str]]:
     return found
 
 
-def _calibration(choice: str, ds_name: str, present: set[str]):
-    """(the weights entry for this data set or None, a note for the report)."""
-    from bot.evaluation import calibration
-    from bot.grading import combine
-
-    if choice == "none" or ds_name == "corpus":  # our own set: the product's grade itself is reported
-        return None, ""
-    path = calibration.CALIBRATION_PATH if choice == "auto" else Path(choice)
-    if choice != "auto" and not path.is_file():
-        raise UsageError(f"--calibration {choice}: no such file.", "Use auto, none, or a weights JSON file.")
-    for name in (ds_name, f"{ds_name}_model_free"):
-        e = combine.load_file(path)["entries"].get(name)
-        if e and set(e.get("signals") or []) <= present:
-            return combine.Entry(**e), ""
-    return None, (f"{path} has no entry for {ds_name} with these signals: the grader's own overall is reported. "
-                  f"Fit one on a dev run (--fit).")
-
-
 def _fit_source_ok(meta: dict) -> None:
     """Tune on dev only: refuse test rows (and `all`, which holds them, for the built-in sets)."""
     from bot.evaluation.datasets import BUILTIN
@@ -179,9 +161,6 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
 
     from bot.evaluation import calibration as calib
     from bot.evaluation import datasets, keypoints, report, runner, sampling, verdict_fit
-    from bot.grading import prompt as prompts
-    from bot.grading.grader import Grader, Question, reference_points
-    from bot.grading.prechecks import language as detect_language
 
     s = common.settings()
     ds = datasets.load(dataset, split, columns=datasets.parse_columns(columns), scale_max=scale_max,
@@ -194,35 +173,19 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
         raise UsageError(f"{ds.path}: no rows in split {ds.split}.")
     no_model = no_model or s.backend == "none"
     llm = None if no_model else common.llm(s)
-    grader = Grader(llm)
+    grader = runner.grader_for(llm)
     llm = grader.llm
     drafter = keypoints.KeyPointDrafter(llm, s.home / "keypoints") if not no_model else None
     reviewed = reviewed_key_points(key_points, ds) if key_points else {}
     kp_source = (f"reviewed {key_points.name} {hashlib.sha256(key_points.read_bytes()).hexdigest()[:8]}"
                  if key_points else "curated (corpus)" if ds.rows[0].key_points
                  else "reference sentences" if no_model else f"drafted by {llm.name} ({keypoints.prompt_version()})")
-    questions: dict[str, Question] = {}
-
-    def question_for(row) -> Question:
-        if row.question_id not in questions:
-            points = (row.key_points or reviewed.get(row.question_id)
-                      or (reference_points(row.reference) if drafter is None else drafter.draft(row.question, row.reference)))
-            lang = detect_language(row.reference)
-            questions[row.question_id] = Question(row.question_id, row.question, row.reference, points, lang,
-                                                  translations=dict(row.translations or {}),
-                                                  structural=row.structural, references=dict(row.references or {}))
-        return questions[row.question_id]
-
-    def stored_question(row, stored: dict) -> Question:
-        points = row.key_points or [k["point"] for k in stored.get("key_points", [])] or question_for(row).key_points
-        return Question(row.question_id, row.question, row.reference, points, detect_language(row.reference),
-                        translations=dict(row.translations or {}), structural=row.structural,
-                        references=dict(row.references or {}))
+    questions = runner.RowQuestions(reviewed, drafter.draft if drafter is not None else None)
 
     run_dir = out_dir or default_run_dir(s, ds, limit, seed, llm.name)
     config = {"dataset": ds.name, "path": str(ds.path), "split": ds.split, "limit": limit, "seed": seed,
               "rows_sha": runner.rows_sha(rows), "rows": len(rows), "model": llm.name,
-              "prompt_version": prompts.prompt_version(), "key_points": kp_source,
+              "prompt_version": runner.prompt_version(), "key_points": kp_source,
               "scale_max": ds.scale_max, "step": ds.step, "run_dir": str(run_dir)}
     columns_ = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                 TextColumn("ETA"), TimeRemainingColumn()]
@@ -240,10 +203,10 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
                 if runner.RunDir(run_dir).meta() is None:
                     raise NotFoundError(f"{run_dir} holds no run to reassess.", "Run the evaluation first.")
                 # the run's own rows, whatever sample --limit would draw today
-                records = runner.reassess(run_dir, ds.rows, stored_question, "model_free" if no_model else "default")
+                records = runner.reassess(run_dir, ds.rows, questions.stored, "model_free" if no_model else "default")
                 rows = [r for r in ds.rows if r.id in {x["row_id"] for x in records}]
             else:
-                records = runner.Runner(grader, run_dir, question_for, progress=progress).run(rows, config, restart=restart)
+                records = runner.Runner(grader, run_dir, questions.for_row, progress=progress).run(rows, config, restart=restart)
         except KeyboardInterrupt:
             bar.stop()
             done = len([r for r in runner.RunDir(run_dir).latest().values() if r.get("status") == "ok"])
@@ -251,7 +214,7 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
                       "Run the same command again to resume.", soft_wrap=True)
             raise typer.Exit(130)
     present = set().union(*[set(r.get("features") or {}) for r in records if r.get("status") == "ok"] or [set()])
-    cal, note = _calibration(calibration, ds.name, present)
+    cal, note = calib.choose(calibration, ds.name, present)
     rep = report.build(ds.describe(), config, records, cal, note, dict(drafter.stats) if drafter else {}, run_dir,
                        key_point_verdicts=verdict_fit.metrics(rows, records))
     paths = report.write(rep, run_dir)

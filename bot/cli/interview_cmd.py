@@ -219,9 +219,8 @@ def grade(question: str = typer.Option(..., "--question", "-q", help="A corpus i
           as_json: bool = typer.Option(False, "--json", help="Print only the grade as JSON."),
           corpus: list[Path] = typer.Option(None, "--corpus", "-c", help="Corpus file or folder instead of the configured one.")):
     """Grade one answer to one corpus question."""
-    from bot.grading.grader import Grader, Question
     from bot.reports.terminal import render_grade
-    from bot.service import InterviewService
+    from bot.service import InterviewService, resolve_question
 
     if (answer is None) == (answer_file is None):
         raise UsageError("Give exactly one of --answer and --answer-file.")
@@ -236,21 +235,12 @@ def grade(question: str = typer.Option(..., "--question", "-q", help="A corpus i
         text = common.read_stdin_if_dash(answer)
     s = common.settings(corpus)
     items = common.load_items(s)
-    by_id = {i.id: i for i in items}
-    item = by_id.get(question.strip())
-    if item is None:
-        from bot.matching import QuestionMatcher
-
-        m = QuestionMatcher(common.index(s, items), by_id).best(question)
-        if not m.matched:
-            raise NotFoundError(f"No corpus question matches {question!r} (closest: {m.question_id}, "
-                                f"match confidence {m.confidence:.2f} < {s.match_threshold}).",
-                                "Pass a corpus id (see `interview corpus list`) or rephrase the question.")
-        item = by_id[m.question_id]
+    item, m = resolve_question(items, question, lambda: common.index(s, items), s.match_threshold)
+    if m is not None:
         err.print(f"[dim]matched {item.id} (similarity {m.score:.3f}, confidence {m.confidence:.2f}): {item.question}[/]")
-    service = InterviewService.open(s, items, grader=Grader(common.llm(s)))
+    service = InterviewService.open(s, items, llm=common.llm(s))
     with err.status("grading…", spinner="dots") as status:
-        result = service.grade_text(Question.from_item(item), text, "grade", stage=status.update)
+        result = service.grade_text(item, text, "grade", stage=status.update)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:

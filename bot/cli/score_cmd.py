@@ -89,7 +89,6 @@ def score(paths: list[Path] = typer.Argument(..., help="Transcript files or fold
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from bot.grading.grader import Grader
     from bot.reports.json_report import render_json_batch
     from bot.service import InterviewService
     from bot.transcripts.readers import normalize_format, read_path, read_turns
@@ -138,7 +137,7 @@ def score(paths: list[Path] = typer.Argument(..., help="Transcript files or fold
         s = common.settings(corpus)
         items = common.load_items(s)
         index = common.index(s, items)
-        service = InterviewService.open(s, items, grader=Grader(common.llm(s)))
+        service = InterviewService.open(s, items, llm=common.llm(s))
         with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err, transient=True) as bar:
             for f, text in texts:

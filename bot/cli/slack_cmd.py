@@ -15,7 +15,6 @@ def slack(http: bool = typer.Option(False, "--http", help="Serve the Events API 
                                                           "(needs SLACK_SIGNING_SECRET and a public URL)."),
           port: int = typer.Option(3000, "--port", help="HTTP port for --http; Slack posts to /slack/events.")):
     """Run the Slack app: /interview, answers in threads, transcript scoring, App Home."""
-    from bot.grading.grader import Grader
     from bot.service import InterviewService
     from bot.slack.app import RedactTokens, build_app, http_server, load_slack_config, run_socket_mode
 
@@ -27,7 +26,7 @@ def slack(http: bool = typer.Option(False, "--http", help="Serve the Events API 
     s = common.settings()
     items = common.load_items(s)
     idx = common.index(s, items)  # synced now, so the first transcript is scored without a wait
-    service = InterviewService.open(s, items, grader=Grader(common.llm(s)))
+    service = InterviewService.open(s, items, llm=common.llm(s))
     app = build_app(s, service, config=config, index=idx, base_url=config.api_url, sweep_every=s.sweep_every)
     if http:
         try:

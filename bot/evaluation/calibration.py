@@ -151,3 +151,18 @@ def _write(data: dict, path: Path) -> None:
         path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     except OSError as e:
         raise UsageError(f"Could not write {path}: {e.strerror}.", "Pick a writable --output path.") from None
+
+
+def choose(choice: str, ds_name: str, present: set[str]):
+    """(the weights entry for this data set or None, a note for the report)."""
+    if choice == "none" or ds_name == "corpus":  # our own set: the product's grade itself is reported
+        return None, ""
+    path = CALIBRATION_PATH if choice == "auto" else Path(choice)
+    if choice != "auto" and not path.is_file():
+        raise UsageError(f"--calibration {choice}: no such file.", "Use auto, none, or a weights JSON file.")
+    for name in (ds_name, f"{ds_name}_model_free"):
+        e = combine.load_file(path)["entries"].get(name)
+        if e and set(e.get("signals") or []) <= present:
+            return combine.Entry(**e), ""
+    return None, (f"{path} has no entry for {ds_name} with these signals: the grader's own overall is reported. "
+                  f"Fit one on a dev run (--fit).")

@@ -21,13 +21,52 @@ from pathlib import Path
 
 from bot.errors import InterviewError, UsageError
 from bot.evaluation.calibration import features
-from bot.grading.grader import Grader, Question
+from bot.grading import prompt as _prompt
+from bot.grading.grader import Grader, Question, reference_points
+from bot.grading.prechecks import language as detect_language
 
 RESULTS, META = "results.jsonl", "meta.json"
 OK, FAILED = "ok", "failed"
 # Keys of meta.json that must match for a run to resume (rows_sha pins the sample, so the data set
 # may sit in another folder on another machine); the rest is informational.
 IDENTITY = ("dataset", "split", "limit", "seed", "rows_sha", "model", "prompt_version", "key_points")
+
+
+def grader_for(llm) -> Grader:
+    """The product's grader over `llm` (None: without a model), as an evaluation grades with it."""
+    return Grader(llm)
+
+
+def prompt_version() -> str:
+    return _prompt.prompt_version()
+
+
+class RowQuestions:
+    """What a data set's row is graded against: its question, reference and key points (the
+    row's own, else `reviewed` ones, else drafted by `draft`, else the reference's sentences), in
+    the reference's language. One Question per question id, built once."""
+
+    def __init__(self, reviewed: dict[str, list[str]], draft: Callable[[str, str], list[str]] | None = None):
+        self.reviewed, self.draft = reviewed, draft
+        self._built: dict[str, Question] = {}
+
+    def for_row(self, row) -> Question:
+        if row.question_id not in self._built:
+            points = (row.key_points or self.reviewed.get(row.question_id)
+                      or (reference_points(row.reference) if self.draft is None else self.draft(row.question, row.reference)))
+            self._built[row.question_id] = self._question(row, points)
+        return self._built[row.question_id]
+
+    def stored(self, row, stored: dict) -> Question:
+        """For a reassessment: the key points the stored grade was made against where the row has none."""
+        points = row.key_points or [k["point"] for k in stored.get("key_points", [])] or self.for_row(row).key_points
+        return self._question(row, points)
+
+    @staticmethod
+    def _question(row, points: list[str]) -> Question:
+        return Question(row.question_id, row.question, row.reference, points, detect_language(row.reference),
+                        translations=dict(row.translations or {}), structural=row.structural,
+                        references=dict(row.references or {}))
 
 
 def rows_sha(rows) -> str:

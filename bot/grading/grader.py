@@ -189,15 +189,12 @@ def observations_of(grade: Grade) -> Observations | None:
                         list(grade.wrong_claims), grade.model_belief, list(grade.fact_checks))
 
 
-class _NoModel:
+class _NoModel(LLM):
     """The grader without a model: model-free signals only (`INTERVIEW_LLM_BACKEND=none`, or
     `interview eval --no-model`), scored by the `model_free` weights."""
     name = "none"
     concurrency = 8  # no model: only numpy work, limited by the cores
     caches_prefix = False
-
-    def prepare(self, system: str, user_prefix: str) -> None:
-        pass
 
 
 class Grader:
@@ -218,8 +215,7 @@ class Grader:
         for v in views:
             p = prompts.render(v.question, v.reference, v.key_points, v.language)
             for prefix in [(p.system, p.user_prefix)] + (
-                    [_factcheck_prompt(v, None)]
-                    if getattr(self.llm, "distribution", None) is not None and not SCORE_WITHOUT_MODEL else []):
+                    [_factcheck_prompt(v, None)] if self.llm.distribution is not None and not SCORE_WITHOUT_MODEL else []):
                 if should_yield():  # an answer waits for the model: it goes first
                     return
                 self._warm(*prefix)
@@ -280,7 +276,7 @@ class Grader:
     def _score_belief(self, messages: list[dict], text: str, reply: dict) -> float:
         """The model's expected rubric score (0-5): probability-weighted over the score options,
         which tracks human grades more smoothly than the single digit it wrote."""
-        read = getattr(self.llm, "distribution", None)
+        read = self.llm.distribution
         m = re.search(r'"score"\s*:\s*', text)
         dist = None
         if read is not None and m is not None:
@@ -297,7 +293,7 @@ class Grader:
         a signal its one-shot JSON reply missed. Asked after its own grading reply instead, it
         echoed that reply's verdict. Backends without token probabilities skip it. Returns the
         checks and whether the check failed (then none are kept)."""
-        read = getattr(self.llm, "distribution", None)
+        read = self.llm.distribution
         if read is None:
             return [], False
         statements = [x for x in lexical.sentences(answer) if len(normalize(x)) >= MIN_STATEMENT_CHARS]

@@ -61,7 +61,7 @@ class Grade:
     model_belief: float = 0.0
     reference_similarity: float = 0.0  # kept for grades stored by earlier versions
     signals: list[dict] = field(default_factory=list)  # every signal: name, value 0-1, explanation
-    grading_version: str = ""  # bot/grading/version.py: prompts, schema, constants, weights, model
+    grading_version: str = ""  # bot/grading/version.py: a hash of the grading sources, prompts, weights, model
     question_fingerprint: str = ""  # the question, reference and key points it was graded against
 
     def to_dict(self) -> dict:

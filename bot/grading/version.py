@@ -1,17 +1,29 @@
 """Grade identity. A stored grade is reused only when everything that made it is unchanged:
 
-- the grading version: every prompt file, the reply schema, the rubric constants of the signals
-  and the verdicts (cut-offs, scales), the feedback's sentences, the learned weights
-  (`weights.json`), the reducer, and the model's name;
+- the grading version: a hash of every source file of the grading (bot/grading/*.py: the reply
+  schema, the rubric constants of the signals, verdicts and pre-checks, the feedback's sentences,
+  the reducer), the judge's run-time code and its meta file (its weights' hash, its temperature),
+  the prompts the grading renders, the learned weights (`weights.json`), and the model's name;
 - the question's fingerprint: its text, reference answer and key points.
+
+The sources are hashed whole rather than a list of their constants: a list has to be kept by
+hand, and a constant left out of it served stale grades after it changed (evidence.WEAK, the
+pre-check patterns). Hence also nothing is imported from the grading here: a hash of files needs
+no module of it, and version.py stays out of the grader's import circle.
 """
 from __future__ import annotations
 
 import hashlib
-import json
+import os
+from pathlib import Path
 
 from bot.config import PROMPTS_DIR
+from bot.judge import model as judge_model
 
+GRADING_DIR = Path(__file__).resolve().parent  # its *.py and *.json (weights.json)
+JUDGE_DIR = judge_model.HERE
+# the judge modules that run at grading time (train.py, data.py and encoder.py only build it)
+JUDGE_SOURCES = ("model.py", "packing.py", "e5file.py")
 PROMPT_FILES = ("grade_system.md", "grade_user.md", "factcheck_system.md", "factcheck_user.md")
 
 
@@ -23,31 +35,25 @@ def _h(*parts: str) -> str:
     return h.hexdigest()
 
 
-def constants() -> str:
-    """Every number and schema outside the weights file that changes a grade, as one text."""
-    from bot.grading import combine, grader, judged, lexical, prechecks, prompt, signals, verdicts
-    from bot.judge import model as judge_model
+def _text(path: Path) -> str:
+    """A file's text as hashed: "" when absent (a judge not built yet), line ends as in git, so a
+    checkout with CRLF line ends computes the same version."""
+    try:
+        return path.read_bytes().replace(b"\r\n", b"\n").decode("utf-8")
+    except FileNotFoundError:
+        return ""
 
-    return json.dumps({
-        "schema": prompt.reply_schema(8), "score_enum": prompt.SCORE_ENUM,
-        "answer_sim": signals.ANSWER_SIM, "fact": [signals.FACT_LOW, signals.FACT_HIGH],
-        "max_wrong": signals.MAX_WRONG, "sim_scale": verdicts.SIM_SCALE, "reducer": combine.REDUCER,
-        "partly_quote_terms": verdicts.PARTLY_QUOTE_TERMS,
-        "injection_cap": combine.INJECTION_CAP, "off_topic": prechecks.OFF_TOPIC_SIMILARITY,
-        "statements": [grader.MIN_STATEMENT_CHARS, grader.MAX_STATEMENTS], "feedback": grader._FEEDBACK,
-        "cuts": [lexical.SENTENCE_END, lexical.CLAUSE_SEP], "judge_cuts": judged.CUTS, "judge_logit": verdicts.JUDGE_LOGIT,
-        "key_point_margin": combine.KEY_POINT_MARGIN, "score_without_model": grader.SCORE_WITHOUT_MODEL,
-        "judge": judge_model.shipped_version(), "max_contradicted": signals.MAX_CONTRADICTED,
-        "reference_language": grader.REFERENCE_LANGUAGE,
-    }, sort_keys=True)
+
+def sources() -> list[Path]:
+    """Every file whose text changes a grade, in a fixed order."""
+    judge_meta = Path(os.environ.get("INTERVIEW_JUDGE_DIR") or JUDGE_DIR) / judge_model.META_FILE
+    return [*sorted(GRADING_DIR.glob("*.py")), *sorted(GRADING_DIR.glob("*.json")),
+            *(JUDGE_DIR / name for name in JUDGE_SOURCES), judge_meta,
+            *(PROMPTS_DIR / name for name in PROMPT_FILES)]
 
 
 def grading_version(model: str) -> str:
-    from bot.grading import combine
-
-    prompts = [(PROMPTS_DIR / name).read_text(encoding="utf-8") for name in PROMPT_FILES]
-    weights = combine.WEIGHTS_PATH.read_text(encoding="utf-8") if combine.WEIGHTS_PATH.exists() else ""
-    return "g-" + _h(*prompts, constants(), weights, model)[:10]
+    return "g-" + _h(*(f"{p.name}\x00{_text(p)}" for p in sources()), model)[:10]
 
 
 def question_fingerprint(question: str, reference: str, key_points: list[str]) -> str:

@@ -5,9 +5,10 @@ import json
 from collections import deque
 
 from bot.errors import LLMError
+from bot.llm.base import LLM
 
 
-class FakeLLM:
+class FakeLLM(LLM):
     name = "fake"
     caches_prefix = True  # records prepare() calls, so tests see the warm-ups
 

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from bot.errors import ContextOverflowError, LLMError, ModelError
-from bot.llm.base import should_yield
+from bot.llm.base import LLM, should_yield
 
 SENTINEL = "\x00ANSWER_SLOT\x00"
 TOO_LONG_HINT = ("Shorten the answer (or split it into several), or set INTERVIEW_LOCAL_MODEL to a model with a "
@@ -120,7 +120,7 @@ class _FilteredStderr:
         return False
 
 
-class LocalLLM:
+class LocalLLM(LLM):
     concurrency = 1  # one llama.cpp context: calls take turns
     caches_prefix = True
     writes_slowly = True  # ~14 tokens/s on 2 cores: a sentence costs seconds (bot.followups)

@@ -17,6 +17,7 @@ import math
 import time
 
 from bot.errors import ConfigError, ContextOverflowError, LLMError
+from bot.llm.base import LLM
 
 FORMATS = ("json_schema", "json_object+schema", "json_object", None)
 TOP_LOGPROBS = 10  # alternatives read at one position (OpenAI allows up to 20)
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())  # shown where the app configures logging (Slack), not in a terminal interview
 
 
-class OpenAICompatLLM:
+class OpenAICompatLLM(LLM):
     caches_prefix = False  # servers cache prefixes themselves
 
     def __init__(self, model: str | None, base_url: str | None, api_key: str | None, timeout: float = 120.0,

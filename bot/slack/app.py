@@ -19,7 +19,6 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.service import InterviewService
-from bot.sessions import SessionEngine
 from bot.slack.core import InterviewCore
 
 log = logging.getLogger(__name__)
@@ -214,7 +213,7 @@ def _api_error(e: BoltError) -> str:
     return m.group(1) if m else "auth.test failed"
 
 
-def _index_factory(settings: Settings, engine: SessionEngine):
+def _index_factory(settings: Settings, engine):
     def open_index():
         from bot.index import QuestionIndex
 

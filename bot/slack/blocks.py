@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 
 from bot.corpus import Item
-from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Grade
-from bot.grading.signals import title as signal_title
+from bot.service import CONTRADICTED, COVERED, MISSING, PARTIAL, Grade, signal_title
 
 MAX_BLOCKS = 50  # per message
 MAX_HOME_BLOCKS = 100  # per views.publish

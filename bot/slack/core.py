@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -16,38 +15,16 @@ from typing import Callable, Iterator
 
 from bot.config import ENV_VARS, Settings
 from bot.errors import ConfigError, InterviewError, LLMError, ModelError, StoreError, UsageError
-from bot.service import InterviewService
-from bot.sessions import GRADED, LEASE_S, Session
+from bot.service import LEASE_S, InterviewService, Session
 
 log = logging.getLogger(__name__)
 
 SLACK = "slack"  # the engine's `channel` for sessions started from Slack
 DEFAULT_COUNT, MAX_COUNT = 5, 20
 WORDS = ("skip", "hint", "stop", "again", "retry")
-EVENTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS slack_events (
-    event_id TEXT PRIMARY KEY,
-    seen_at TEXT NOT NULL
-);
-"""
 EVENT_TTL = timedelta(days=3)  # Slack retries within minutes; keep a margin, then forget
-REMINDERS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS slack_reminders (
-    user_id TEXT PRIMARY KEY,
-    enabled INTEGER NOT NULL,
-    last_sent TEXT
-);
-"""
 REMIND_EVERY = timedelta(days=7)  # the weekly reminder: at most one DM a week, only when items are due
 _REMINDABLE = "enabled=1 AND (last_sent IS NULL OR last_sent <= :cutoff)"  # on, and last sent a week ago or never
-TURNS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS slack_turns (
-    session_id INTEGER PRIMARY KEY,
-    holder TEXT NOT NULL,
-    taken_at TEXT NOT NULL
-);
-"""
-
 USAGE = ("*Usage:* `/interview [topic] [count]` starts a mock interview here, e.g. `/interview cnn 3`.\n"
          "`/interview review [count]` asks the questions due for review (your weak answers come back on a "
          "spaced schedule); `/interview remind on|off` turns the weekly reminder in our DM on or off.\n"
@@ -145,13 +122,12 @@ def word_of(text: str) -> str | None:
 
 class EventLog:
     """Event ids already handled, in the engine's database: survives a restart, so a delivery
-    that Slack retries while the bot was down (or that reaches another replica) is handled once."""
+    that Slack retries while the bot was down (or that reaches another replica) is handled once.
+    Its table, like every table, is made by bot.schema's migrations when the store opens."""
 
     def __init__(self, store):
         self.store = store
-        # under a lock: two replicas starting at once would both try to create the table
-        with store.connect(lock="slack schema") as db:
-            db.script(EVENTS_SCHEMA)
+        with store.connect() as db:
             cutoff = (datetime.now(timezone.utc) - EVENT_TTL).isoformat(timespec="seconds")
             db.execute("DELETE FROM slack_events WHERE seen_at < :cutoff", cutoff=cutoff)
 
@@ -170,8 +146,6 @@ class Reminders:
 
     def __init__(self, store):
         self.store = store
-        with store.connect(lock="slack schema") as db:
-            db.script(REMINDERS_SCHEMA)
 
     def set(self, user: str, enabled: bool) -> None:
         with self.store.connect() as db:
@@ -213,8 +187,6 @@ class Turns:
     def __init__(self, store, lease: float = LEASE_S):
         self.store = store
         self.lease = lease
-        with store.connect(lock="slack schema") as db:
-            db.script(TURNS_SCHEMA)
 
     def take(self, session_id: int) -> str | None:
         """The turn's token, or None when another message holds it: one statement, so of two
@@ -287,36 +259,5 @@ class InterviewCore:
         return s if s and s.status == "active" and s.owner == owner else None
 
     def home_stats(self, owner: str, limit: int = 10) -> dict:
-        """The App Home numbers: recent sessions, mean per session over time, weakest tags."""
-        sessions = self.engine.list_sessions(owner, limit=200)
-        rows, trend, all_scores = [], [], []
-        by_tag: dict[str, list[float]] = defaultdict(list)
-        for s in sessions:
-            summary = self.engine.summary(s)
-            for a in self.engine.answers(s):
-                if a.status == GRADED and a.grade:
-                    all_scores.append(a.grade.overall)
-                    item = self.engine.items.get(a.question_id)
-                    for tag in (item.tags if item else []):
-                        by_tag[tag].append(a.grade.overall)
-            date = s.created_at[:10]
-            if summary["mean"] is not None:
-                trend.append((date, summary["mean"]))
-            if len(rows) < limit:
-                rows.append({"id": s.id, "date": date, "topic": s.topic, "status": s.status,
-                             "mean": summary["mean"], "answered": summary["answered"],
-                             "questions": summary["questions"]})
-        weakest = sorted(((t, round(sum(v) / len(v), 1), len(v)) for t, v in by_tag.items()),
-                         key=lambda x: (x[1], -x[2]))[:3]
-        due = self.service.coach.due(owner)
-        upcoming = self.service.coach.upcoming(owner, limit=1)
-        return {
-            "due": len(due),
-            "next_due": upcoming[0]["due"][:16].replace("T", " ") if upcoming and not due else None,
-            "reminder": self.reminders.enabled(owner),
-            "sessions": rows,
-            "trend": list(reversed(trend))[-20:],  # oldest first
-            "average": round(sum(all_scores) / len(all_scores), 1) if all_scores else None,
-            "graded": len(all_scores),
-            "weakest": weakest,
-        }
+        """The App Home numbers (the coach's, bot.coach.Coach.home_stats) and the reminder's state."""
+        return {**self.service.home_stats(owner, limit), "reminder": self.reminders.enabled(owner)}

@@ -27,7 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.errors import ConflictError, InterviewError, NotFoundError, UsageError
-from bot.grading.signals import title as signal_title
+from bot.service import signal_title
 from bot.web import render, security
 from bot.web.jobs import FAILED, Jobs
 from bot.web.security import AUTH_COOKIE, CSRF_COOKIE, PROFILE_COOKIE, first

@@ -9,7 +9,7 @@ from typing import Callable
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import ConflictError, InterviewError
-from bot.sessions import FOLLOW_UP, Session, select_questions
+from bot.service import FOLLOW_UP, Session
 from bot.slack import blocks as kit
 from bot.slack.core import SLACK, InterviewCore, clean_text, user_facing, word_of
 
@@ -90,9 +90,7 @@ def start_session(core: InterviewCore, client, *, user: str, channel: str, topic
     app's DM with that user. The coach plans it from the person's history (`mix`: due items,
     then new ones from weak topics; `review`: only what is due)."""
     service = core.service
-    select_questions(list(core.engine.items.values()), topic, count)  # a bad topic fails before anything is posted
-    if mode == "review" and not core.service.coach.due(user):
-        service.start(user, mode="review", topic=topic, count=count, channel=SLACK)  # raises: says when next
+    service.validate_start(user, mode=mode, topic=topic, count=count)  # fails before anything is posted
     # The session is keyed by its thread, and a message's ts exists only once it is posted:
     # post a placeholder, open the session on its ts, then turn it into question 1.
     first = client.chat_postMessage(channel=channel, text=f"🎤 Starting a mock interview for <@{user}>…")

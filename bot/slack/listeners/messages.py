@@ -3,7 +3,6 @@ words, and in DMs also `start ...` and transcript files shared with the word "sc
 from __future__ import annotations
 
 from bot.errors import InterviewError
-from bot.sessions import select_questions
 from bot.slack import blocks as kit
 from bot.slack.core import DM_USAGE, InterviewCore, clean_text, parse_command
 from bot.slack.listeners.files import SCORE_WORD, score_files
@@ -55,7 +54,7 @@ def dm_command(core: InterviewCore, client, *, user: str, channel: str, text: st
     with reporting(say):
         if is_start(text):
             cmd = parse_command(" ".join(text.split()[1:]))
-            select_questions(list(core.engine.items.values()), cmd.topic, cmd.count)  # valid before anything ends
+            core.service.validate_start(user, topic=cmd.topic, count=cmd.count)  # valid before anything ends
             if (old := core.active_in_channel(channel, user)) is not None:  # one open interview per DM
                 with core.service.turn(old.id):
                     finish(core, client, core.service.session(old.id), "stopped")

@@ -144,3 +144,32 @@ def test_a_training_run_exports_an_onnx_judge_that_agrees_with_torch(tmp_path, m
     assert meta["examples"] == 16 and meta["frozen"] == 10
     v = j.judge(["Hash indexes serve equality lookups only"], "A hash index answers = lookups but not ranges.")
     assert len(v) == 1 and abs(sum(v[0].to_dict().values()) - 1) < 1e-3
+
+
+def test_composed_answers_hold_exactly_the_statements_their_labels_say(tmp_path):
+    """Each composed answer states the points labelled stated (one of their `same` statements),
+    contradicts those labelled contradicted (a `reversed` one) and says nothing of the rest; a bad
+    line of the statements file is a `file:line` error, not a traceback."""
+    from bot.corpus import load_items
+    from bot.errors import UsageError
+    from bot.judge import data
+    from tests.conftest import PACKS
+
+    items = {i.id: i for i in load_items([PACKS])}
+    files = sorted((PACKS.parent / "bench" / "data" / "judge" / "points").glob("*.jsonl"))
+    stmts = data.load_points(files, items)
+    assert not set(stmts) & data.HELD_OUT and len(stmts) >= 200
+    some = {k: stmts[k] for k in sorted(stmts)[:12]}
+    exs = data.composed(some, items, 8, seed=0)
+    assert len(exs) == 96 and data.composed(some, items, 8, seed=0) == exs  # seeded
+    for e in exs:
+        for row, label in zip(some[e.item], e.labels):
+            said = [s for s in row["same"] if s.strip() in e.answer]
+            reversed_ = [s for s in row["reversed"] if s.strip() in e.answer]
+            assert (data.LABELS[label], bool(said), bool(reversed_)) in {
+                ("stated", True, False), ("contradicted", False, True), ("missing", False, False)}, (e.item, e.answer)
+    assert any(e.kind == "composed-all-wrong" and data.LABELS.index("stated") not in e.labels for e in exs)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"item": "dl-001", "point": 99, "same": ["a", "b"], "reversed": ["c", "d"]}\n', "utf-8")
+    with pytest.raises(UsageError, match=r"bad.jsonl:1: point 99 is not one of dl-001"):
+        data.load_points([bad], items)

@@ -39,9 +39,9 @@ class Example:
     lang: str
 
 
-def load_answers(paths: list[Path], items: dict) -> list[dict]:
-    """Every labelled answer, checked against the packs; a problem is a `file:line: what` error."""
-    rows, problems = [], []
+def _records(paths: list[Path], items: dict, problems: list[str]):
+    """(`file:line`, the line's object, its item) for each JSON line naming a known item; the rest
+    are added to `problems`."""
     for path in paths:
         for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
             if not line.strip():
@@ -56,20 +56,27 @@ def load_answers(paths: list[Path], items: dict) -> list[dict]:
             if item is None:
                 problems.append(f"{where}: unknown item {r.get('item')!r}")
                 continue
-            labels = r.get("labels") or {}
-            want = {str(i) for i in range(1, len(item.key_points) + 1)}
-            if set(labels) != want:
-                problems.append(f"{where}: labels for points {sorted(labels, key=int)} but {item.id} has "
-                                f"{len(item.key_points)}")
-                continue
-            if bad := sorted({v for v in labels.values() if v not in LABELS}):
-                problems.append(f"{where}: unknown labels {bad}")
-                continue
-            if not str(r.get("answer", "")).strip():
-                problems.append(f"{where}: empty answer")
-                continue
-            r["_where"] = where
-            rows.append(r)
+            yield where, r, item
+
+
+def load_answers(paths: list[Path], items: dict) -> list[dict]:
+    """Every labelled answer, checked against the packs; a problem is a `file:line: what` error."""
+    rows, problems = [], []
+    for where, r, item in _records(paths, items, problems):
+        labels = r.get("labels") or {}
+        want = {str(i) for i in range(1, len(item.key_points) + 1)}
+        if set(labels) != want:
+            problems.append(f"{where}: labels for points {sorted(labels, key=int)} but {item.id} has "
+                            f"{len(item.key_points)}")
+            continue
+        if bad := sorted({v for v in labels.values() if v not in LABELS}):
+            problems.append(f"{where}: unknown labels {bad}")
+            continue
+        if not str(r.get("answer", "")).strip():
+            problems.append(f"{where}: empty answer")
+            continue
+        r["_where"] = where
+        rows.append(r)
     if problems:
         raise UsageError("The judge's training data has problems:\n  " + "\n  ".join(problems[:20]),
                          "Fix the lines shown (bench/data/judge/README.md gives the format).")
@@ -104,32 +111,19 @@ RECIPES = (  # (P(stated), P(reversed)); the rest of the points are left out
 def load_points(paths: list[Path], items: dict) -> dict[str, list[dict]]:
     """item id -> one row per key point, in order; checked against the packs."""
     by_item: dict[str, dict[int, dict]] = {}
-    problems = []
-    for path in paths:
-        for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(f"{where}: not JSON ({e.msg})")
-                continue
-            item = items.get(r.get("item"))
-            if item is None:
-                problems.append(f"{where}: unknown item {r.get('item')!r}")
-                continue
-            k = r.get("point")
-            if not isinstance(k, int) or not 1 <= k <= len(item.key_points):
-                problems.append(f"{where}: point {k!r} is not one of {item.id}'s 1..{len(item.key_points)}")
-                continue
-            good = all(isinstance(r.get(f), list) and len(r[f]) == 2 and all(isinstance(s, str) and s.strip()
-                                                                             for s in r[f])
-                       for f in ("same", "reversed"))
-            if not good:
-                problems.append(f"{where}: `same` and `reversed` must each be two non-empty statements")
-                continue
-            by_item.setdefault(item.id, {})[k] = r
+    problems: list[str] = []
+    for where, r, item in _records(paths, items, problems):
+        k = r.get("point")
+        if not isinstance(k, int) or not 1 <= k <= len(item.key_points):
+            problems.append(f"{where}: point {k!r} is not one of {item.id}'s 1..{len(item.key_points)}")
+            continue
+        good = all(isinstance(r.get(f), list) and len(r[f]) == 2 and all(isinstance(s, str) and s.strip()
+                                                                         for s in r[f])
+                   for f in ("same", "reversed"))
+        if not good:
+            problems.append(f"{where}: `same` and `reversed` must each be two non-empty statements")
+            continue
+        by_item.setdefault(item.id, {})[k] = r
     for iid, rows in by_item.items():
         if len(rows) != len(items[iid].key_points):
             problems.append(f"{iid}: statements for points {sorted(rows)} of {len(items[iid].key_points)}")

@@ -114,7 +114,6 @@ class Item:
     def aspect(self, index: int, language: str) -> str:
         return aspect_in(self.aspects, self.language, index, language)
 
-
     def content_hash(self) -> str:
         """Changes whenever anything that reaches the index or the grader changes."""
         payload = json.dumps([self.question, self.answer, self.key_points, self.tags, self.difficulty,

@@ -272,6 +272,16 @@ def test_transcript_upload_shows_the_report_and_the_bank_shows_key_points_after_
     page.wait_for_selector("text=Transcript score", timeout=GRADE_WAIT_MS)
     assert "What is overfitting" in page.inner_text("body")
     assert page.locator("svg[aria-label='Score per question']").count() == 1
+    # the score's link outlives the server (a new app over the same data dir), for its person only
+    from bot.web.app import create_app
+
+    report = page.url.removeprefix(web.url)
+    with serving(create_app(web.settings, web.service, owner="alice")) as again:
+        page.goto(again + report)
+        assert "What is overfitting" in page.inner_text("body")
+        stranger = browser.new_context()
+        assert "No such transcript score" in stranger.new_page().goto(again + report).text()
+        stranger.close()
     # the bank: key points only once the person has answered the item
     page.goto(web.url + "/bank/ml-001")
     page.click("text=Practise this question")

@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,6 +36,32 @@ from fake_openai import FakeOpenAI, fill  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 MINI = REPO / "tests" / "data" / "corpus"
+
+
+@contextmanager
+def web_server(home: Path, fake: FakeOpenAI, *args: str, **env: str):
+    """One `interview web` process on a free loopback port over `home` and the mini corpus,
+    grading through `fake` (follow-ups off); yields (url, process) once it answers."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "INTERVIEW_HOME": str(home), "INTERVIEW_CORPUS": str(MINI),
+           "INTERVIEW_LLM_BASE_URL": fake.base_url, "INTERVIEW_LLM_MODEL": "fake-model",
+           "INTERVIEW_FOLLOW_UPS": "0", **env}
+    with open(home / "web.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "web", "--port", str(port), *args], env=env, cwd=REPO,
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=2).read()
+                break
+            except OSError:
+                assert proc.poll() is None, (home / "web.log").read_text()
+                time.sleep(0.2)
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def reply_after(latency: float):
@@ -109,22 +136,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="web-load-"))
     with FakeOpenAI() as fake:
         fake.default = reply_after(a.latency)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "INTERVIEW_HOME": str(home), "INTERVIEW_CORPUS": str(MINI),
-               "INTERVIEW_LLM_BASE_URL": fake.base_url, "INTERVIEW_LLM_MODEL": "fake-model",
-               "INTERVIEW_FOLLOW_UPS": "0", "INTERVIEW_LLM_CONCURRENCY": str(a.concurrency)}
-        log = open(home / "web.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "web", "--port", str(port)], env=env, cwd=REPO,
-                                stdout=log, stderr=subprocess.STDOUT)
-        try:
-            while True:
-                try:
-                    urllib.request.urlopen(url + "/healthz", timeout=2).read()
-                    break
-                except OSError:
-                    assert proc.poll() is None, (home / "web.log").read_text()
-                    time.sleep(0.2)
+        with web_server(home, fake, INTERVIEW_LLM_CONCURRENCY=str(a.concurrency)) as (url, proc):
             warm: dict = {}
             now = threading.Event()
             now.set()
@@ -147,9 +159,6 @@ def main() -> None:
             for th in threads:
                 th.join(900)
             server_cpu = cpu_seconds(proc.pid) - cpu_before
-        finally:
-            proc.terminate()
-            proc.wait(30)
 
         ok = [r for r in results if r.get("ok")]
         sent = [r["body"]["messages"][-1]["content"] for r in fake.requests[sent_before:]]

@@ -18,11 +18,9 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,10 +28,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from common import write  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
-from tests.servers import free_port  # noqa: E402
-from web_load import reply_after  # noqa: E402
+from web_load import reply_after, web_server  # noqa: E402
 
-MINI = REPO / "tests" / "data" / "corpus"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAGES = ["/", "/progress", "/bank", "/bank/ml-001", "/score"]
 ANSWER = "Overfitting means low training error but high test error: the model memorises noise. Use dropout."
@@ -59,21 +55,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="web-pages-"))
     with FakeOpenAI() as fake:
         fake.default = reply_after(a.latency)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "INTERVIEW_HOME": str(home), "INTERVIEW_CORPUS": str(MINI),
-               "INTERVIEW_LLM_BASE_URL": fake.base_url, "INTERVIEW_LLM_MODEL": "fake-model", "INTERVIEW_FOLLOW_UPS": "0"}
-        log = open(home / "web.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "web", "--port", str(port), "--profile", "bench"],
-                                env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            while True:
-                try:
-                    urllib.request.urlopen(url + "/healthz", timeout=2).read()
-                    break
-                except OSError:
-                    assert proc.poll() is None, (home / "web.log").read_text()
-                    time.sleep(0.2)
+        with web_server(home, fake, "--profile", "bench") as (url, _):
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
                 page = browser.new_page()
@@ -106,9 +88,6 @@ def main() -> None:
                         runs.append(timing(page))
                     pages[path] = {k: summary([r[k] / 1000 for r in runs]) for k in ("interactive", "loaded")}
                 browser.close()
-        finally:
-            proc.terminate()
-            proc.wait(30)
     write("web_pages", {
         "endpoint_latency_s": a.latency, "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
         "first_answer": first,

@@ -56,6 +56,7 @@ def test_runtime_choice(monkeypatch):
     monkeypatch.setattr(cffi_runtime, "unavailable_reason", lambda: "this CPU lacks avx2")
     with pytest.raises(ModelError, match="lacks avx2"):
         local.choose_runtime("cffi")
+    monkeypatch.delenv("INTERVIEW_LLAMA_RUNTIME")
     monkeypatch.setattr(local.importlib.util, "find_spec", lambda name: None)  # no llama-cpp-python
     with pytest.raises(ModelError, match="llama-cpp-python is not installed and the prebuilt one cannot be used"):
         local.choose_runtime("auto")
@@ -63,6 +64,9 @@ def test_runtime_choice(monkeypatch):
     assert local.choose_runtime("auto") == "cffi"
     with pytest.raises(ModelError, match="llama-cpp-python is not installed"):
         local.choose_runtime("python")
+    monkeypatch.setenv("INTERVIEW_LLAMA_RUNTIME", "python")  # settings' auto defers to the environment
+    with pytest.raises(ModelError, match="llama-cpp-python is not installed"):
+        local.choose_runtime("auto")
 
 
 def test_cpu_check_names_what_is_missing(monkeypatch, tmp_path):

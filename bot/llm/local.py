@@ -137,10 +137,13 @@ _NO_RUNTIME_HINT = ("Run ./install.sh (it installs the prebuilt llama.cpp runtim
 
 
 def choose_runtime(wanted: str | None = None) -> str:
-    """`python` (llama-cpp-python) or `cffi` (the prebuilt wheel): the one asked for (argument,
-    else INTERVIEW_LLAMA_RUNTIME), or with `auto` the compiled binding where it is installed, else
-    the prebuilt one where it runs. ModelError when the one needed is missing."""
-    wanted = (wanted or os.environ.get("INTERVIEW_LLAMA_RUNTIME") or "auto").strip().lower()
+    """`python` (llama-cpp-python) or `cffi` (the prebuilt wheel): the one asked for (argument, or
+    where that is auto or absent INTERVIEW_LLAMA_RUNTIME: tests load settings from a dict of their
+    own), or with `auto` the compiled binding where it is installed, else the prebuilt one where it
+    runs. ModelError when the one needed is missing."""
+    if not wanted or wanted.strip().lower() == "auto":  # settings left it to the environment
+        wanted = os.environ.get("INTERVIEW_LLAMA_RUNTIME") or "auto"
+    wanted = wanted.strip().lower()
     if wanted not in RUNTIMES:
         raise ModelError(f"INTERVIEW_LLAMA_RUNTIME is {wanted!r}.", "Use auto, python or cffi.")
     has_python = importlib.util.find_spec("llama_cpp") is not None

@@ -37,8 +37,6 @@ def path():
     print(found)
 
 
-@app.command("info")
-@handle_errors
 def _runtime_line(wanted: str) -> str:
     from bot.errors import ModelError
     from bot.llm.local import choose_runtime
@@ -46,10 +44,12 @@ def _runtime_line(wanted: str) -> str:
     try:
         runtime = choose_runtime(wanted)
     except ModelError as e:
-        return f"none ({e})"
+        return f"none ({e.args[0] if e.args else e})"
     return {"python": "llama-cpp-python (compiled)", "cffi": "prebuilt (llama-cpp-cffi's CPU library)"}[runtime]
 
 
+@app.command("info")
+@handle_errors
 def info():
     """Show which backend and model grading uses, and where data lives."""
     s = common.settings()

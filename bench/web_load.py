@@ -87,6 +87,12 @@ class Person:
             out.update(ok=False, error=f"{type(e).__name__}: {e}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, max(0, round(p / 100 * len(xs) + 0.5) - 1))]
@@ -126,6 +132,7 @@ def main() -> None:
             Person(url, "warm-up").run("warm-up answer about overfitting", warm, now)
             print(f"warm-up grading (loads the judge): {time.monotonic() - t:.1f} s")
             sent_before = len(fake.requests)
+            cpu_before = cpu_seconds(proc.pid)
 
             results = [dict() for _ in range(a.people)]
             go = threading.Event()
@@ -139,6 +146,7 @@ def main() -> None:
             go.set()
             for th in threads:
                 th.join(900)
+            server_cpu = cpu_seconds(proc.pid) - cpu_before
         finally:
             proc.terminate()
             proc.wait(30)
@@ -160,6 +168,7 @@ def main() -> None:
                               "max": round(max(to_grade), 2)} if to_grade else None,
         "submit_to_first_progress_s": {"p50": round(pct(first, 50), 3), "p95": round(pct(first, 95), 3),
                                        "max": round(max(first), 3)} if first else None,
+        "server_cpu_s_per_answer": round(server_cpu / max(1, a.people), 3),
         "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -75,6 +75,15 @@ ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 HEADING_RE = re.compile(r"^##\s+(?P<id>\S+?)\s*:\s*(?P<question>.*)$")
 
 
+def aspect_in(aspects: dict[str, list[str]], own: str, index: int, language: str) -> str:
+    """The aspect of key point `index` in `language`, else in the pack's own language, else ""."""
+    for lang in (language, own):
+        got = aspects.get(lang) or []
+        if index < len(got):
+            return got[index]
+    return ""
+
+
 @dataclass
 class Item:
     id: str
@@ -103,12 +112,7 @@ class Item:
     aspects: dict[str, list[str]] = field(default_factory=dict)
 
     def aspect(self, index: int, language: str) -> str:
-        """The aspect of key point `index` in `language`, else in the pack's language, else ""."""
-        for lang in (language, self.language):
-            got = self.aspects.get(lang) or []
-            if index < len(got):
-                return got[index]
-        return ""
+        return aspect_in(self.aspects, self.language, index, language)
 
     def content_hash(self) -> str:
         """Changes whenever anything that reaches the index or the grader changes."""

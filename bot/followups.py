@@ -64,11 +64,9 @@ def leaks(text: str, point: str, translated: str | None = None, *, by_terms: boo
 
 def aspect_of(q: Question, index: int, language: str) -> str:
     """The pack's aspect of key point `index` (`### Aspects`), in `language` where the pack has it."""
-    for lang in (language, q.language):
-        got = q.aspects.get(lang) or []
-        if index < len(got):
-            return got[index]
-    return ""
+    from bot.corpus import aspect_in
+
+    return aspect_in(q.aspects, q.language, index, language)
 
 
 def template(q: Question, grade: Grade, language: str, index: int | None = None) -> str:

@@ -91,9 +91,12 @@ def test_ctrl_c_while_grading_exits_130_at_once_without_a_crash_and_keeps_the_an
     repo = Path(__file__).resolve().parent.parent
     env = {**os.environ, "INTERVIEW_HOME": str(model_home), "PYTHONPATH": str(repo)}
     env.pop("INTERVIEW_LLM_BASE_URL", None)
+    # Ctrl-C as a terminal gives it: a runner that started us in the background (CI) hands its
+    # children SIGINT ignored, and Python then installs no KeyboardInterrupt handler at all.
     proc = subprocess.Popen([sys.executable, "-m", "bot", "start", "--count", "2", "--seed", "1", "--follow-ups", "0"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env, cwd=tmp_path, text=True)
+                            env=env, cwd=tmp_path, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     proc.stdin.write("dropout 在训练时以概率 p 随机丢弃神经元，起正则化作用；BN 对 mini-batch 做标准化。\n.\n")
     proc.stdin.flush()
     db = model_home / "history.sqlite3"
@@ -110,8 +113,8 @@ def test_ctrl_c_while_grading_exits_130_at_once_without_a_crash_and_keeps_the_an
                 break
         time.sleep(0.05)
     assert rows == [("pending",)], proc.stderr.read() if proc.poll() is not None else rows
-    time.sleep(3)  # into the grading: the judge, then the model's prompt (tens of seconds)
-    assert proc.poll() is None
+    # The answer is committed and its grading starts: Ctrl-C now. (A wait here let a warm model
+    # finish a short answer's grade first, and the run ended before the signal.)
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
@@ -119,7 +122,7 @@ def test_ctrl_c_while_grading_exits_130_at_once_without_a_crash_and_keeps_the_an
     assert proc.returncode == 130, stderr
     assert took <= 2.0, f"the prompt came back {took:.1f} s after Ctrl-C"
     assert "Segmentation fault" not in stderr and "Traceback" not in stderr
-    assert "Interrupted" in stderr
+    assert "Interrupted. Every answer you submitted is saved" in stderr, stderr
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 1
 

@@ -40,14 +40,30 @@ def read_answer(stream=None) -> str | None:
 INTERRUPT_WAIT_S = 1.0
 
 
+# The terminal's stderr, kept before the model starts loading: while it loads (in a background
+# thread) file descriptor 2 points at a temporary file that is filtered and written out when the
+# load ends (bot.llm.local), and a Ctrl-C message written there meanwhile was never shown.
+_TERMINAL: list[int] = []
+
+
+def _keep_terminal() -> None:
+    import os
+
+    if not _TERMINAL:
+        sys.__stderr__.flush()
+        _TERMINAL.append(os.dup(sys.__stderr__.fileno()))
+
+
 def _leave(service, message: str, code: int) -> None:
     """Ctrl-C or /quit: every answer is already committed; stop the model's threads, then exit."""
     import os
 
-    # To the real stderr: a rich status line interrupted while it starts leaves sys.stderr
-    # redirected into its buffer, and the message was lost.
-    sys.__stderr__.write(message + "\n")
+    # To the terminal itself: a rich status line interrupted while it starts leaves sys.stderr
+    # redirected into its buffer, and the model's load may hold file descriptor 2 (above).
     sys.__stderr__.flush()
+    data = (message + "\n").encode("utf-8", errors="replace")
+    while data:
+        data = data[os.write(_TERMINAL[0] if _TERMINAL else 2, data):]
     if not service.close(INTERRUPT_WAIT_S if code == 130 else 30.0):
         # A warm-up is still inside llama.cpp: leave without running the interpreter's
         # teardown (which would free the model under it); every answer is already on disk.
@@ -165,6 +181,7 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
 
     s = common.settings(corpus)
     items = common.load_items(s)
+    _keep_terminal()
     # The model loads in the background: the first question shows at once.
     service = InterviewService.open(s, items, background=True)
     me = profile or common.owner()

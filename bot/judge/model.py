@@ -73,6 +73,9 @@ class Judge:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = min(os.cpu_count() or 1, 4)
         opts.inter_op_num_threads = 1
+        # Spinning threads wait for the next run at full speed: measured, they doubled the judge's
+        # CPU per answer (0.069 -> 0.033 s) and took the cores from the LLM and other gradings.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types

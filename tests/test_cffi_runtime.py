@@ -77,7 +77,7 @@ def test_cpu_check_names_what_is_missing(monkeypatch, tmp_path):
     real_open = open
     monkeypatch.setattr(cffi_runtime.platform, "machine", lambda: "x86_64")
     monkeypatch.setattr("builtins.open", lambda p, *a, **k: real_open(cpuinfo if p == "/proc/cpuinfo" else p, *a, **k))
-    assert cffi_runtime.cpu_problem() == "this CPU lacks avx2, fma, which the prebuilt llama.cpp needs"
+    assert cffi_runtime.cpu_problem() == "this CPU lacks avx2, fma, bmi2, which the prebuilt llama.cpp needs"
 
 
 def test_config_refuses_an_unknown_runtime(monkeypatch):

@@ -170,5 +170,5 @@ def test_llama_cpp_warnings_go_to_the_log_not_to_the_terminal(grader, tmp_path):
     # a warning each llama.cpp build gives for the bundled model: the compiled (newer) one's loader
     # flags a control-looking token; the prebuilt one warns that 4096 < the trained context
     known = {"python": "llama.cpp WARNING load: control-looking token",
-             "cffi": "llama.cpp WARNING llama_init_from_model: n_ctx_per_seq (4096) < n_ctx_train"}
+             "cffi": "llama.cpp WARNING llama_context: n_ctx_per_seq (4096) < n_ctx_train"}
     assert known[grader.llm.runtime] in res.stdout

@@ -80,6 +80,62 @@ def test_cpu_check_names_what_is_missing(monkeypatch, tmp_path):
     assert cffi_runtime.cpu_problem() == "this CPU lacks avx2, fma, bmi2, which the prebuilt llama.cpp needs"
 
 
+def test_close_waits_for_a_tokenization_in_flight():
+    """close() frees the model, its vocabulary with it: a prompt tokenized beside it (a grading
+    that started as Ctrl-C came) crashed the process. Tokenizing is a call into llama.cpp like
+    the others: close() waits for it."""
+    import threading
+    import time
+
+    from bot.errors import LLMError
+    from bot.llm import local
+
+    inside, go = threading.Event(), threading.Event()
+
+    class Engine:  # stands in for CffiEngine: tokenizing takes a while; freed is what close() does
+        tokens, freed, aborted = [], False, False
+
+        def tokenize(self, text, add_bos=True, special=False):
+            inside.set()
+            assert go.wait(10)
+            assert not self.freed, "tokenized a freed model"
+            return [1, 2, 3]
+
+        def eval(self, tokens):
+            if self.aborted:
+                raise local.Aborted()
+
+        def abort(self):
+            self.aborted = True
+
+        def close(self):
+            self.freed = True
+
+    llm = local.LocalLLM.__new__(local.LocalLLM)  # no model file: the engine above
+    llm.llm, llm.name, llm.n_ctx, llm._store = Engine(), "fake", 4096, None
+    llm._lock, llm._closed, llm._snapshots = threading.Lock(), False, {}
+    llm._formatter = lambda messages: "".join(m["content"] for m in messages)
+    errors = []
+
+    def warm():
+        try:
+            llm.prepare("system", "question")
+        except Exception as e:  # noqa: BLE001  (what the warm-up thread met)
+            errors.append(e)
+
+    warming = threading.Thread(target=warm)
+    warming.start()
+    assert inside.wait(10)
+    closing = threading.Thread(target=llm.close, args=(10.0,))
+    closing.start()
+    time.sleep(0.2)
+    assert not llm.llm.freed  # close() waits for the tokenization
+    go.set()
+    warming.join(10)
+    closing.join(10)
+    assert llm.llm.freed
+    assert [type(e) for e in errors] == [LLMError]  # the prefill after it stopped: the model closed
+
 def test_config_refuses_an_unknown_runtime(monkeypatch):
     from bot.config import load_settings
     from bot.errors import ConfigError

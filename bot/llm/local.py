@@ -360,15 +360,18 @@ class LocalLLM(LLM):
         return self._formatter(msgs)
 
     def _tokenize_prompt(self, prompt: str) -> list[int]:
+        # Under self._lock, as every call into llama.cpp: close() frees the model (its vocabulary
+        # with it) once it holds the lock, and a tokenization running beside it crashed the
+        # process (a segfault after Ctrl-C, seen with the prebuilt runtime).
         return self.llm.tokenize(prompt.encode("utf-8"), special=True)
 
     def prepare(self, system: str, user_prefix: str) -> None:
         """Evaluate a prompt prefix and keep a snapshot of it, so any later prompt that starts
         with it (the next answer to the same question) only evaluates its own tail."""
         prefix = self._prompt(system, user_prefix + SENTINEL).split(SENTINEL)[0]
-        tokens = self._tokenize_prompt(prefix)
         with self._lock:
             self._check_open()
+            tokens = self._tokenize_prompt(prefix)
             if self._restore(tokens) >= len(tokens):
                 return
             done = min(self._common(tokens), len(tokens) - 1)
@@ -444,12 +447,13 @@ class LocalLLM(LLM):
         return guard()
 
     def generate_json(self, system: str, user: str, schema: dict, max_tokens: int = 1024) -> str:
-        tokens = self._tokenize_prompt(self._prompt(system, user))
-        too_long = context_overflow(self.name, len(tokens), self.n_ctx)
-        if too_long is not None:
-            raise too_long
+        prompt = self._prompt(system, user)
         with self._lock:
             self._check_open()
+            tokens = self._tokenize_prompt(prompt)
+            too_long = context_overflow(self.name, len(tokens), self.n_ctx)
+            if too_long is not None:
+                raise too_long
             try:
                 self._restore(tokens)
                 return self.llm.complete_json(tokens, schema, max_tokens)
@@ -465,15 +469,16 @@ class LocalLLM(LLM):
         The conversation so far is still in the KV cache, so this evaluates only the new tokens."""
         import numpy as np
 
-        ids = []
-        for opt in options:
-            tok = self.llm.tokenize(opt.encode("utf-8"), add_bos=False, special=False)
-            if len(tok) != 1:
-                return None  # this tokenizer splits the option: no single-token distribution
-            ids.append(tok[0])
-        tokens = self._tokenize_prompt(self._formatter(messages) + continuation)
+        prompt = self._formatter(messages) + continuation
         with self._lock:
             self._check_open()
+            ids = []
+            for opt in options:
+                tok = self.llm.tokenize(opt.encode("utf-8"), add_bos=False, special=False)
+                if len(tok) != 1:
+                    return None  # this tokenizer splits the option: no single-token distribution
+                ids.append(tok[0])
+            tokens = self._tokenize_prompt(prompt)
             with self._aborted_as_closed():
                 self._restore(tokens)
                 self.llm.eval(tokens)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.llm.local import _GGML_LEVELS, Aborted, _llama_log
+from bot.llm.engines import GGML_LEVELS, Aborted, llama_log
 
 REQUIRED_CPU_FLAGS = ("avx", "avx2", "fma", "f16c", "bmi2")
 STATE_TAG = "cffi-0.4.42"  # saved KV states are only read back by the llama.cpp build that wrote them
@@ -138,9 +138,9 @@ def _route_log(ffi, lib) -> None:
     def forward(level, text, user_data):
         level = int(level)
         if level != 5:  # GGML_LOG_LEVEL_CONT: the previous message goes on
-            last[0] = _GGML_LEVELS.get(level, logging.INFO)
-        if _llama_log.isEnabledFor(last[0]) and text != ffi.NULL:
-            _llama_log.log(last[0], ffi.string(text).decode("utf-8", errors="replace").rstrip("\n"))
+            last[0] = GGML_LEVELS.get(level, logging.INFO)
+        if llama_log.isEnabledFor(last[0]) and text != ffi.NULL:
+            llama_log.log(last[0], ffi.string(text).decode("utf-8", errors="replace").rstrip("\n"))
 
     lib.llama_log_set(lib.llama_cpp_cffi_ggml_log_callback, ffi.NULL)
 

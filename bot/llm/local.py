@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bot.errors import ContextOverflowError, LLMError, ModelError
 from bot.llm.base import LLM, should_yield
+from bot.llm.engines import GGML_LEVELS, Aborted, llama_log
 
 SENTINEL = "\x00ANSWER_SLOT\x00"
 TOO_LONG_HINT = ("Shorten the answer (or split it into several), or set INTERVIEW_LOCAL_MODEL to a model with a "
@@ -49,10 +50,6 @@ def _common_prefix(a, b) -> int:
     return n
 
 
-class Aborted(Exception):
-    """A call into llama.cpp stopped by the engine's abort() (the model is being closed)."""
-
-
 class _KeepStreams:
     """Stands in for llama-cpp-python's `suppress_stdout_stderr`, which points the process's file
     descriptors 1 and 2 at /dev/null while a model loads. The model loads in a background thread
@@ -73,12 +70,6 @@ class _KeepStreams:
 _LLAMA_LINE = re.compile(r"^(load|llama|llm|print_info|ggml|gguf|general|init|common)\w*[:\s]")
 
 
-# ggml's log levels (ggml.h): llama-cpp-python's own callback still maps the older numbering, so
-# llama.cpp's warnings pass as errors and are printed to Python's stderr; under a rich spinner that
-# stream wraps them at the terminal's width, and a wrapped tail ("will be overridden") showed.
-_GGML_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
-_llama_log = logging.getLogger("llama.cpp")
-_llama_log.addHandler(logging.NullHandler())  # shown only where the app configures logging
 _log_callback = None
 
 
@@ -95,9 +86,9 @@ def _route_llama_log() -> None:
 
     def forward(level: int, text: bytes, user_data) -> None:
         if level != 5:  # 5: the previous message goes on
-            last[0] = _GGML_LEVELS.get(level, logging.INFO)
-        if _llama_log.isEnabledFor(last[0]):
-            _llama_log.log(last[0], text.decode("utf-8", errors="replace").rstrip("\n"))
+            last[0] = GGML_LEVELS.get(level, logging.INFO)
+        if llama_log.isEnabledFor(last[0]):
+            llama_log.log(last[0], text.decode("utf-8", errors="replace").rstrip("\n"))
 
     _log_callback = llama_cpp.llama_log_callback(forward)
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))

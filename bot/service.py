@@ -236,6 +236,24 @@ def resolve_question(items: list, text: str, open_index: Callable[[], object], t
     return by_id[m.question_id], m
 
 
+def warm_shared(settings) -> bool:
+    """Evaluate the prompt prefix every question shares and keep it in the data dir, so a first
+    grade there evaluates only its own question (the embedded model only: an endpoint keeps its
+    own cache). False where there is nothing to keep."""
+    if settings.backend != "local":
+        return False
+    from bot.llm import get_llm
+
+    llm = get_llm(settings)
+    try:
+        if not llm.caches_prefix:
+            return False
+        Grader(llm).prepare_shared()
+        return True
+    finally:
+        llm.close()
+
+
 class InterviewService:
     """Sessions and grading for every face. Built over an engine whose grader is ready, or with
     `load`, a function that builds the grader (the embedded model takes seconds to load): started

@@ -186,9 +186,11 @@ def test_prepare_sends_the_prompt_prefix_without_the_answer(dl006):
     llm = FakeLLM([reply(4)])
     grader = Grader(llm)
     grader.prepare(dl006)
-    system, prefix = llm.prepared[0]
+    # first the part every question shares (kept on its own), then the question's prefix
+    assert llm.prepared[0] == (llm.prepared[1][0], "")
+    system, prefix = llm.prepared[1]
     grader.grade(dl006, STRONG)
-    assert llm.calls[0]["user"].startswith(prefix) and STRONG not in prefix
+    assert llm.calls[0]["user"].startswith(prefix) and STRONG not in prefix and prefix
     assert llm.calls[0]["system"] == system
 
 
@@ -295,7 +297,7 @@ def test_the_model_reads_the_question_in_the_answers_language_where_the_item_has
     llm = FakeLLM([reply(3, missing=[3]), reply(4)])
     grader = Grader(llm)
     grader.prepare(dl006, "en")
-    _, prefix = llm.prepared[0]
+    _, prefix = [x for x in llm.prepared if x[1]][0]
     g = grader.grade(dl006, english)
     en_prompt = llm.calls[0]["user"]
     assert en_prompt.startswith(prefix) and dl006.references["en"].strip() in en_prompt
@@ -305,8 +307,9 @@ def test_the_model_reads_the_question_in_the_answers_language_where_the_item_has
     assert dl006.reference.strip() in llm.calls[1]["user"] and dl006.references["en"].strip() not in llm.calls[1]["user"]
     both = FakeLLM([])
     Grader(both).prepare(dl006)  # asked in Chinese, answered in either: both prefixes, its own first
-    assert [dl006.reference.strip() in u for _, u in both.prepared] == [True, False]
-    assert dl006.references["en"].strip() in both.prepared[1][1]
+    own = [u for _, u in both.prepared if u]  # not the shared part, which has no question
+    assert [dl006.reference.strip() in u for u in own] == [True, False]
+    assert dl006.references["en"].strip() in own[1]
     partial = dataclasses.replace(dl006, translations={})  # no English key points: the item as written
     assert in_language(partial, "en") is partial and in_language(dl006, "zh") is dl006
 

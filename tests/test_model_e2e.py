@@ -150,6 +150,24 @@ def test_a_prefix_saved_on_disk_serves_a_new_process(grader, dl006, tmp_path):
     second.close()
 
 
+def test_the_shared_prefix_kept_at_install_serves_a_question_the_data_dir_never_saw(grader, dl006, model_home):
+    """`interview model fetch` (run by install.sh) keeps the grading prompt's shared part (814
+    tokens, ~14 s here) on disk: the first grade in that data dir evaluates only its question."""
+    from bot.config import load_settings
+    from bot.grading import prompt as prompts
+    from bot.llm.local import LocalLLM
+    from bot.service import warm_shared
+
+    settings = load_settings({"INTERVIEW_HOME": str(model_home)})
+    assert warm_shared(settings)
+    assert list((model_home / "prefixes").rglob("*.state"))
+    llm = LocalLLM(grader.llm.llm.model_path, prefix_dir=model_home / "prefixes")  # a later process
+    p = prompts.render(dl006.question, dl006.reference, dl006.key_points, "zh")
+    llm.prepare(p.system, p.user_prefix)
+    assert llm._store.hits == 1  # the shared part came from disk; only the question was evaluated
+    llm.close()
+
+
 def test_llama_cpp_warnings_go_to_the_log_not_to_the_terminal(grader, tmp_path):
     """A process that loads the bundled model while writing to its stderr prints none of
     llama.cpp's lines there (under a spinner they wrapped and left "will be overridden" on

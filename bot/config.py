@@ -44,6 +44,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "local_model": ("INTERVIEW_LOCAL_MODEL",),
     "local_model_name": ("INTERVIEW_LOCAL_MODEL_NAME",),
     "threads": ("INTERVIEW_THREADS",),
+    "llama_runtime": ("INTERVIEW_LLAMA_RUNTIME",),
     "match_threshold": ("INTERVIEW_MATCH_THRESHOLD",),
     "follow_ups": ("INTERVIEW_FOLLOW_UPS",),
     "database_url": ("INTERVIEW_DATABASE_URL",),
@@ -114,6 +115,9 @@ class Settings:
     local_model: Path | None = None  # any GGUF; default: the bundled Qwen2.5-Coder-1.5B
     local_model_name: str = "qwen2.5-coder-1.5b"  # which bundled model to assemble
     threads: int = 0  # 0 = all cores
+    # Which llama.cpp runs the local model: python (llama-cpp-python, compiled at install), cffi (the
+    # prebuilt llama-cpp-cffi wheel's library) or auto (the compiled one where installed, else cffi).
+    llama_runtime: str = "auto"
     match_threshold: float = 0.4  # bot.matching's match confidence (ACCEPT); bench/transcript_matching.py
     follow_ups: int = 1  # follow-up questions after an answer that misses an important point (0: none)
     # The history: sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB (bot.db). Empty: the
@@ -246,6 +250,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{sources[name]}: `{name}` is {getattr(settings, name)}; it must be more than 0.",
                               f"Set {ENV_VARS[name][0]} (or `{name}` in {cfg_path}) to a positive number.")
+    if settings.llama_runtime not in ("auto", "python", "cffi"):
+        raise ConfigError(f"{sources['llama_runtime']}: llama_runtime is {settings.llama_runtime!r}.",
+                          "Use auto, python or cffi.")
     if settings.llm_backend not in ("auto", "local", "openai", "none"):
         raise ConfigError(f"{sources['llm_backend']}: llm_backend is {settings.llm_backend!r}.",
                           "Use auto, local, openai or none.")

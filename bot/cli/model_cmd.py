@@ -44,6 +44,17 @@ def path():
     print(found)
 
 
+def _runtime_line(wanted: str) -> str:
+    from bot.errors import ModelError
+    from bot.llm.local import choose_runtime
+
+    try:
+        runtime = choose_runtime(wanted)
+    except ModelError as e:
+        return f"none ({e.args[0] if e.args else e})"
+    return {"python": "llama-cpp-python (compiled)", "cffi": "prebuilt (llama-cpp-cffi's CPU library)"}[runtime]
+
+
 @app.command("info")
 @handle_errors
 def info():
@@ -57,5 +68,6 @@ def info():
         out.print(f"api key:    {'set' if s.llm_api_key else 'not set'}")
     else:
         out.print(f"model:      {s.local_model or s.local_model_name + ' (bundled)'}")
+        out.print(f"llama.cpp:  {_runtime_line(s.llama_runtime)}")
     out.print(f"chroma:     {s.shown('chroma_url') or s.chroma_path}")
     out.print(f"history:    {s.shown('database_url')}")

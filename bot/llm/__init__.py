@@ -20,7 +20,8 @@ def get_llm(settings: Settings, progress: Callable[[int, int], None] | None = No
     from bot.llm.model_files import ensure_model
 
     if settings.local_model:
-        return LocalLLM(settings.local_model, threads=settings.threads, prefix_dir=settings.home / "prefixes")
+        return LocalLLM(settings.local_model, threads=settings.threads, prefix_dir=settings.home / "prefixes",
+                        runtime=settings.llama_runtime)
     path = ensure_model(settings.local_model_name, settings.models_dir, progress)
     return LocalLLM(path, threads=settings.threads, name=settings.local_model_name,
-                    prefix_dir=settings.home / "prefixes")
+                    prefix_dir=settings.home / "prefixes", runtime=settings.llama_runtime)

@@ -86,9 +86,9 @@ def unavailable_reason() -> str | None:
         return "llama-cpp-cffi is not installed"
     if not find_library().is_file():
         return f"{find_library()} does not exist"
-    try:
-        import cffi  # noqa: F401  the extension module needs cffi's backend
-    except ImportError:
+    # The extension module needs cffi's compiled backend (`import cffi` alone also succeeds on any
+    # folder named cffi in the working directory).
+    if importlib.util.find_spec("_cffi_backend") is None:
         return "cffi is not installed"
     return cpu_problem()
 

@@ -80,6 +80,28 @@ def test_cpu_check_names_what_is_missing(monkeypatch, tmp_path):
     assert cffi_runtime.cpu_problem() == "this CPU lacks avx2, fma, bmi2, which the prebuilt llama.cpp needs"
 
 
+def test_a_library_that_does_not_load_is_named_as_the_runtime_not_as_the_model(monkeypatch, tmp_path):
+    """A prebuilt library that cannot be loaded (here a file that is not one; LD_BIND_NOW does the
+    same to the real one) gets the runtime's error and fix, not "check the GGUF file"."""
+    import pytest as _pytest
+
+    from bot.errors import ModelError
+    from bot.llm import cffi_runtime
+    from bot.llm.local import LocalLLM
+
+    bogus = tmp_path / "_llama_cpp_cpu.cpython-311-x86_64-linux-gnu.so"
+    bogus.write_bytes(b"not a shared library")
+    monkeypatch.setenv("INTERVIEW_LLAMA_LIB", str(bogus))
+    monkeypatch.setattr(cffi_runtime, "_loaded", None)
+    monkeypatch.setattr(cffi_runtime, "cpu_problem", lambda: None)
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    with _pytest.raises(ModelError) as e:
+        LocalLLM(model, runtime="cffi")
+    assert "prebuilt llama.cpp runtime cannot be used here" in e.value.message and "does not load" in e.value.message
+    assert "./install.sh" in e.value.hint and "GGUF" not in e.value.hint
+
+
 def test_close_waits_for_a_tokenization_in_flight():
     """close() frees the model, its vocabulary with it: a prompt tokenized beside it (a grading
     that started as Ctrl-C came) crashed the process. Tokenizing is a call into llama.cpp like

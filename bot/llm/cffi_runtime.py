@@ -36,14 +36,21 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.errors import ModelError
 from bot.llm.engines import GGML_LEVELS, Aborted, llama_log
 
 REQUIRED_CPU_FLAGS = ("avx", "avx2", "fma", "f16c", "bmi2")
 STATE_TAG = "cffi-0.4.42"  # saved KV states are only read back by the llama.cpp build that wrote them
 
 
-class RuntimeUnavailable(Exception):
-    """The prebuilt runtime cannot run here (not installed, or this CPU lacks its instructions)."""
+class RuntimeUnavailable(ModelError):
+    """The prebuilt runtime cannot run here (not installed, this CPU lacks its instructions, or its
+    library does not load): said as such, not as a bad model file."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"The prebuilt llama.cpp runtime cannot be used here: {reason}.",
+                         "Run ./install.sh again: it compiles llama-cpp-python where the prebuilt library "
+                         "cannot run (a C compiler is needed), and `interview model info` then names it.")
 
 
 def find_library() -> Path | None:
@@ -120,9 +127,11 @@ def load():
         sys.setdlopenflags(os.RTLD_LAZY | os.RTLD_LOCAL)
         try:
             module = importlib.util.module_from_spec(spec)  # dlopen happens here
+            loader.exec_module(module)
+        except (ImportError, OSError) as e:  # e.g. LD_BIND_NOW set, or a library of another build
+            raise RuntimeUnavailable(f"{path} does not load ({str(e)[:200]})") from e
         finally:
             sys.setdlopenflags(flags)
-        loader.exec_module(module)
         ffi, lib = module.ffi, module.lib
         _route_log(ffi, lib)
         lib.llama_backend_init()

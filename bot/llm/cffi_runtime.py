@@ -27,7 +27,6 @@ import glob
 import importlib.machinery
 import importlib.util
 import json
-import logging
 import os
 import platform
 import sys
@@ -37,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.errors import ModelError
-from bot.llm.engines import GGML_LEVELS, Aborted, llama_log
+from bot.llm.engines import Aborted, LogForwarder
 
 REQUIRED_CPU_FLAGS = ("avx", "avx2", "fma", "f16c", "bmi2")
 STATE_TAG = "cffi-0.4.42"  # saved KV states are only read back by the llama.cpp build that wrote them
@@ -140,16 +139,13 @@ def load():
 
 
 def _route_log(ffi, lib) -> None:
-    last = [logging.INFO]
+    log = LogForwarder()
 
     # The module declares this callback `extern "Python"`: defining it here is what the C side calls.
     @ffi.def_extern(name="llama_cpp_cffi_ggml_log_callback")
     def forward(level, text, user_data):
-        level = int(level)
-        if level != 5:  # GGML_LOG_LEVEL_CONT: the previous message goes on
-            last[0] = GGML_LEVELS.get(level, logging.INFO)
-        if llama_log.isEnabledFor(last[0]) and text != ffi.NULL:
-            llama_log.log(last[0], ffi.string(text).decode("utf-8", errors="replace").rstrip("\n"))
+        if log.wanted(int(level)) and text != ffi.NULL:
+            log(ffi.string(text))
 
     lib.llama_log_set(lib.llama_cpp_cffi_ggml_log_callback, ffi.NULL)
 

@@ -13,7 +13,6 @@ completion whose prompt starts with the same tokens only processes the rest (the
 from __future__ import annotations
 
 import json
-import logging
 import os
 import importlib.util
 import re
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from bot.errors import ContextOverflowError, LLMError, ModelError
 from bot.llm.base import LLM, should_yield
-from bot.llm.engines import GGML_LEVELS, Aborted, llama_log
+from bot.llm.engines import Aborted, LogForwarder
 
 SENTINEL = "\x00ANSWER_SLOT\x00"
 TOO_LONG_HINT = ("Shorten the answer (or split it into several), or set INTERVIEW_LOCAL_MODEL to a model with a "
@@ -82,13 +81,11 @@ def _route_llama_log() -> None:
 
     import llama_cpp
 
-    last = [logging.INFO]
+    log = LogForwarder()
 
     def forward(level: int, text: bytes, user_data) -> None:
-        if level != 5:  # 5: the previous message goes on
-            last[0] = GGML_LEVELS.get(level, logging.INFO)
-        if llama_log.isEnabledFor(last[0]):
-            llama_log.log(last[0], text.decode("utf-8", errors="replace").rstrip("\n"))
+        if log.wanted(level):
+            log(text)
 
     _log_callback = llama_cpp.llama_log_callback(forward)
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))

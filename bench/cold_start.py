@@ -36,7 +36,6 @@ from common import ROOT, summary, write
 ANSWER = ("dropout 在训练时以概率 p 随机丢弃神经元，并把保留的激活按 1/(1-p) 放大，测试时不丢弃，相当于对很多子网络做平均，"
           "起正则化作用；BN 对每个 mini-batch 做标准化再缩放平移，训练时用 batch 统计量，推理时用滑动平均的均值和方差，"
           "它主要是加速收敛、允许更大的学习率，也带来一点正则化效果。")
-FETCH = True
 COMMAND = [sys.executable, "-m", "bot", "start", "--count", "1", "--topic", "BN", "--follow-ups", "0"]  # dl-006
 
 
@@ -82,14 +81,14 @@ class Run:
         self.proc.wait()
 
 
-def fresh_home(model: Path | None) -> tuple[str, dict]:
+def fresh_home(model: Path | None, fetch: bool) -> tuple[str, dict]:
     home = tempfile.mkdtemp(prefix="interview-cold-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTERVIEW_LLM_")}
     env.update(INTERVIEW_HOME=home, PYTHONPATH=str(ROOT), COLUMNS="120")
     if model is not None:  # the joined model, linked in: a new data dir of a user who already has it
         (Path(home) / "models").mkdir()
         os.symlink(model, Path(home) / "models" / model.name)
-    if FETCH:  # what install.sh does last: join the model and keep the shared prompt prefix
+    if fetch:  # what install.sh does last: join the model and keep the shared prompt prefix
         subprocess.run([sys.executable, "-m", "bot", "model", "fetch"], cwd=ROOT, env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return home, env
@@ -104,8 +103,8 @@ def pending(home: str) -> bool:
         return False
 
 
-def one(model: Path | None) -> dict:
-    home, env = fresh_home(model)
+def one(model: Path | None, fetch: bool) -> dict:
+    home, env = fresh_home(model, fetch)
     try:
         run = Run(env)
         shown = run.wait("Question 1 of") - run.t0
@@ -113,7 +112,7 @@ def one(model: Path | None) -> dict:
         graded = run.wait("Score ") - sent
         run.end()
 
-        home2, env2 = fresh_home(model)
+        home2, env2 = fresh_home(model, fetch)
         try:
             run = Run(env2)
             run.wait("Question 1 of")
@@ -143,11 +142,10 @@ def main() -> None:
     ap.add_argument("--no-fetch", action="store_true",
                     help="skip `interview model fetch` in each fresh data dir (install.sh runs it in the default one)")
     args = ap.parse_args()
-    global FETCH
-    FETCH = False  # the model is joined once below, outside the timings
+    fetch = not args.no_fetch
     model = None
     if not args.with_join:  # join it once, outside the timings
-        home, env = fresh_home(None)
+        home, env = fresh_home(None, fetch=False)
         subprocess.run([sys.executable, "-m", "bot", "model", "fetch"], cwd=ROOT, env=env, check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         found = sorted((Path(home) / "models").glob("*.gguf"))
@@ -155,13 +153,12 @@ def main() -> None:
         if model is not None:
             shutil.move(str(found[0]), model)
         shutil.rmtree(home, ignore_errors=True)
-    FETCH = not args.no_fetch
-    runs = [one(model) for _ in range(args.runs)]
+    runs = [one(model, fetch) for _ in range(args.runs)]
     write("cold_start", {
         "to_first_question_s": summary([r["question"] for r in runs]),
         "first_grade_after_submit_s": summary([r["first_grade"] for r in runs]),
         "resume_start_to_grade_s": summary([r["resume_grade"] for r in runs]),
-        "model_joined_in_each_run": args.with_join, "model_fetch_in_each_data_dir": FETCH,
+        "model_joined_in_each_run": args.with_join, "model_fetch_in_each_data_dir": fetch,
         "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
         "note": "fresh data dir each run; the answer pasted as the question shows; piped",
     })

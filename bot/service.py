@@ -1,12 +1,17 @@
-"""The application layer that every face calls: the terminal, Slack and transcript scoring.
+"""The application layer that every face calls: the terminal, Slack, the web page and transcript
+scoring.
 
-Faces keep only their own I/O (reading a line, posting a Slack message, rendering). What they
-share lives here, once:
+Faces keep only their own I/O (reading a line, posting a Slack message, rendering a page). What
+they share lives here, once:
+- the conversation: what a session asks now (`asking`: its question, or the open follow-up), an
+  answer saved to it (`reply`), graded and followed by the next step (`go_on`: a follow-up on what
+  it missed, kept in the session so a restart keeps it, or the next question); `answer` is both;
+- grading a saved answer (`grade`): the grade cache, claims between replicas, the answer marked
+  `error` when grading fails; the session store keeps answers and knows nothing of grading;
 - loading the grader in the background, so a face shows its first question at once;
 - use of the model by the backend's declared capabilities (`LLM.concurrency`): gradings first, in
   arrival order; a warm-up only when no grading runs or waits;
 - warm-ups of a question's prompt prefix on one worker, newest question first, stale ones dropped;
-- sessions: start, the current question, atomic submit and skip, grade, finish, summary;
 - one turn at a time per session (two quick Slack replies never race for a question);
 - clean shutdown: no thread is left inside the model when the interpreter exits.
 """
@@ -17,23 +22,60 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable
 
-from bot.errors import InterviewError, NotFoundError, UsageError
+from bot.corpus import Item
+from bot.errors import ConflictError, InterviewError, NotFoundError, UsageError
 from bot.grading.grader import Grader, Question
 from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Grade
 from bot.grading.signals import title as signal_title
+from bot.grading.version import grading_version
 from bot.llm.base import yielding_to
-from bot.sessions import FOLLOW_UP, GRADED, LEASE_S, AnswerRecord, Session, SessionEngine, Store
+from bot.sessions import ERROR, FOLLOW_UP, GRADED, LEASE_S, AnswerRecord, Session, SessionEngine, Store
 
 # What the faces show of the core, named here: a face imports nothing of bot.sessions, bot.coach,
 # bot.db or bot.grading (tests/test_architecture.py), so that what it may reach is this module's.
-__all__ = ["InterviewService", "resolve_question", "Question", "Grade", "Session", "AnswerRecord", "Stage", "signal_title",
-           "COVERED", "PARTIAL", "MISSING", "CONTRADICTED", "GRADED", "FOLLOW_UP", "LEASE_S"]
+__all__ = ["InterviewService", "resolve_question", "Question", "Grade", "Session", "AnswerRecord", "Stage",
+           "Prompt", "Turn", "signal_title", "COVERED", "PARTIAL", "MISSING", "CONTRADICTED", "GRADED", "FOLLOW_UP",
+           "QUESTION", "LEASE_S"]
 
+QUESTION = "question"  # Prompt.kind of a session's own question (FOLLOW_UP: of its open follow-up)
 Stage = Callable[[str], None]
 _CONFIGURED = object()  # InterviewService.open without `llm`: the configured backend's, loaded when needed
 WARMED_KEPT = 100  # the latest question ids warmed that WarmUps.done keeps (a replica runs for months)
+
+@dataclass
+class Prompt:
+    """What a session asks now: its question (QUESTION), or the open follow-up on the answer to it
+    (FOLLOW_UP). `key` names it for a face that must tell a stale form from a fresh one."""
+    kind: str
+    session: Session
+    item: Item
+    text: str
+    number: int  # the question's number in the session, from 1
+    total: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.session.position if self.kind == QUESTION else self.number - 1}"
+
+
+@dataclass
+class Turn:
+    """What came of an answer: its grade, or why grading failed (the answer stays saved, `error`),
+    then what the session asks next (None: nothing is left; `follow_up` when that is a follow-up
+    just asked on what the answer missed)."""
+    answer: AnswerRecord
+    grade: Grade | None
+    error: InterviewError | None
+    next: Prompt | None
+    session: Session
+
+    @property
+    def follow_up(self) -> Prompt | None:
+        return self.next if self.next is not None and self.next.kind == FOLLOW_UP else None
+
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())  # shown where the app configures logging (Slack), not in a terminal interview
@@ -255,13 +297,15 @@ def warm_shared(settings) -> bool:
 
 
 class InterviewService:
-    """Sessions and grading for every face. Built over an engine whose grader is ready, or with
-    `load`, a function that builds the grader (the embedded model takes seconds to load): started
-    at once in the background when `background` is set, else on the first grading."""
+    """Sessions, the conversation and grading for every face. Built with a `grader` that is ready,
+    or with `load`, a function that builds one (the embedded model takes seconds to load): started
+    at once in the background when `background` is set, else on the first grading. `follow_ups`:
+    how many follow-up questions an answer may get (0: none)."""
 
-    def __init__(self, engine: SessionEngine, *, load: Callable[[], Grader] | None = None,
-                 background: bool = False):
+    def __init__(self, engine: SessionEngine, *, grader: Grader | None = None,
+                 load: Callable[[], Grader] | None = None, background: bool = False, follow_ups: int = 0):
         self.engine = engine
+        self._grader: Grader | None = None
         self._load_fn = load
         self._loaded = threading.Event()
         self._load_lock = threading.Lock()
@@ -271,18 +315,19 @@ class InterviewService:
         self._closing = False
         self._turns = TurnLocks()
         self._coach = None
-        self.warm_follow_ups = True  # a face that asks no follow-ups turns this off
-        if engine.grader is not None:
-            self._ready(engine.grader)
+        self.follow_ups = follow_ups
+        if grader is not None:
+            self._ready(grader)
         elif load is not None and background:
             threading.Thread(target=self._load, daemon=True, name="load grader").start()
 
     @classmethod
     def open(cls, settings, items, *, llm=_CONFIGURED, grader: Grader | None = None,
-             background: bool = False) -> "InterviewService":
+             background: bool = False, replica: str | None = None) -> "InterviewService":
         """The service over the configured history database, grading with `llm` (None: without a
         model), or `grader`, or else the configured LLM backend's (loaded in the background when
-        `background` is set, else on the first grading: a face that never grades never loads it)."""
+        `background` is set, else on the first grading: a face that never grades never loads it).
+        `replica`: this process's name where several grade from one database (Slack's replicas)."""
         if llm is not _CONFIGURED:
             grader = Grader(llm)
 
@@ -291,12 +336,13 @@ class InterviewService:
 
             return Grader(get_llm(settings))
 
-        return cls(SessionEngine(Store(settings.database_url), items, grader=grader, lease=settings.claim_lease),
-                   load=load, background=background)
+        engine = SessionEngine(Store(settings.database_url), items, decode=Grade.from_dict, replica=replica,
+                               lease=settings.claim_lease)
+        return cls(engine, grader=grader, load=load, background=background, follow_ups=settings.follow_ups)
 
     # --- the grader -----------------------------------------------------------------------
     def _ready(self, grader: Grader) -> None:
-        self.engine.grader = grader
+        self._grader = grader
         self._gate = ModelGate(grader.llm.concurrency)
         if grader.llm.caches_prefix:
             self._warmups = WarmUps(self._gate, grader, then=self._warm_follow_up)
@@ -307,12 +353,12 @@ class InterviewService:
     def _warm_follow_up(self, q: Question) -> None:
         """The follow-up prompt's prefix of a question (after its grading prefixes), so that a
         follow-up evaluates only the point and the answer: 10.6 s -> see bench/followups.py."""
-        llm = self.engine.grader.llm
+        llm = self._grader.llm
         # A slow model leaves follow-ups on points with an aspect to the template (bot.followups):
         # its prompt is worth warming only where some point has none.
         needed = not llm.writes_slowly or any(
             len(q.aspects.get(lang, [])) < len(q.key_points) for lang in {q.language, "zh", "en"})
-        if self.warm_follow_ups and needed:
+        if self.follow_ups > 0 and needed:
             from bot import followups
 
             llm.prepare(*followups.prefix(q))
@@ -347,7 +393,7 @@ class InterviewService:
             self._load()  # waits for a load in flight instead, then finds it done
         if self._load_error is not None:
             raise self._load_error
-        return self.engine.grader
+        return self._grader
 
     # --- warm-ups and grading -------------------------------------------------------------
     def prepare(self, item) -> None:
@@ -373,37 +419,66 @@ class InterviewService:
     def warmed(self) -> list[str]:
         return list(self._warmups.done) if self._warmups is not None else []
 
+    def claim(self, rec: AnswerRecord) -> bool:
+        """Take this replica's claim on a saved answer before showing that it is being graded:
+        False when another replica grades it (it shows the grade). True without replicas."""
+        return self.engine.claim(rec.id)
+
     def grade(self, rec: AnswerRecord, question: Question | None = None, *, stage: Stage | None = None,
               preview: Callable[[Grade], None] | None = None) -> Grade:
-        """Grade a saved answer (marked `error` and the error raised when grading fails): an answer
-        to a follow-up against the points it was asked about, unless `question` says otherwise.
-        `preview` is shown the grade as soon as it is known without the model (where the score does
-        not wait for it: `Grader.scores_without_model`), before the model adds its corrections."""
+        """Grade a saved answer and keep the grade with it: an answer to a follow-up against the
+        points it was asked about, unless `question` says otherwise. When grading fails the answer
+        stays saved, marked `error`, and the error is raised; ConflictError when another replica
+        holds it. `preview` is shown the grade as soon as it is known without the model (where the
+        score does not wait for it: `Grader.scores_without_model`), before the model adds its
+        corrections."""
         question = question or self._question_of(rec)
-        self.grader(stage)
-        cached = self.engine.cached_grade(question, rec.answer, self.engine.grader.llm.name)
-        if cached is not None:  # no need to wait for the model
-            grade = self.engine.grade(rec, question)
-        else:
-            if preview is not None and self.engine.grader.scores_without_model:
-                if stage is not None:
-                    stage("grading…")
-                preview(self.engine.grader.quick(question, rec.answer))
-            with self._gate.grading(stage):
-                if stage is not None:
-                    stage("grading…")
-                grade = self.engine.grade(rec, question)
+        grader = self.grader(stage)
+        if not self.engine.claim(rec.id):
+            raise ConflictError(f"Answer {rec.id} is being graded by another replica.")
+        try:
+            grade = self._cached(question, rec.answer, grader.llm.name)
+            if grade is None:  # else no need to wait for the model
+                if preview is not None and grader.scores_without_model:
+                    if stage is not None:
+                        stage("grading…")
+                    preview(grader.quick(question, rec.answer))
+                with self._gate.grading(stage):
+                    if stage is not None:
+                        stage("grading…")
+                    grade = grader.grade(question, rec.answer)
+        except InterviewError as e:
+            self.engine.save_error(rec.id, str(e))
+            raise
+        except Exception as e:  # noqa: BLE001 - an unexpected bug must not lose the answer either
+            self.engine.save_error(rec.id, f"{type(e).__name__}: {e}")
+            raise
+        if not self.engine.save_grade(rec.id, grade.to_dict(), overall=grade.overall, model=grade.model,
+                                      version=grade.grading_version):
+            # our lease ran out mid-call and another replica took the answer: its grade is the one kept
+            raise ConflictError(f"Answer {rec.id} was taken over by another replica while it was graded.")
         if rec.session_id is not None and rec.source == "session" and rec.question_id in self.engine.items:
             # The person's card for the item: when to ask it again (bot.coach).
             self.coach.record(self.engine.get(rec.session_id).owner, rec.question_id, grade.overall)
         return grade
 
+    def _cached(self, question: Question, text: str, model: str) -> Grade | None:
+        """A stored grade of the same answer to the same question, made by the same grading
+        version (prompts, schema, constants, weights, model) against the same reference and key
+        points; anything else is graded again."""
+        current = grading_version(model)
+        for stored in self.engine.stored_grades(question.id, text, current):
+            g = Grade.from_dict(stored)
+            if g.grading_version == current and g.question_fingerprint == question.fingerprint():
+                return g
+        return None
+
     def grade_text(self, question, text: str, source: str, *, stage: Stage | None = None) -> Grade:
         """One answer outside a session (`interview grade`) to a Question or a corpus item: saved
         first, then graded."""
         question = question if isinstance(question, Question) else Question.from_item(question)
-        return self.grade(self.engine.record(question, text, source=source), question, stage=stage)
-
+        return self.grade(self.engine.record(question.id, question.question, text, source=source), question,
+                          stage=stage)
 
     def follow_up(self, item, grade: Grade, *, exclude: set[int] | None = None, stage: Stage | None = None):
         """One question aimed at the most important key point the answer missed (None when nothing
@@ -421,35 +496,138 @@ class InterviewService:
                 stage("thinking of a follow-up…")
             return followups.write(q, grade, llm, grade_language(grade), exclude)
 
-    def answer_follow_up(self, rec: AnswerRecord, item, f, text: str, *, stage: Stage | None = None,
-                         preview: Callable[[Grade], None] | None = None) -> Grade:
-        """Save the follow-up's answer, then grade it against the targeted key points only."""
-        saved = self.engine.record_follow_up(rec.session_id, rec.position, item.id, f.question, text,
-                                             {"points": list(f.points), "by": f.by})
-        return self.grade(saved, stage=stage, preview=preview)  # against the points kept with it (_question_of)
+    # --- the conversation -----------------------------------------------------------------
+    def asking(self, s: Session) -> Prompt | None:
+        """What the session asks now: the open follow-up, else its question; None when no
+        question is left or the session is over."""
+        s = self.engine.get(s.id)
+        if s.status != "active":
+            return None
+        total = len(s.question_ids)
+        if (f := s.meta.get("follow_up")) and (item := self.engine.items.get(f["item_id"])) is not None:
+            return Prompt(FOLLOW_UP, s, item, f["question"], f["position"] + 1, total)
+        item = self.engine.current_item(s)
+        return Prompt(QUESTION, s, item, item.question, s.position + 1, total) if item is not None else None
+
+    def reply(self, s: Session, text: str, *, to: str | None = None) -> AnswerRecord:
+        """Save `text` as the answer to what the session asks now (the open follow-up, closed in the
+        same transaction, else the question, and the session moves on), before any grading.
+        `to`: the Prompt.key the person saw; ConflictError when the session has moved on since
+        (another tab, window or replica answered it)."""
+        self._expect(s, to)
+        if self.engine.get(s.id).meta.get("follow_up"):
+            return self.engine.submit_follow_up(s.id, text)
+        return self.engine.submit(s, text)
+
+    def pass_on(self, s: Session, *, to: str | None = None) -> Session:
+        """Skip what the session asks now: the open follow-up (its answer keeps the grade it has),
+        else the question."""
+        self._expect(s, to)
+        s = self.engine.get(s.id)
+        if s.meta.get("follow_up"):
+            return self.engine.update_meta(s.id, follow_up=None)
+        return self.engine.skip(s)
+
+    def stop(self, s: Session) -> Session:
+        """End the session now (`stop`): an open follow-up is dropped; saved answers are kept."""
+        s = self.engine.update_meta(s.id, follow_up=None)
+        return self.engine.finish(s, "stopped") if s.status == "active" else s
+
+    def _expect(self, s: Session, to: str | None) -> None:
+        if to is None:
+            return
+        now = self.asking(s)
+        if now is None or now.key != to:
+            raise ConflictError("This question was already answered or skipped elsewhere (another tab, window or "
+                                "process).", "Reload to continue where the interview is now.")
+
+    def answer(self, s: Session, text: str, *, stage: Stage | None = None,
+               preview: Callable[[Grade], None] | None = None, graded: Callable[[Grade], None] | None = None,
+               to: str | None = None) -> Turn:
+        """An answer to what the session asks now, saved, graded and followed by the next step:
+        `reply` then `go_on`."""
+        return self.go_on(self.reply(s, text, to=to), stage=stage, preview=preview, graded=graded)
+
+    def go_on(self, rec: AnswerRecord, *, stage: Stage | None = None, preview: Callable[[Grade], None] | None = None,
+              graded: Callable[[Grade], None] | None = None) -> Turn:
+        """Grade a saved answer of a session, then take the next step: a follow-up on the most
+        important point it missed (while this answer has had fewer than `follow_ups`; kept in the
+        session until answered or skipped, so a restart keeps it), else the next question.
+        `graded(grade)` is called as soon as the grade is known, before a follow-up is written.
+        A failed grading is the Turn's `error` (the answer stays saved); ConflictError when
+        another replica holds the answer (that one takes the step)."""
+        try:
+            grade, error = self.grade(rec, stage=stage, preview=preview), None
+        except ConflictError:
+            raise
+        except InterviewError as e:
+            grade, error = None, e
+        if grade is not None and graded is not None:
+            graded(grade)
+        if grade is not None and rec.session_id is not None:
+            self._ask_follow_up(rec, stage)
+        s = self.engine.get(rec.session_id) if rec.session_id is not None else None
+        return Turn(rec, grade, error, self.asking(s) if s is not None else None, s)
+
+    def _ask_follow_up(self, rec: AnswerRecord, stage: Stage | None) -> None:
+        """Open a follow-up on the answer at the session's last answered question, whose grade
+        says what it missed (an answer to a follow-up: the question's own answer's grade, with
+        the points asked so far left out)."""
+        s = self.engine.get(rec.session_id)
+        item = self.engine.items.get(rec.question_id)
+        if (self.follow_ups <= 0 or s.status != "active" or s.meta.get("follow_up") or item is None
+                or rec.position != s.position - 1):
+            return  # not the latest question (a resumed older answer), or a follow-up is open already
+        target = rec.follow_up or {}
+        asked = list(target.get("asked", target.get("points", []))) if rec.source == FOLLOW_UP else []
+        main = next((a for a in self.engine.answers(s) if a.position == rec.position), None)
+        if main is None or main.grade is None or len(asked) >= self.follow_ups:
+            return
+        try:
+            f = self.follow_up(item, main.grade, exclude=set(asked), stage=stage)
+        except InterviewError:
+            return  # a follow-up is a bonus: go on with the next question
+        if f is not None:
+            self.engine.update_meta(s.id, follow_up={"position": rec.position, "item_id": item.id,
+                                                     "question": f.question, "points": list(f.points), "by": f.by,
+                                                     "asked": asked + list(f.points)})
 
     def _question_of(self, rec: AnswerRecord) -> Question:
         """What a saved answer is graded against: its corpus item, or for an answer to a follow-up
         the item's points it was asked about (kept with the answer)."""
+        item = self.engine.items.get(rec.question_id)
+        if item is None and not rec.follow_up:
+            raise NotFoundError(f"Question {rec.question_id} is no longer in the corpus.",
+                                "Restore the item in corpus/ to grade this answer.")
         if not rec.follow_up:
-            return self.engine.question_for(rec)
+            return Question.from_item(item)
         from bot import followups
 
-        item = self.engine.items.get(rec.question_id)
         if item is None:
             raise NotFoundError(f"Answer {rec.id} is a follow-up whose question is no longer known.",
                                 "Restore the item in corpus/, or skip it.")
         f = followups.FollowUp(rec.question, list(rec.follow_up["points"]), rec.follow_up.get("by", "template"))
         return followups.sub_question(Question.from_item(item), f)
 
-    def score_transcript(self, text: str, name: str, *, index, **options):
+    def score_transcript(self, text: str, name: str, *, index, shown: Callable[[Exception], Exception] | None = None,
+                         **options):
         """Score a practice transcript (bot.transcripts.scoring.score_text's options), taking
-        turns on the model with the other faces' gradings."""
+        turns on the model with the other faces' gradings. `shown(error)`: what a face lets its
+        reader see of an answer's grading error (Slack's hides the machinery's details)."""
         from bot.transcripts.scoring import score_text
 
         self.grader()
-        return score_text(text, name, index=index, engine=self.engine,
-                          grade=lambda rec, q: self.grade(rec, q), **options)
+
+        def grade(rec: AnswerRecord, q: Question) -> Grade:
+            try:
+                return self.grade(rec, q)
+            except Exception as e:  # noqa: BLE001 - a bug too: the scorer marks this answer, a log keeps it
+                if shown is None:
+                    raise
+                raise shown(e) from None
+
+        return score_text(text, name, index=index, corpus=self.engine.items, grade=grade,
+                          save=lambda q, answer: self.engine.record(q.id, q.question, answer, "transcript"), **options)
 
     # --- sessions -------------------------------------------------------------------------
     @property
@@ -494,21 +672,52 @@ class InterviewService:
             raise UsageError("You have answered every question of this selection.", "Use --review, or other packs.")
         return self.engine.start(owner, count=count, topic=topic, chosen=chosen, **kw)
 
+    @property
+    def items(self) -> dict[str, Item]:
+        """The corpus items by id (the question bank this service asks from)."""
+        return self.engine.items
+
+    @property
+    def store(self) -> Store:
+        """The history database, for a face's own tables (Slack's events, reminders, turns)."""
+        return self.engine.store
+
+    @property
+    def lease(self) -> float:
+        return self.engine.lease
+
+    def serve_as(self, replica: str) -> None:
+        """Grade only under claims held by `replica` (this process's name), as one of several
+        processes over one database (Slack's replicas)."""
+        self.engine.replica = replica
+
     def session(self, session_id: int) -> Session:
         return self.engine.get(session_id)
+
+    def sessions(self, owner: str | None = None, limit: int = 20) -> list[Session]:
+        return self.engine.list_sessions(owner, limit)
+
+    def session_by_thread(self, thread: str) -> Session | None:
+        return self.engine.find_by_thread(thread)
+
+    def session_by_meta(self, key: str, value: str) -> Session | None:
+        return self.engine.find_by_meta(key, value)
+
+    def answers(self, s: Session, follow_ups: bool = False) -> list[AnswerRecord]:
+        return self.engine.answers(s, follow_ups)
+
+    def saved_answer(self, answer_id: int) -> AnswerRecord:
+        return self.engine.answer(answer_id)
+
+    def orphans(self, channel: str) -> list[AnswerRecord]:
+        """Saved answers of `channel` that no live process grades (bot.sessions.SessionEngine.orphans)."""
+        return self.engine.orphans(channel)
 
     def latest_active(self, owner: str, channel: str | None = None) -> Session | None:
         return self.engine.latest_active(owner, channel)
 
     def current_item(self, s: Session):
         return self.engine.current_item(s)
-
-    def submit(self, s: Session, text: str) -> AnswerRecord:
-        """Save the answer and move on, atomically; grading is `grade(rec)`."""
-        return self.engine.submit(s, text)
-
-    def skip(self, s: Session) -> Session:
-        return self.engine.skip(s)
 
     def ungraded(self, s: Session) -> list[AnswerRecord]:
         return self.engine.ungraded(s)
@@ -571,5 +780,5 @@ class InterviewService:
             return False
         if self._gate is not None and not self._gate.drain(max(0.0, deadline - time.monotonic())):
             return False
-        grader = self.engine.grader
+        grader = self._grader
         return grader.llm.close(max(0.0, deadline - time.monotonic())) if grader is not None else True

@@ -1,9 +1,10 @@
-"""The session engine: pick questions, record answers, grade, move on. UI-agnostic.
+"""The session store: sessions, their answers and the claims on them. UI-agnostic, and it knows
+nothing of grading: the service (bot.service) grades a saved answer and hands the grade back here
+as JSON; `decode` turns a stored grade into what the service reads (bot.grading.result.Grade).
 
 State lives in the history database (bot.db: a SQLite file in the data dir, or PostgreSQL). An
 answer is committed *before* grading starts, so a crash, Ctrl-C or a dead endpoint never loses it:
 the answer stays `pending` and is graded on resume.
-The terminal and Slack both drive this engine; it knows nothing about either.
 """
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from pathlib import Path
 
 from bot.corpus import Item, narrow, select_questions
 from bot.db import Database
-from bot.errors import ConflictError, InterviewError, NotFoundError, StoreError, UsageError
-from bot.grading.grader import Grader, Question
-from bot.grading.result import Grade
+from typing import Any, Callable
+
+from bot.errors import ConflictError, NotFoundError, StoreError, UsageError
 from bot.schema import MIGRATIONS
 
 INSERT_ANSWER = ("INSERT INTO answers(session_id, position, question_id, question, answer, content_hash, status, "
@@ -101,14 +102,14 @@ class AnswerRecord:
     question: str
     answer: str
     status: str
-    grade: Grade | None
+    grade: Any | None  # what the store's `decode` makes of the stored grade (the service's: a Grade)
     error: str | None
     source: str = "session"  # session | follow-up | grade | transcript
     follow_up: dict | None = None  # a follow-up answer's target: {"points": [key point indexes], "by": ...}
 
     @classmethod
-    def from_row(cls, r) -> "AnswerRecord":
-        grade = Grade.from_dict(json.loads(r["grade"])) if r["grade"] else None
+    def from_row(cls, r, decode: Callable[[dict], Any] = lambda d: d) -> "AnswerRecord":
+        grade = decode(json.loads(r["grade"])) if r["grade"] else None
         target = json.loads(r["follow_up"]) if r.get("follow_up") else None
         return cls(r["id"], r["session_id"], r["position"], r["question_id"], r["question"], r["answer"],
                    r["status"], grade, r["error"], r["source"], target)
@@ -121,13 +122,18 @@ class SessionEngine:
     taken over. Without it (the terminal: one person at one keyboard) there are no claims, and
     `--resume` grades whatever is pending."""
 
-    def __init__(self, store: Store, items: list[Item], grader: Grader | None, *, replica: str | None = None,
+    def __init__(self, store: Store, items: list[Item], *, decode: Callable[[dict], Any], replica: str | None = None,
                  lease: float = LEASE_S):
         self.store = store
         self.items = {i.id: i for i in items}
-        self.grader = grader
         self.replica = replica
         self.lease = lease
+        # a stored grade's JSON -> what AnswerRecord.grade holds: the grading's type (bot.grading.result.Grade),
+        # given by whoever builds the store (bot.service), so that the store needs nothing of the grading
+        self.decode = decode
+
+    def _record(self, row) -> "AnswerRecord":
+        return AnswerRecord.from_row(row, self.decode)
 
     # --- sessions -------------------------------------------------------------------------
     def start(self, owner: str, *, topic: str | None = None, count: int = 5, channel: str = "terminal",
@@ -260,9 +266,9 @@ class SessionEngine:
                                follow_up=json.dumps(follow_up) if follow_up else None)
             return self.answer(new_id, db)
 
-    def record(self, question: Question, text: str, source: str) -> AnswerRecord:
+    def record(self, question_id: str, question: str, text: str, source: str) -> AnswerRecord:
         """Save a session-less answer (one-shot grading, transcripts) before it is graded."""
-        return self._insert(None, None, question.id, question.question, text, PENDING, source)
+        return self._insert(None, None, question_id, question, text, PENDING, source)
 
     def answer(self, answer_id: int, db=None) -> AnswerRecord:
         if db is None:
@@ -271,14 +277,14 @@ class SessionEngine:
         row = db.execute("SELECT * FROM answers WHERE id=:id", id=answer_id).first()
         if row is None:
             raise NotFoundError(f"No answer {answer_id}.")
-        return AnswerRecord.from_row(row)
+        return self._record(row)
 
     def answers(self, s: Session, follow_ups: bool = False) -> list[AnswerRecord]:
         """The session's answers in order; follow-up answers only when asked for (they are graded
         against one key point, and a summary counts questions, not follow-ups)."""
         with self.store.connect() as db:
             rows = db.execute("SELECT * FROM answers WHERE session_id=:id ORDER BY position, id", id=s.id)
-            recs = [AnswerRecord.from_row(r) for r in rows]
+            recs = [self._record(r) for r in rows]
         return recs if follow_ups else [a for a in recs if a.source != FOLLOW_UP]
 
     def record_follow_up(self, session_id: int, position: int | None, item_id: str, question: str,
@@ -310,29 +316,14 @@ class SessionEngine:
         """Answers still waiting for a grade, answers to follow-ups included."""
         return [a for a in self.answers(s, follow_ups=True) if a.status in (PENDING, ERROR)]
 
-    def cached_grade(self, question: Question, text: str, model: str) -> Grade | None:
-        """A stored grade of the same answer to the same question, made by the same grading
-        version (prompts, schema, constants, weights, model) against the same reference and key
-        points; anything else is graded again."""
-        from bot.grading.version import grading_version
-
-        current = grading_version(model)
+    def stored_grades(self, question_id: str, text: str, version: str) -> list[dict]:
+        """The grades kept for the same answer to the same question by grading version `version`,
+        newest first (the service's cache: it checks what else must match)."""
         with self.store.connect() as db:
             rows = db.execute("SELECT grade FROM answers WHERE content_hash=:hash AND status=:status "
                               "AND grading_version=:version ORDER BY id DESC",
-                              hash=content_hash(question.id, text), status=GRADED, version=current).all()
-        for r in rows:
-            g = Grade.from_dict(json.loads(r["grade"]))
-            if g.grading_version == current and g.question_fingerprint == question.fingerprint():
-                return g
-        return None
-
-    def question_for(self, rec: AnswerRecord) -> Question:
-        item = self.items.get(rec.question_id)
-        if item is None:
-            raise NotFoundError(f"Question {rec.question_id} is no longer in the corpus.",
-                                "Restore the item in corpus/ to grade this answer.")
-        return Question.from_item(item)
+                              hash=content_hash(question_id, text), status=GRADED, version=version).all()
+        return [json.loads(r["grade"]) for r in rows]
 
     # --- claims (replicas) ----------------------------------------------------------------
     def _claim_on_insert(self, status: str) -> dict:
@@ -364,32 +355,17 @@ class SessionEngine:
                               "AND s.status = 'active' AND (a.claimed_at IS NULL OR a.claimed_at < :expired) "
                               "ORDER BY a.id LIMIT :limit",
                               pending=PENDING, channel=channel, expired=_ago(self.lease), limit=limit)
-            return [AnswerRecord.from_row(r) for r in rows]
+            return [self._record(r) for r in rows]
 
-    def grade(self, rec: AnswerRecord, question: Question | None = None) -> Grade:
-        """Grade a saved answer. On failure the answer stays saved, marked `error`, and the error is raised.
-        With replicas, only under this replica's claim: ConflictError when another holds it."""
-        if self.grader is None:
-            raise InterviewError("This engine has no grader.")
-        question = question or self.question_for(rec)
-        if not self.claim(rec.id):
-            raise ConflictError(f"Answer {rec.id} is being graded by another replica.")
-        try:
-            grade = self.cached_grade(question, rec.answer, self.grader.llm.name)
-            if grade is None:
-                grade = self.grader.grade(question, rec.answer)
-        except InterviewError as e:
-            self._mark(rec.id, status=ERROR, error=str(e))
-            raise
-        except Exception as e:  # noqa: BLE001 - an unexpected bug must not lose the answer either
-            self._mark(rec.id, status=ERROR, error=f"{type(e).__name__}: {e}")
-            raise
-        if not self._mark(rec.id, status=GRADED, grade=json.dumps(grade.to_dict(), ensure_ascii=False),
-                          overall=grade.overall, model=grade.model, error=None, graded_at=_now(),
-                          grading_version=grade.grading_version):
-            # our lease ran out mid-call and another replica took the answer: its grade is the one kept
-            raise ConflictError(f"Answer {rec.id} was taken over by another replica while it was graded.")
-        return grade
+    def save_grade(self, answer_id: int, grade: dict, *, overall: float, model: str, version: str) -> bool:
+        """Keep a grading's result; with replicas only while this replica still holds the claim
+        (False when not: our lease ran out mid-call and another replica took the answer over)."""
+        return self._mark(answer_id, status=GRADED, grade=json.dumps(grade, ensure_ascii=False), overall=overall,
+                          model=model, error=None, graded_at=_now(), grading_version=version)
+
+    def save_error(self, answer_id: int, error: str) -> bool:
+        """Grading failed: the answer stays saved, marked `error` (graded again on resume or retry)."""
+        return self._mark(answer_id, status=ERROR, error=error)
 
     def _mark(self, answer_id: int, **fields) -> bool:
         """Write a grading's outcome; with replicas only while this replica still holds the claim

@@ -182,8 +182,22 @@ def test_the_database_layer_knows_nothing_of_the_grading():
     assert not {d for d in _file_imports()["bot.db"] if _under(d, ("bot.grading",))}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 25, not done yet: the session engine grades (SessionEngine.grade, "
-                                        "cached_grade, question_for; AnswerRecord.grade is a grading.result.Grade); "
-                                        "the service should grade and the store keep answers only")
 def test_the_session_store_knows_nothing_of_the_grading():
+    """The service grades a saved answer and hands the store its grade as JSON (bot.sessions)."""
     assert not {d for d in _file_imports()["bot.sessions"] if _under(d, ("bot.grading",))}
+
+
+def test_faces_reach_sessions_only_through_the_service():
+    """No face reads the service's session store (`.engine`) or builds one: what a face may do to
+    a session is the service's methods, so the conversation (question, answer, grade, follow-up,
+    next) runs the same in the terminal, Slack and the web page."""
+    wrong = []
+    for path in (REPO / "bot").rglob("*.py"):
+        if not _under(_module_name(path), FACE_PACKAGES):
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in ("engine", "_engine"):
+                wrong.append(f"{_module_name(path)}:{node.lineno} .{node.attr}")
+            elif isinstance(node, ast.Name) and node.id in ("SessionEngine", "Store", "Coach"):
+                wrong.append(f"{_module_name(path)}:{node.lineno} {node.id}")
+    assert wrong == []

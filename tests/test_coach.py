@@ -13,6 +13,7 @@ from bot.grading.grader import Grader
 from bot.llm.fake import FakeLLM
 from bot.service import InterviewService
 from bot.sessions import SessionEngine, Store
+from bot.grading.result import Grade
 
 REPLY = {"missing_points": [], "wrong_claims": [], "score": 4}
 
@@ -20,13 +21,13 @@ REPLY = {"missing_points": [], "wrong_claims": [], "score": 4}
 def service(settings, items):
     llm = FakeLLM()
     llm.queue(*[REPLY] * 50)
-    return InterviewService(SessionEngine(Store(settings.database_url), items, Grader(llm)))
+    return InterviewService(SessionEngine(Store(settings.database_url), items, decode=Grade.from_dict), grader=Grader(llm))
 
 
 def answer(svc, session, item, keep: int | None = None):
     """Answer the current question with its first `keep` key points (all when None), graded."""
     assert svc.current_item(session).id == item.id
-    rec = svc.submit(svc.session(session.id), "；".join(item.key_points[:keep]) + "。")
+    rec = svc.reply(svc.session(session.id), "；".join(item.key_points[:keep]) + "。")
     return svc.grade(rec)
 
 
@@ -62,14 +63,14 @@ def test_a_learner_is_asked_again_what_they_keep_missing_and_progress_shows_it(h
     assert not {a.id, b.id, c.id} & {i.id for i in new_only} and len(new_only) == len(corpus_items) - 3
 
     # A restart: a new process over the same file knows the same.
-    again = Coach(SessionEngine(Store(history.url), corpus_items, grader=None))
+    again = Coach(SessionEngine(Store(history.url), corpus_items, decode=Grade.from_dict))
     assert again.cards("ann") == cards2 and again.progress("ann")["most_missed"] == p["most_missed"]
     assert [h["session"] for h in again.history("ann")] == [s2.id, s1.id]
 
 
 def coach_over(url: str, items) -> Coach:
     """A coach as one replica (or process) has it: its own connection to the history."""
-    return Coach(SessionEngine(Store(url), items, grader=None))
+    return Coach(SessionEngine(Store(url), items, decode=Grade.from_dict))
 
 
 def stored_card(coach: Coach, owner: str, item_id: str) -> tuple:

@@ -49,7 +49,7 @@ def test_the_endpoint_goes_down_mid_session_the_answer_waits_and_resume_grades_i
     with FakeOpenAI() as back:  # the endpoint is back (a new port: point the setting at it)
         back.queue(REPLY)
         env = base_env(settings.home, INTERVIEW_LLM_BASE_URL=back.base_url, INTERVIEW_LLM_MODEL="m")
-        done = cli(["start", "--resume"], env, input="", cwd=tmp_path)
+        done = cli(["start", "--resume", "--follow-ups", "0"], env, input="", cwd=tmp_path)
         assert back.requests and url != back.base_url
     assert done.returncode == 0, done.stderr
     assert "Grading your saved answer" in done.stderr

@@ -17,6 +17,7 @@ from bot.errors import StoreError
 from bot.schema import MIGRATIONS, SCHEMA_VERSION
 from bot.sessions import Store
 from bot.slack.core import EventLog, Reminders
+from bot.grading.result import Grade
 from tests.servers import free_port
 
 
@@ -144,7 +145,7 @@ def test_a_history_moves_from_sqlite_to_postgresql_and_back_unchanged(settings, 
     from bot.sessions import SessionEngine
 
     here = Store(settings.db_path)
-    engine = SessionEngine(here, corpus_items, grader=None)
+    engine = SessionEngine(here, corpus_items, decode=Grade.from_dict)
     s = engine.start("ann", count=2, seed=2)
     engine.submit(s, "an answer with a ' quote and 中文")
     engine.skip(engine.get(s.id))

@@ -9,8 +9,10 @@ import threading
 from bot.corpus import load_items
 from bot.errors import ConflictError
 from bot.grading.grader import Grader
+from bot.service import InterviewService
 from bot.sessions import SessionEngine, Store
 from bot.slack.core import SLACK
+from bot.grading.result import Grade
 from test_slack import ALICE, CHANNEL, MINI, Bot, GatedLLM, fake, fill, questions_posted  # noqa: F401 - fake: the fixture
 
 THREAD = "1700000000.000001"
@@ -20,7 +22,7 @@ def slack_session_with_pending_answer(url: str, *, replica: str | None):
     """What a process leaves behind when it dies right after saving an answer, before grading it:
     a Slack session (2 questions) whose answer 1 is pending; claimed by `replica` (None: unclaimed,
     as an engine without replicas saves it)."""
-    engine = SessionEngine(Store(url), load_items([MINI]), grader=None, replica=replica)
+    engine = SessionEngine(Store(url), load_items([MINI]), decode=Grade.from_dict, replica=replica)
     s = engine.start(ALICE, count=2, seed=1, channel=SLACK, meta={"channel": CHANNEL, "thread_ts": THREAD})
     item = engine.current_item(s)
     rec = engine.submit(s, item.answer.replace("\n", " "))
@@ -37,13 +39,13 @@ def test_two_engines_racing_for_one_pending_answer_grade_it_once(history):
     items = load_items([MINI])
     slow, quick = GatedLLM().queue(fill), GatedLLM().queue(fill)
     slow.gate.clear()  # replica a is inside the model call when b tries
-    a = SessionEngine(Store(history.url), items, Grader(slow), replica="a")
-    b = SessionEngine(Store(history.url), items, Grader(quick), replica="b")
+    a = InterviewService(SessionEngine(Store(history.url), items, decode=Grade.from_dict, replica="a"), grader=Grader(slow))
+    b = InterviewService(SessionEngine(Store(history.url), items, decode=Grade.from_dict, replica="b"), grader=Grader(quick))
     outcome = {}
 
-    def grade(name, engine):
+    def grade(name, service):
         try:
-            outcome[name] = engine.grade(rec).overall
+            outcome[name] = service.grade(rec).overall
         except ConflictError:
             outcome[name] = "conflict"
 
@@ -64,7 +66,7 @@ def test_two_engines_racing_for_one_pending_answer_grade_it_once(history):
     assert outcome["b"] == "conflict" and isinstance(outcome["a"], float)
     assert saver.answer(rec.id).status == "graded" and len(slow.calls) == 1
     # a graded answer is never claimed again: a late sweep or retry cannot grade it twice
-    assert not b.claim(rec.id) and claimed_by(saver, rec.id) is None
+    assert not b.claim(rec) and claimed_by(saver, rec.id) is None
 
 
 def test_startup_sweeps_of_two_replicas_grade_an_orphan_once(history, fake, settings):
@@ -142,11 +144,13 @@ def test_one_event_delivered_to_two_replicas_is_handled_once(history, fake, sett
 
 def test_follow_up_answer_left_by_a_dead_replica_is_graded_against_its_points_by_another(history, fake, settings):
     items = load_items([MINI])
-    engine = SessionEngine(Store(history.url), items, Grader(GatedLLM().queue(fill)), replica="dead-replica")
+    dead = InterviewService(SessionEngine(Store(history.url), items, decode=Grade.from_dict, replica="dead-replica"),
+                            grader=Grader(GatedLLM().queue(fill)))
+    engine = dead.engine
     s = engine.start(ALICE, count=2, seed=1, channel=SLACK, meta={"channel": CHANNEL, "thread_ts": THREAD})
     item = engine.current_item(s)
     main = engine.submit(s, "It is about weights.")
-    engine.grade(main)  # graded; then the follow-up was asked and its answer saved when the replica died
+    dead.grade(main)  # graded; then the follow-up was asked and its answer saved when the replica died
     f_rec = engine.record_follow_up(s.id, main.position, item.id, "And what does the second point say?",
                                     item.answer.replace("\n", " "), {"points": [1], "by": "template"})
     with engine.store.connect() as db:

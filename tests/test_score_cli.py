@@ -19,13 +19,13 @@ from typer.testing import CliRunner
 from bot.cli import common, score_cmd
 from bot.errors import LLMError
 from bot.grading.grader import Grader
-from bot.grading.result import COVERED, PARTIAL, WrongClaim
+from bot.grading.result import Grade, COVERED, PARTIAL, WrongClaim
 from bot.llm.fake import FakeLLM
 from bot.transcripts import TranscriptError
 from bot.transcripts.pairing import pair_transcript
 from bot.transcripts.readers import read_path, read_turns
 from bot.matching import QuestionMatcher
-from bot.transcripts.scoring import GENERIC_KEY_POINTS, NO_REFERENCE, score_file, score_text
+from bot.transcripts.scoring import GENERIC_KEY_POINTS, NO_REFERENCE
 
 DATA = Path(__file__).resolve().parent / "data" / "transcripts"
 # The transcript matcher's scores separate corpus questions from others best at 0.87
@@ -98,14 +98,24 @@ def llm():
 
 
 @pytest.fixture
-def engine(tmp_path, corpus, llm):
+def service(tmp_path, corpus, llm):
+    from bot.service import InterviewService
     from bot.sessions import SessionEngine, Store
 
-    return SessionEngine(Store(tmp_path / "history.sqlite3"), corpus, Grader(llm))
+    return InterviewService(SessionEngine(Store(tmp_path / "history.sqlite3"), corpus, decode=Grade.from_dict),
+                            grader=Grader(llm))
 
 
-def history(engine) -> list[tuple]:
-    with sqlite3.connect(engine.store.path) as db:
+def score_text(text: str, name: str, *, index, service, **options):
+    return service.score_transcript(text, name, index=index, **options)  # every face's door
+
+
+def score_file(path, *, index, service, **options):
+    return score_text(read_path(path), str(path), index=index, service=service, **options)
+
+
+def history(service) -> list[tuple]:
+    with sqlite3.connect(service.store.path) as db:
         return db.execute("SELECT question_id, status, source FROM answers ORDER BY id").fetchall()
 
 
@@ -136,9 +146,9 @@ def test_english_terms_reach_the_chinese_corpus(index, corpus):
 
 # --- the core entry point -------------------------------------------------------------------------
 
-def test_score_file_grades_each_answer_once_and_caches_by_content(index, engine, llm):
+def test_score_file_grades_each_answer_once_and_caches_by_content(index, service, llm):
     seen = []
-    report = score_file(DATA / "zoom_zh.vtt", index=index, engine=engine, threshold=THRESHOLD,
+    report = score_file(DATA / "zoom_zh.vtt", index=index, service=service, threshold=THRESHOLD,
                         progress=lambda done, total: seen.append((done, total)))
     assert [i.question_id for i in report.items] == ["dl-001", "dl-006", "dl-020", None]
     assert [i.status for i in report.items] == ["graded"] * 4
@@ -154,92 +164,91 @@ def test_score_file_grades_each_answer_once_and_caches_by_content(index, engine,
     expected_mean = round(sum(i.overall for i in report.items) / 4, 1)
     assert report.overall == expected_mean
 
-    again = score_file(DATA / "zoom_zh.vtt", index=index, engine=engine, threshold=THRESHOLD)
+    again = score_file(DATA / "zoom_zh.vtt", index=index, service=service, threshold=THRESHOLD)
     assert len(llm.calls) == 4, "re-scoring the same file must not grade again"
     assert [i.overall for i in again.items] == [i.overall for i in report.items]
-    rows = history(engine)
+    rows = history(service)
     assert len(rows) == 8 and {r[2] for r in rows} == {"transcript"} and {r[1] for r in rows} == {"graded"}
     assert [r[0] for r in rows[:3]] == ["dl-001", "dl-006", "dl-020"] and rows[3][0].startswith("transcript:")
 
 
-def test_skip_unmatched(index, engine, llm):
-    report = score_file(DATA / "smalltalk.md", index=index, engine=engine, threshold=THRESHOLD, skip_unmatched=True)
+def test_skip_unmatched(index, service, llm):
+    report = score_file(DATA / "smalltalk.md", index=index, service=service, threshold=THRESHOLD, skip_unmatched=True)
     assert [i.status for i in report.items] == ["graded", "graded", "skipped"]
     assert report.items[2].overall is None and report.skipped == 1 and report.unmatched == 1
-    assert len(llm.calls) == 2 and len(history(engine)) == 2
+    assert len(llm.calls) == 2 and len(history(service)) == 2
 
 
-def test_skip_unmatched_with_nothing_matched_is_a_clear_error(index, engine):
+def test_skip_unmatched_with_nothing_matched_is_a_clear_error(index, service):
     text = "Q: What's your favourite programming language?\nA: Python, for its libraries."
     with pytest.raises(TranscriptError, match="none of the 1 question"):
-        score_text(text, "lang.md", index=index, engine=engine, threshold=THRESHOLD, skip_unmatched=True)
+        score_text(text, "lang.md", index=index, service=service, threshold=THRESHOLD, skip_unmatched=True)
 
 
-def test_cross_language_answer_is_not_thrown_out_as_off_topic(index, engine, llm):
+def test_cross_language_answer_is_not_thrown_out_as_off_topic(index, service, llm):
     # English answer, Chinese reference: the off-topic pre-check would reject it (similarity 0.77).
-    report = score_file(DATA / "chat_roles.json", index=index, engine=engine, threshold=THRESHOLD)
+    report = score_file(DATA / "chat_roles.json", index=index, service=service, threshold=THRESHOLD)
     conv = report.items[1]
     assert conv.question_id == "dl-010" and "off_topic" not in conv.grade.flags and conv.grade.model == "fake"
     assert len(llm.calls) == 2
 
 
-def test_off_topic_check_runs_only_where_it_is_calibrated(index, engine, llm):
+def test_off_topic_check_runs_only_where_it_is_calibrated(index, service, llm):
     # English answers to Chinese references, and questions not in the corpus, are never cut off as
     # off-topic by the pre-check: the similarity is not calibrated across languages or without a reference.
     for name in ("zoom_zh.vtt", "teams_en.vtt"):
-        report = score_file(DATA / name, index=index, engine=engine, threshold=THRESHOLD)
+        report = score_file(DATA / name, index=index, service=service, threshold=THRESHOLD)
         graded = [i for i in report.items if i.grade is not None]
         assert graded and all("off_topic" not in i.grade.flags for i in graded), name
         assert all(i.grade.model != "prechecks" for i in graded if i.answer.strip()), name
 
 
-def test_unanswered_question_scores_zero_without_an_llm_call(index, engine, llm):
+def test_unanswered_question_scores_zero_without_an_llm_call(index, service, llm):
     text = ("Q: What is the purpose of 1x1 convolutions?\nA: They change the number of channels cheaply.\n"
             "Q: How does dropout differ from batch normalization?\n")  # the call ended before an answer
-    report = score_text(text, "cut.md", index=index, engine=engine, threshold=THRESHOLD)
+    report = score_text(text, "cut.md", index=index, service=service, threshold=THRESHOLD)
     last = report.items[1]
     assert last.question_id == "dl-006" and last.answer == "" and last.status == "graded"
     assert last.overall == 0.0 and last.grade.model == "prechecks" and len(llm.calls) == 1
 
 
-def test_llm_failure_keeps_answers_and_stops_calling_the_endpoint(index, engine, llm):
+def test_llm_failure_keeps_answers_and_stops_calling_the_endpoint(index, service, llm):
     llm.queue(LLMError("endpoint down", "start it"))
-    report = score_file(DATA / "teams_en.vtt", index=index, engine=engine, threshold=THRESHOLD)
+    report = score_file(DATA / "teams_en.vtt", index=index, service=service, threshold=THRESHOLD)
     assert [i.status for i in report.items] == ["error"] * 3
     assert report.items[0].error == "endpoint down" and report.items[1].error.startswith("not graded:")
     assert len(llm.calls) == 1 and report.overall is None
-    assert [r[1] for r in history(engine)] == ["error", "pending", "pending"]  # all saved
-    fixed = score_file(DATA / "teams_en.vtt", index=index, engine=engine, threshold=THRESHOLD)
+    assert [r[1] for r in history(service)] == ["error", "pending", "pending"]  # all saved
+    fixed = score_file(DATA / "teams_en.vtt", index=index, service=service, threshold=THRESHOLD)
     assert [i.status for i in fixed.items] == ["graded"] * 3 and len(llm.calls) == 4
 
 
-def test_invalid_grade_fails_only_that_item(index, engine, llm):
+def test_invalid_grade_fails_only_that_item(index, service, llm):
     llm.queue("not json", "still not", "nope")  # the grader retries twice
-    report = score_file(DATA / "names.txt", index=index, engine=engine, threshold=THRESHOLD)
+    report = score_file(DATA / "names.txt", index=index, service=service, threshold=THRESHOLD)
     assert sorted(i.status for i in report.items) == ["error", "graded"]
     bad, good = sorted(report.items, key=lambda i: i.status)
     assert "invalid grade" in bad.error and report.overall == good.overall
 
 
-def test_answers_to_one_question_are_graded_together(index, engine, llm):
+def test_answers_to_one_question_are_graded_together(index, service, llm):
     """The model keeps one question's prompt prefix cached: grading a transcript in its own
     order re-evaluated it at every change of question."""
-    from bot.transcripts.scoring import score_text
 
     text = ("Q: What is overfitting and how do you prevent it?\nA: Low training error, high test error; use dropout.\n"
             "Q: Why use a convolutional layer rather than a fully connected one?\nA: Weight sharing, far fewer parameters.\n"
             "Q: What is overfitting and how do you prevent it?\nA: It memorises noise; regularise and get more data.\n")
-    report = score_text(text, "t.md", index=index, engine=engine, threshold=THRESHOLD)
+    report = score_text(text, "t.md", index=index, service=service, threshold=THRESHOLD)
     a, b, c = (i.question_id for i in report.items)  # the report keeps the transcript's order
     assert a == c != b and None not in (a, b)
     # An English answer is graded with the item's English prompt where it has one: either wording.
-    wordings = [engine.items[a].question, *engine.items[a].questions.values()]
+    wordings = [service.items[a].question, *service.items[a].questions.values()]
     asked = [a if any(w in call["user"] for w in wordings) else b for call in llm.calls]
     assert asked == sorted([a, b, c])  # grouped by question, in question-id order
 
 
-def test_report_dict_has_the_documented_shape(index, engine):
-    d = score_file(DATA / "smalltalk.md", index=index, engine=engine, threshold=THRESHOLD).to_dict()
+def test_report_dict_has_the_documented_shape(index, service):
+    d = score_file(DATA / "smalltalk.md", index=index, service=service, threshold=THRESHOLD).to_dict()
     assert {"source", "format", "interviewer", "overall", "overall_matched", "questions", "graded", "unmatched",
             "skipped", "errors", "items"} <= set(d)
     assert all(set(i) == ITEM_KEYS for i in d["items"])
@@ -376,10 +385,10 @@ def _chromium() -> str | None:
 
 
 @pytest.mark.skipif(_chromium() is None, reason="chromium is not installed")
-def test_html_renders_in_headless_chromium(index, engine, tmp_path):
+def test_html_renders_in_headless_chromium(index, service, tmp_path):
     from bot.reports.html import render_html
 
-    report = score_file(DATA / "zoom_zh.vtt", index=index, engine=engine, threshold=THRESHOLD)
+    report = score_file(DATA / "zoom_zh.vtt", index=index, service=service, threshold=THRESHOLD)
     g = report.items[0].grade  # give the first answer a rich grade, as a real model would
     g.key_points[1].status, g.key_points[1].evidence = COVERED, "学习率最重要"
     g.key_points[2].status, g.key_points[2].evidence = PARTIAL, "太大会震荡甚至发散"

@@ -10,6 +10,7 @@ from bot.grading.grader import Grader, Question
 from bot.llm.fake import FakeLLM
 from bot.service import InterviewService
 from bot.sessions import PENDING, SKIPPED, SessionEngine, Store
+from bot.grading.result import Grade
 
 REPLY = {"missing_points": [], "wrong_claims": [], "score": 4}
 
@@ -61,7 +62,8 @@ def items(corpus_items):
 
 
 def service_over(settings, items, llm):
-    return InterviewService(SessionEngine(Store(settings.db_path), items, Grader(llm, check_topic=False)))
+    return InterviewService(SessionEngine(Store(settings.db_path), items, decode=Grade.from_dict), grader=Grader(llm, check_topic=False),
+                            follow_ups=1)
 
 
 def test_a_grading_goes_before_queued_warm_ups_and_stale_warm_ups_are_dropped(settings, items):
@@ -74,7 +76,7 @@ def test_a_grading_goes_before_queued_warm_ups_and_stale_warm_ups_are_dropped(se
     svc.prepare(b)
     svc.prepare(c)  # b has not started: c replaces it
     llm.queue(REPLY)
-    rec = svc.engine.record(Question.from_item(items[3]), "an answer typed while a warms", "grade")
+    rec = svc.engine.record(items[3].id, items[3].question, "an answer typed while a warms", "grade")
     graded = threading.Thread(target=svc.grade, args=(rec,))
     graded.start()
     with svc._gate._cv:  # the grading is waiting for the model
@@ -103,7 +105,7 @@ def test_an_answer_stops_a_warm_up_between_its_prefixes(settings, items):
     svc.prepare(a)
     assert llm.started.setdefault(a.id, threading.Event()).wait(10)
     llm.queue(REPLY)
-    rec = svc.engine.record(Question.from_item(items[3]), "an answer typed while a warms", "grade")
+    rec = svc.engine.record(items[3].id, items[3].question, "an answer typed while a warms", "grade")
     graded = threading.Thread(target=svc.grade, args=(rec,))
     graded.start()
     with svc._gate._cv:
@@ -151,7 +153,7 @@ def test_the_embedded_model_grades_one_at_a_time_an_endpoint_several(settings, i
         llm.queue(*[REPLY] * 6)
         svc = service_over(settings, items, llm)
         q = Question.from_item(items[0])
-        recs = [svc.engine.record(q, f"answer number {n} with {slots} slots", "grade") for n in range(6)]
+        recs = [svc.engine.record(q.id, q.question, f"answer number {n} with {slots} slots", "grade") for n in range(6)]
         threads = [threading.Thread(target=svc.grade, args=(r,)) for r in recs]
         for t in threads:
             t.start()
@@ -171,7 +173,7 @@ def test_submit_is_atomic_one_of_two_racing_answers_wins(settings, items):
     def answer(text):
         barrier.wait()
         try:
-            results.append(svc.submit(s, text))  # both hold the same stale view of the session
+            results.append(svc.reply(s, text))  # both hold the same stale view of the session
         except ConflictError as e:
             errors.append(e)
 
@@ -185,7 +187,7 @@ def test_submit_is_atomic_one_of_two_racing_answers_wins(settings, items):
     rows = svc.engine.answers(s)
     assert [(r.position, r.status) for r in rows] == [(0, PENDING)]
     assert svc.session(s.id).position == 1
-    svc.skip(svc.session(s.id))
+    svc.pass_on(svc.session(s.id))
     assert [r.status for r in svc.engine.answers(s)] == [PENDING, SKIPPED] and svc.current_item(s) is None
 
 
@@ -197,12 +199,12 @@ def test_the_grader_loads_in_the_background_and_a_grading_waits_for_it(settings,
         assert loaded.wait(10)
         return Grader(llm, check_topic=False)
 
-    engine = SessionEngine(Store(settings.db_path), items, grader=None)
+    engine = SessionEngine(Store(settings.db_path), items, decode=Grade.from_dict)
     svc = InterviewService(engine, load=load, background=True)
     s = svc.start("ann", count=1, seed=2)  # the question is there before the model
     assert svc.current_item(s) is not None and not svc.loaded
     svc.prepare(svc.current_item(s))  # asked before the model exists: runs once it does
-    rec = svc.submit(s, "an answer submitted before the model finished loading")
+    rec = svc.reply(s, "an answer submitted before the model finished loading")
     stages, done, told = [], [], threading.Event()
     t = threading.Thread(target=lambda: done.append(svc.grade(rec, stage=lambda m: (stages.append(m), told.set()))))
     t.start()
@@ -222,9 +224,9 @@ def test_a_loading_error_reaches_the_grading_that_waits_and_the_answer_stays(set
     def load():
         raise ModelError("the model file is broken", "delete it")
 
-    svc = InterviewService(SessionEngine(Store(settings.db_path), items, grader=None), load=load, background=True)
+    svc = InterviewService(SessionEngine(Store(settings.db_path), items, decode=Grade.from_dict), load=load, background=True)
     s = svc.start("ann", count=1, seed=2)
-    rec = svc.submit(s, "an answer")
+    rec = svc.reply(s, "an answer")
     with pytest.raises(ModelError, match="broken"):
         svc.grade(rec)
     assert svc.engine.answer(rec.id).status == PENDING and svc.ungraded(s)
@@ -263,7 +265,7 @@ def test_the_follow_up_prefix_is_warmed_last_and_only_when_follow_ups_are_on(set
     warmed = [p for _, p in llm.prepared if a.id in p]
     assert len(warmed) >= 2 and warmed[-1] == followups.prefix(a)[1]  # the grading prefix first
     assert a.reference.strip()[:30] in warmed[-1]
-    svc.warm_follow_ups = False  # a face that asks no follow-ups
+    svc.follow_ups = 0  # a face that asks no follow-ups
     svc.prepare(b)
     assert svc.warmups_idle(10)
     assert [p for _, p in llm.prepared if b.id in p] and followups.prefix(b)[1] not in [p for _, p in llm.prepared]
@@ -302,7 +304,7 @@ def test_the_warmed_list_keeps_only_the_latest_question_ids(settings, items):
     from bot.service import WARMED_KEPT
 
     svc = service_over(settings, items, FakeLLM())
-    svc.warm_follow_ups = False
+    svc.follow_ups = 0
     asked = [items[n % len(items)] for n in range(WARMED_KEPT + 30)]
     for item in asked:
         svc.prepare(item)

@@ -16,7 +16,9 @@ import pytest
 from bot.errors import LLMError, UsageError
 from bot.grading.grader import Grader
 from bot.llm.fake import FakeLLM
+from bot.service import InterviewService
 from bot.sessions import ERROR, GRADED, PENDING, SKIPPED, SessionEngine, Store
+from bot.grading.result import Grade
 from tests.conftest import REPO, start_answering
 from pathlib import Path
 
@@ -24,8 +26,14 @@ REPLY = {"missing_points": [], "wrong_claims": [], "score": 4}
 
 
 @pytest.fixture
-def engine(history, corpus_items):
-    return SessionEngine(Store(history.url), corpus_items, Grader(FakeLLM()))
+def service(history, corpus_items):
+    """The session store under the service that grades its answers (the store itself does not)."""
+    return InterviewService(SessionEngine(Store(history.url), corpus_items, decode=Grade.from_dict), grader=Grader(FakeLLM()))
+
+
+@pytest.fixture
+def engine(service):
+    return service.engine
 
 
 def rows(store: Store, sql: str) -> list[tuple]:
@@ -48,7 +56,7 @@ def test_a_session_over_both_behavioural_packs_asks_each_question_once(history):
     from tests.conftest import PACKS
 
     items = load_items([PACKS / "behavioural-en.md", PACKS / "behavioural-zh.md"])
-    engine = SessionEngine(Store(history.url), items, None)
+    engine = SessionEngine(Store(history.url), items, decode=Grade.from_dict)
     for seed in range(5):
         asked = [engine.items[q] for q in engine.start("ann", count=40, seed=seed).question_ids]
         ids = {i.id for i in asked}
@@ -56,43 +64,43 @@ def test_a_session_over_both_behavioural_packs_asks_each_question_once(history):
         assert {i.language for i in asked} == {"en", "zh"}
 
 
-def test_answer_is_saved_before_grading_and_kept_when_grading_fails(engine):
+def test_answer_is_saved_before_grading_and_kept_when_grading_fails(engine, service):
     s = engine.start("ann", count=2, seed=3)
-    engine.grader.llm.queue(LLMError("endpoint down", "start it"))
+    service.grader().llm.queue(LLMError("endpoint down", "start it"))
     item = engine.current_item(s)
     rec = engine.submit(s, "dropout 在训练时随机丢弃神经元，用来防止过拟合，推理时关闭。")
     assert rec.status == PENDING and engine.get(s.id).position == 1
     with pytest.raises(LLMError):
-        engine.grade(rec)
+        service.grade(rec)
     kept = engine.answer(rec.id)
     assert kept.status == ERROR and "endpoint down" in kept.error and kept.question_id == item.id
     assert [a.id for a in engine.ungraded(s)] == [rec.id]
-    engine.grader.llm.queue(REPLY)
-    grade = engine.grade(kept)  # resume: the saved answer is graded later
+    service.grader().llm.queue(REPLY)
+    grade = service.grade(kept)  # resume: the saved answer is graded later
     assert engine.answer(rec.id).status == GRADED and grade.question_id == item.id
     assert engine.ungraded(s) == []
 
 
-def test_skip_finish_and_summary(engine):
+def test_skip_finish_and_summary(engine, service):
     s = engine.start("bob", count=2, seed=5)
     s = engine.skip(s)
-    engine.grader.llm.queue(REPLY)
+    service.grader().llm.queue(REPLY)
     rec = engine.submit(s, "这是一个关于这个问题的认真回答，讲了定义、原理和例子，也讲了优缺点。")
-    engine.grade(rec)
+    service.grade(rec)
     assert engine.current_item(s) is None
     summary = engine.summary(engine.finish(engine.get(s.id)))
     assert summary["skipped"] == 1 and summary["graded"] == 1 and summary["mean"] is not None
     assert [i["status"] for i in summary["items"]] == [SKIPPED, GRADED]
 
 
-def test_regrading_the_same_answer_is_served_from_history(engine):
+def test_regrading_the_same_answer_is_served_from_history(engine, service):
     s = engine.start("cat", count=1, seed=2)
     text = "一个认真的回答：讲清楚定义、原理、优缺点和一个例子，说明在实际项目里怎么用。"
-    engine.grader.llm.queue(REPLY)
-    first = engine.grade(engine.submit(s, text))
+    service.grader().llm.queue(REPLY)
+    first = service.grade(engine.submit(s, text))
     s2 = engine.start("cat", count=1, seed=2)
-    again = engine.grade(engine.submit(s2, text))  # no reply queued: a model call would fail
-    assert again == first and len(engine.grader.llm.calls) == 1
+    again = service.grade(engine.submit(s2, text))  # no reply queued: a model call would fail
+    assert again == first and len(service.grader().llm.calls) == 1
 
 
 def test_latest_active_is_per_owner(engine):
@@ -143,16 +151,17 @@ def test_a_database_written_by_an_earlier_version_opens_upgraded_and_works(tmp_p
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         cols = {r[1] for r in db.execute("PRAGMA table_info(answers)")}
     assert "grading_version" in cols
-    engine = SessionEngine(store, corpus_items, Grader(FakeLLM([REPLY, REPLY])))
+    service = InterviewService(SessionEngine(store, corpus_items, decode=Grade.from_dict), grader=Grader(FakeLLM([REPLY, REPLY])))
+    engine = service.engine
     s = engine.latest_active("ann")
     old, pending = engine.answers(s)
     assert old.grade.overall == 5.3 and old.grade.grading_version == ""  # read as it was stored
     assert [a.id for a in engine.ungraded(s)] == [pending.id]
-    graded = engine.grade(pending)  # --resume grades what was saved
+    graded = service.grade(pending)  # --resume grades what was saved
     assert graded.grading_version.startswith("g-")
     # the old grade is not served again for the same answer: it was made by another grading version
-    again = engine.grade(engine.record(engine.question_for(old), old.answer, "session"))
-    assert again.grading_version == graded.grading_version and len(engine.grader.llm.calls) == 2
+    again = service.grade(engine.record(old.question_id, old.question, old.answer, "session"))
+    assert again.grading_version == graded.grading_version and len(service.grader().llm.calls) == 2
     Store(path)  # opening an up-to-date database again changes nothing
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -180,7 +189,7 @@ def test_a_database_the_slack_app_made_its_own_tables_in_is_upgraded_keeping_the
         assert db.execute("SELECT user_id, enabled, last_sent FROM slack_reminders").fetchall() == \
             [("U1", 1, "2026-03-02T09:00:00+00:00")]
         assert db.execute("SELECT session_id FROM slack_turns").fetchall() == [(1,)]
-    engine = SessionEngine(store, corpus_items, grader=None)
+    engine = SessionEngine(store, corpus_items, decode=Grade.from_dict)
     s = engine.find_by_thread("1700000000.000100")
     assert (s.owner, s.channel, [a.answer for a in engine.ungraded(s)]) == ("U1", "slack", ["dropout 随机丢弃神经元"])
     assert Reminders(store).enabled("U1")
@@ -253,7 +262,7 @@ def test_writers_racing_to_answer_one_question_leave_one_answer_and_a_consistent
     open), and the position moves by one. Each of five rounds races afresh on the next question."""
     from bot.errors import ConflictError
 
-    engines = [SessionEngine(Store(history.url), corpus_items, grader=None) for _ in range(8)]
+    engines = [SessionEngine(Store(history.url), corpus_items, decode=Grade.from_dict) for _ in range(8)]
     s = engines[0].start("ann", count=5, seed=4)
     for round_ in range(5):
         seen = engines[0].get(s.id)
@@ -280,7 +289,7 @@ def test_writers_racing_to_answer_one_question_leave_one_answer_and_a_consistent
 
 def test_concurrent_meta_updates_lose_no_key(history, corpus_items):
     """update_meta is read-modify-write: without its lock two writers would each drop the other's key."""
-    engines = [SessionEngine(Store(history.url), corpus_items, grader=None) for _ in range(6)]
+    engines = [SessionEngine(Store(history.url), corpus_items, decode=Grade.from_dict) for _ in range(6)]
     s = engines[0].start("ann", count=1, seed=1)
     barrier = threading.Barrier(len(engines))
 

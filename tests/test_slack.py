@@ -23,6 +23,7 @@ from bot.llm.fake import FakeLLM
 from bot.sessions import SessionEngine, Store
 from bot.service import InterviewService
 from bot.slack.app import SlackConfig, build_app, http_server
+from bot.grading.result import Grade
 from fake_openai import fill
 from fake_slack import TEAM, FakeSlack
 
@@ -90,14 +91,14 @@ class Bot:
         self.fake, self.settings = fake, settings
         self.items = load_items([MINI])
         self.llm = llm or GatedLLM()
-        self.engine = SessionEngine(Store(settings.database_url), self.items, Grader(self.llm))
+        self.engine = SessionEngine(Store(settings.database_url), self.items, decode=Grade.from_dict)
         self.executor = CountingExecutor(max_workers=4)
         # No periodic sweep unless a test is about it: its thread outlives the test (daemon) and
         # would keep polling a database the test has dropped. The startup sweep (resume) stays.
         app_kw.setdefault("sweep_every", None)
         # No hourly reminder round: its first one, at startup, runs on the real clock in a thread of
         # its own and could claim this week's reminder before a test sends it at a date of its choosing.
-        self.service = InterviewService(self.engine)
+        self.service = InterviewService(self.engine, grader=Grader(self.llm))
         self.app = build_app(settings, self.service, config=SlackConfig(TOKEN, signing_secret=SECRET),
                              base_url=fake.api_url, executor=self.executor, index=index, reminder_every=None,
                              **app_kw)
@@ -374,7 +375,7 @@ def test_restart_mid_session_loses_nothing_and_the_thread_continues(history, fak
     fake.wait_for(lambda f: len(questions_posted(f, ts)) == 1, what="question 2")
     one.close()
     # The process dies right after saving answer 2, before grading it.
-    dead = SessionEngine(Store(settings.database_url), load_items([MINI]), grader=None)
+    dead = SessionEngine(Store(settings.database_url), load_items([MINI]), decode=Grade.from_dict)
     item2 = dead.current_item(s)
     text2 = item2.answer.replace("\n", " ")
     dead.submit(dead.get(s.id), text2)

@@ -120,7 +120,7 @@ def test_two_replicas_answering_the_same_question_at_once_save_one_answer(histor
 def test_one_turn_is_taken_once_however_many_race_for_it(history, settings):
     store = Store(settings.database_url)
     turns, other = core.Turns(store, lease=60), core.Turns(Store(settings.database_url), lease=60)
-    session = SessionEngine(store, [], grader=None).start(ALICE, count=1, chosen=[], channel="slack").id
+    session = SessionEngine(store, [], decode=dict).start(ALICE, count=1, chosen=[], channel="slack").id
     with ThreadPoolExecutor(8) as pool:
         tokens = list(pool.map(lambda k: (turns, other)[k % 2].take(session), range(16)))
     won = [t for t in tokens if t]
@@ -139,7 +139,7 @@ def test_one_turn_is_taken_once_however_many_race_for_it(history, settings):
 def test_a_turn_held_in_a_block_is_handed_over_once(history, settings):
     store = Store(settings.database_url)
     turns = core.Turns(store, lease=60)
-    session = SessionEngine(store, [], grader=None).start(ALICE, count=1, chosen=[], channel="slack").id
+    session = SessionEngine(store, [], decode=dict).start(ALICE, count=1, chosen=[], channel="slack").id
     with turns.held(session) as token:
         assert token and turns.take(session) is None
         turns.hand_over(session)  # the next question is about to be posted

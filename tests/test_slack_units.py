@@ -108,7 +108,7 @@ def test_a_token_slack_rejects_is_a_config_error(settings):
     from bot.service import InterviewService
     from bot.sessions import SessionEngine, Store
 
-    engine = SessionEngine(Store(settings.db_path), [], grader=None)
+    engine = SessionEngine(Store(settings.db_path), [], decode=dict)
     with FakeSlack() as fake, pytest.raises(ConfigError) as e:
         build_app(settings, InterviewService(engine), config=SlackConfig("xoxb-revoked-1"), base_url=fake.api_url, resume=False)
     assert "SLACK_BOT_TOKEN" in e.value.message and "invalid_auth" in e.value.message

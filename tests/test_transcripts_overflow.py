@@ -13,7 +13,8 @@ import pytest
 from bot.grading.grader import Grader
 from bot.llm.openai_compat import OpenAICompatLLM
 from bot.sessions import SessionEngine, Store
-from bot.transcripts.scoring import score_text
+from bot.service import InterviewService
+from bot.grading.result import Grade
 from tests.fake_openai import FakeOpenAI, fill
 
 CONTEXT_CHARS = 6000  # the fake model's context, in characters of the request's messages
@@ -62,12 +63,12 @@ def index(tmp_path_factory, corpus_items):
                          ids=["openai", "llama-server", "ollama"])
 def test_an_answer_too_long_for_the_model_is_said_so_and_the_others_are_graded(index, corpus_items, tmp_path,
                                                                                 refusal, caplog):
-    engine = SessionEngine(Store(tmp_path / "history.sqlite3"), corpus_items, None)
     with FakeOpenAI() as server:
         server.default = model_with_context(refusal)
-        engine.grader = Grader(OpenAICompatLLM("small-context", server.base_url, None))
+        service = InterviewService(SessionEngine(Store(tmp_path / "history.sqlite3"), corpus_items, decode=Grade.from_dict),
+                                   grader=Grader(OpenAICompatLLM("small-context", server.base_url, None)))
         with caplog.at_level(logging.WARNING, logger="bot.llm.openai_compat"):
-            report = score_text(TRANSCRIPT, "long.md", index=index, engine=engine)
+            report = service.score_transcript(TRANSCRIPT, "long.md", index=index)
 
         long, *others = report.items
         assert [i.question_id for i in report.items] == ["dl-001", "dl-003", "dl-006"]
@@ -78,7 +79,7 @@ def test_an_answer_too_long_for_the_model_is_said_so_and_the_others_are_graded(i
         assert [i.status for i in others] == ["graded", "graded"] and report.overall is not None
         long_requests = [r for r in server.requests if LONG[:200] in json.dumps(r["body"], ensure_ascii=False)]
         assert len(long_requests) == 1  # refused once: not retried as an outage, nor stepped down a format
-    with sqlite3.connect(engine.store.path) as db:  # every answer kept, the long one marked with why
+    with sqlite3.connect(service.store.path) as db:  # every answer kept, the long one marked with why
         saved = db.execute("SELECT question_id, status, error FROM answers ORDER BY id").fetchall()
     assert [(q, st) for q, st, _ in saved] == [("dl-001", "error"), ("dl-003", "graded"), ("dl-006", "graded")]
     assert saved[0][2].startswith("Answer too long for the model")

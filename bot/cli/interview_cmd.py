@@ -96,70 +96,73 @@ def interruptible(fn, *args, **kwargs):
     return box["value"]
 
 
-def _grade_and_show(service, rec, grade_fn=None):
-    """Grade (with a spinner saying what it waits for) and show the grade; None when it failed.
-    Where the score does not wait for the model, the grade shows at once and the panel fills in
-    the model's corrections when they come."""
-    from rich.live import Live
+class _Shown:
+    """What the terminal shows while an answer is graded and the next step is chosen: a spinner
+    saying what it waits for, the grade (at once where the score does not wait for the model, the
+    model's corrections filled in when they come), its reference, then the spinner again while a
+    follow-up is written. Called from the grading thread (`interruptible`)."""
 
-    from bot.reports.terminal import grade_panel, reference_panel
+    def __init__(self):
+        self.status = None
+        self.live = None
 
-    live: list[Live] = []
+    def stage(self, text: str) -> None:
+        if self.status is None:
+            self.status = err.status(text, spinner="dots")
+            self.status.start()
+        else:
+            self.status.update(text)
 
-    def preview(quick) -> None:
-        status.stop()
-        live.append(Live(grade_panel(quick, pending="the model is checking your claims…"), console=out,
-                         auto_refresh=False, transient=False))
-        live[0].start(refresh=True)
+    def _quiet(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
 
+    def preview(self, quick) -> None:
+        from rich.live import Live
+
+        from bot.reports.terminal import grade_panel
+
+        self._quiet()
+        self.live = Live(grade_panel(quick, pending="the model is checking your claims…"), console=out,
+                         auto_refresh=False, transient=False)
+        self.live.start(refresh=True)
+
+    def graded(self, grade) -> None:
+        from bot.reports.terminal import grade_panel, reference_panel
+
+        self._quiet()
+        if self.live is not None:
+            self.live.update(grade_panel(grade), refresh=True)
+            self.live.stop()
+            self.live = None
+        else:
+            out.print(grade_panel(grade))
+        if grade.reference_answer:
+            out.print(reference_panel(grade))
+
+    def done(self) -> None:
+        self._quiet()
+        if self.live is not None:  # Ctrl-C while the model checks: the shown grade stays as it is
+            self.live.stop()
+            self.live = None
+
+
+def _go_on(service, call, *args, **kwargs):
+    """Grade a saved answer (or save and grade one) through the service and show what comes of it:
+    the grade, or why it failed (the answer stays saved). Returns the service's Turn."""
+    shown = _Shown()
+    shown.stage("grading…")
     try:
-        with err.status("grading…", spinner="dots") as status:
-            grade = interruptible((grade_fn or service.grade), rec, stage=status.update, preview=preview)
-    except InterviewError as e:
-        if live:
-            live[0].stop()
-        err.print(f"[red]Could not grade this answer:[/] {e.message}")
-        if e.hint:
-            err.print(f"[bold]Fix:[/] {e.hint}")
+        turn = interruptible(call, *args, stage=shown.stage, preview=shown.preview, graded=shown.graded, **kwargs)
+    finally:
+        shown.done()
+    if turn.error is not None:
+        err.print(f"[red]Could not grade this answer:[/] {turn.error.message}")
+        if turn.error.hint:
+            err.print(f"[bold]Fix:[/] {turn.error.hint}")
         err.print("[yellow]Your answer is saved; `interview start --resume` grades it later.[/]")
-        return None
-    except BaseException:  # Ctrl-C while the model checks: leave the shown grade on screen as it is
-        if live:
-            live[0].stop()
-        raise
-    if live:
-        live[0].update(grade_panel(grade), refresh=True)
-        live[0].stop()
-    else:
-        out.print(grade_panel(grade))
-    if grade.reference_answer:
-        out.print(reference_panel(grade))
-    return grade
-
-
-def _follow_ups(service, session, item, rec, grade, n: int) -> None:
-    """Up to `n` follow-up questions on the most important points the answer missed."""
-    from rich.markup import escape
-
-    asked: set[int] = set()
-    while grade is not None and len(asked) < n:
-        try:
-            with err.status("thinking of a follow-up…", spinner="dots") as status:
-                f = interruptible(service.follow_up, item, grade, exclude=asked, stage=status.update)
-        except InterviewError:
-            return  # a follow-up is a bonus: go on with the next question
-        if f is None:
-            return
-        asked.update(f.points)
-        out.print(f"[bold cyan]Follow-up:[/] {escape(f.question)}")
-        err.print("Answer it like a question ([bold]/skip[/] skips the follow-up).")
-        text = read_answer()
-        if text is None or text.strip() == "/quit":
-            _leave(service, f"Stopped. Resume with `interview start --resume` (session {session.id}).", 0)
-        if text.strip() == "/skip" or not text.strip():
-            return
-        _grade_and_show(service, rec, lambda r, stage, preview: service.answer_follow_up(r, item, f, text, stage=stage,
-                                                                                        preview=preview))
+    return turn
 
 
 @handle_errors
@@ -176,8 +179,10 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
           seed: int = typer.Option(None, "--seed", help="Fix the question order (for demos and tests)."),
           corpus: list[Path] = typer.Option(None, "--corpus", "-c", help="Corpus file or folder instead of the configured one.")):
     """Run a mock interview in the terminal: questions, your answers, grades, a summary."""
+    from rich.markup import escape
+
     from bot.reports.terminal import render_summary
-    from bot.service import InterviewService
+    from bot.service import QUESTION, InterviewService
 
     s = common.settings(corpus)
     items = common.load_items(s)
@@ -185,8 +190,8 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
     # The model loads in the background: the first question shows at once.
     service = InterviewService.open(s, items, background=True)
     me = profile or common.owner()
-    follow_ups = s.follow_ups if follow_ups is None else follow_ups
-    service.warm_follow_ups = follow_ups > 0
+    if follow_ups is not None:
+        service.follow_ups = follow_ups
     if review and new:
         raise UsageError("--review and --new exclude each other.")
     if resume:
@@ -203,24 +208,26 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
     try:
         for rec in service.ungraded(session):  # answers saved before a crash or a failed grading
             err.print(f"Grading your saved answer to: {rec.question}")
-            _grade_and_show(service, rec)
-        while (item := service.current_item(session)) is not None:
-            session = service.session(session.id)
-            service.prepare(item)
-            out.rule(f"Question {session.position + 1} of {len(session.question_ids)}  [dim]{item.id} · "
-                     f"{', '.join(item.tags)} · {item.difficulty}[/]")
-            out.print(f"[bold]{item.question}[/]")
-            err.print(END_HELP)
+            _go_on(service, service.go_on, rec)
+        while (asked := service.asking(session)) is not None:
+            session = asked.session
+            if asked.kind == QUESTION:
+                item = asked.item
+                service.prepare(item)
+                out.rule(f"Question {asked.number} of {asked.total}  [dim]{item.id} · "
+                         f"{', '.join(item.tags)} · {item.difficulty}[/]")
+                out.print(f"[bold]{escape(item.question)}[/]")
+                err.print(END_HELP)
+            else:  # a follow-up on what the last answer missed (kept in the session: --resume asks it again)
+                out.print(f"[bold cyan]Follow-up:[/] {escape(asked.text)}")
+                err.print("Answer it like a question ([bold]/skip[/] skips the follow-up).")
             text = read_answer()
             if text is None or text.strip() == "/quit":
                 _leave(service, f"Stopped. Resume with `interview start --resume` (session {session.id}).", 0)
-            if text.strip() == "/skip":
-                session = service.skip(session)
+            if text.strip() == "/skip" or (asked.kind != QUESTION and not text.strip()):
+                session = service.pass_on(session, to=asked.key)
                 continue
-            rec = service.submit(session, text)  # saved before grading starts
-            grade = _grade_and_show(service, rec)
-            if follow_ups > 0:
-                _follow_ups(service, session, item, rec, grade, follow_ups)
+            _go_on(service, service.answer, session, text, to=asked.key)  # saved before grading starts
     except KeyboardInterrupt:
         _leave(service, f"\nInterrupted. Every answer you submitted is saved; resume with "
                      f"`interview start --resume` (session {session.id}).", 130)

@@ -1,6 +1,6 @@
 """The Slack face of interview-bot: mock interviews in threads, transcript scoring, App Home.
 
-`build_app(settings, engine)` returns the bolt App; `interview slack` runs it (bot/cli/slack_cmd.py).
+`build_app(settings, service)` returns the bolt App; `interview slack` runs it (bot/cli/slack_cmd.py).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Slack app: tokens from the environment, the bolt App over the session engine, and the two
+"""The Slack app: tokens from the environment, the bolt App over the application service, and the two
 ways to run it (Socket Mode, or the Events API over HTTP)."""
 from __future__ import annotations
 
@@ -122,11 +122,10 @@ def build_app(settings: Settings, service: InterviewService, *, config: SlackCon
     `resume` sweeps up answers left pending at startup, `sweep_every` seconds afterwards too (those
     of a replica that died)."""
     config = config or load_slack_config()
-    opener = (lambda: index) if index is not None else _index_factory(settings, service.engine)
-    service.engine.replica = replica or replica_name()
+    opener = (lambda: index) if index is not None else _index_factory(settings, service)
+    service.serve_as(replica or replica_name())
     core = InterviewCore(service, index_factory=opener, follow_ups=settings.follow_ups,
                          max_files=settings.slack_max_files, max_pairs=settings.slack_max_pairs)
-    service.warm_follow_ups = settings.follow_ups > 0
     client = make_client(config.bot_token, base_url)
     if executor is None:
         # Bolt runs the acks and the lazy listeners on one pool (10 threads by default). A lazy
@@ -213,12 +212,12 @@ def _api_error(e: BoltError) -> str:
     return m.group(1) if m else "auth.test failed"
 
 
-def _index_factory(settings: Settings, engine):
+def _index_factory(settings: Settings, service: InterviewService):
     def open_index():
         from bot.index import QuestionIndex
 
         idx = QuestionIndex(settings)
-        idx.ingest(list(engine.items.values()))  # cheap when nothing changed
+        idx.ingest(list(service.items.values()))  # cheap when nothing changed
         return idx
 
     return open_index

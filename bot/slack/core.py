@@ -19,7 +19,7 @@ from bot.service import LEASE_S, InterviewService, Session
 
 log = logging.getLogger(__name__)
 
-SLACK = "slack"  # the engine's `channel` for sessions started from Slack
+SLACK = "slack"  # the `channel` of sessions started from Slack
 DEFAULT_COUNT, MAX_COUNT = 5, 20
 WORDS = ("skip", "hint", "stop", "again", "retry")
 EVENT_TTL = timedelta(days=3)  # Slack retries within minutes; keep a margin, then forget
@@ -121,7 +121,7 @@ def word_of(text: str) -> str | None:
 
 
 class EventLog:
-    """Event ids already handled, in the engine's database: survives a restart, so a delivery
+    """Event ids already handled, in the history database: survives a restart, so a delivery
     that Slack retries while the bot was down (or that reaches another replica) is handled once.
     Its table, like every table, is made by bot.schema's migrations when the store opens."""
 
@@ -142,7 +142,7 @@ class EventLog:
 
 class Reminders:
     """Who asked for the weekly review reminder (`/interview remind on|off`), and when it was last
-    sent; in the engine's database, so a restart neither forgets nor repeats one."""
+    sent; in the history database, so a restart neither forgets nor repeats one."""
 
     def __init__(self, store):
         self.store = store
@@ -233,11 +233,10 @@ class InterviewCore:
                  follow_ups: int = 1, *, max_files: int = Settings.slack_max_files,
                  max_pairs: int = Settings.slack_max_pairs):
         self.service = service
-        self.engine = service.engine  # read-only queries (sessions, answers, items)
-        self.events = EventLog(service.engine.store)
-        self.reminders = Reminders(service.engine.store)
-        self.turns = Turns(service.engine.store, service.engine.lease)
-        self.follow_ups = follow_ups  # per answer, in the thread (INTERVIEW_FOLLOW_UPS)
+        self.events = EventLog(service.store)
+        self.reminders = Reminders(service.store)
+        self.turns = Turns(service.store, service.lease)
+        service.follow_ups = follow_ups  # per answer, in the thread (INTERVIEW_FOLLOW_UPS)
         self.max_files, self.max_pairs = max_files, max_pairs
         self._index_factory = index_factory
         self._index = None
@@ -251,11 +250,11 @@ class InterviewCore:
         return self._index
 
     def session_of_thread(self, thread_ts: str | None) -> Session | None:
-        return self.engine.find_by_thread(thread_ts) if thread_ts else None
+        return self.service.session_by_thread(thread_ts) if thread_ts else None
 
     def active_in_channel(self, channel: str, owner: str) -> Session | None:
         """The open session of a DM, for answers written outside its thread."""
-        s = self.engine.find_by_meta("channel", channel)
+        s = self.service.session_by_meta("channel", channel)
         return s if s and s.status == "active" and s.owner == owner else None
 
     def home_stats(self, owner: str, limit: int = 10) -> dict:

@@ -1,20 +1,19 @@
 """Score a practice transcript: read -> pair -> match each question to the corpus -> grade each answer.
 
-    report = score_file(Path("practice.vtt"), index=index, engine=engine)
-    report = score_text(text, "slack-upload.md", index=index, engine=engine, skip_unmatched=True)
+    report = service.score_transcript(text, "practice.vtt", index=index)  # bot.service, every face's door
+    report = score_text(text, "practice.vtt", index=index, corpus=..., save=..., grade=...)  # what it calls
 
 Matching is bot.matching.QuestionMatcher. A question whose best score is below the threshold is
 "not in corpus": graded without a reference (marked `matched: false`) or, with skip_unmatched, skipped.
 
-Grading goes through SessionEngine: each answer is saved (source "transcript") before it is graded,
-and the engine serves a re-scored file from its content cache instead of calling the LLM again.
+Each answer is saved (source "transcript") before any is graded, and the service's grading serves a
+re-scored file from its content cache instead of calling the LLM again.
 """
 from __future__ import annotations
 
 import hashlib
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 
@@ -23,7 +22,7 @@ from bot.grading.grader import Question
 from bot.grading.result import COVERED, Grade
 from bot.transcripts import TranscriptError
 from bot.transcripts.pairing import pair_transcript
-from bot.transcripts.readers import read_path, read_turns
+from bot.transcripts.readers import read_turns
 from bot.matching import QuestionMatcher
 from bot.grading.prechecks import language
 
@@ -147,23 +146,16 @@ def unmatched_question(text: str) -> Question:
     return Question(qid, text, NO_REFERENCE, list(GENERIC_KEY_POINTS), language(text), has_reference=False)
 
 
-def score_file(path: Path, *, index, engine, interviewer: str | None = None, input_format: str | None = None,
-               skip_unmatched: bool = False, progress: Callable[[int, int], None] | None = None,
-               threshold: float | None = None) -> ScoreReport:
-    """Score one transcript file. TranscriptError (exit 2) for input that cannot be used."""
-    return score_text(read_path(Path(path)), str(path), index=index, engine=engine, interviewer=interviewer,
-                      input_format=input_format, skip_unmatched=skip_unmatched, progress=progress,
-                      threshold=threshold)
-
-
-def score_text(text: str, name: str, *, index, engine, interviewer: str | None = None,
-               input_format: str | None = None, skip_unmatched: bool = False,
+def score_text(text: str, name: str, *, index, corpus: dict, save: Callable, grade: Callable,
+               interviewer: str | None = None, input_format: str | None = None, skip_unmatched: bool = False,
                progress: Callable[[int, int], None] | None = None, threshold: float | None = None,
-               grade: Callable | None = None, max_pairs: int | None = None) -> ScoreReport:
-    """Score a transcript given as text (`name` labels messages: a file name or an upload's title).
-    `grade(rec, question)` grades one saved answer (default: the engine's; the application layer
-    passes its own, which takes turns on the model). `max_pairs`: only the first pairs are
-    matched, saved and graded (report.pairs_found says how many there were).
+               max_pairs: int | None = None) -> ScoreReport:
+    """Score a transcript given as text (`name` labels messages: a file name or an upload's title)
+    against the `corpus` (id -> Item). `save(question, answer)` keeps one answer in the
+    history before anything is graded and returns its record; `grade(rec, question)` grades it
+    (the application layer's: bot.service.InterviewService.score_transcript passes both).
+    `max_pairs`: only the first pairs are matched, saved and graded (report.pairs_found says how
+    many there were).
 
     Grading errors do not raise: the item gets status "error" (its answer stays saved, `pending` or
     `error`, in the history) and the other items are still graded; after an LLM/model failure the
@@ -171,7 +163,7 @@ def score_text(text: str, name: str, *, index, engine, interviewer: str | None =
     the model is not such a failure)."""
     start = time.monotonic()
     turns, fmt = read_turns(text, name, input_format)
-    matcher = QuestionMatcher(index, engine.items, threshold)
+    matcher = QuestionMatcher(index, corpus, threshold)
     pairing = pair_transcript(turns, interviewer=interviewer, matches=lambda q: matcher.best(q).matched, name=name)
 
     items: list[ScoredItem] = []
@@ -193,8 +185,8 @@ def score_text(text: str, name: str, *, index, engine, interviewer: str | None =
     broken: InterviewError | None = None
     saved = []
     for it in todo:  # every answer is saved before any grading starts
-        question = Question.from_item(engine.items[it.question_id]) if it.matched else unmatched_question(it.question)
-        saved.append((it, question, engine.record(question, it.answer, source="transcript")))
+        question = Question.from_item(corpus[it.question_id]) if it.matched else unmatched_question(it.question)
+        saved.append((it, question, save(question, it.answer)))
     # Answers to one question are graded one after another, so its prompt prefix stays in the
     # model's cache (interleaved, every answer re-evaluated it: 19 s an answer instead of ~6 s).
     order = sorted(range(len(saved)), key=lambda k: (saved[k][1].id, k))
@@ -204,7 +196,7 @@ def score_text(text: str, name: str, *, index, engine, interviewer: str | None =
             it.status, it.error = "error", f"not graded: {broken.message}"
         else:
             try:
-                it.grade, it.status = (grade or engine.grade)(rec, question), "graded"
+                it.grade, it.status = grade(rec, question), "graded"
             except ContextOverflowError as e:  # this answer only: the model still grades the others
                 it.status, it.error = "error", e.message
             except (LLMError, ModelError) as e:  # the endpoint or model is down: do not retry per item

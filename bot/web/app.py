@@ -2,14 +2,13 @@
 candidate's text is always text), one small script of our own for Ctrl+Enter and the progress
 stream (server-sent events), no CDN: it works offline and without a build step.
 
-The flow is the terminal's: an answer is saved before it is graded (bot.service.submit), graded in
+The flow is the terminal's: an answer is saved before it is graded (bot.service.reply), graded in
 a background job whose stages the page follows, then a follow-up on what it missed (kept in the
 session's meta as Slack keeps it, so a restart keeps it too), then the next question. An answer
 still pending when the server died is graded when its page is opened again."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 from pathlib import Path
@@ -51,20 +50,18 @@ class WebFace:
                  follow_ups: int | None = None, index: Callable | None = None, workers: int = 32,
                  user_header: str = ""):
         self.settings, self.service = settings, service
-        self.engine = service.engine  # what the service does not offer yet (answers, meta): see docs/web.md
         self.token, self.default_owner = token, owner
         self.user_header = user_header.lower()  # a sign-in proxy names the person (Settings.web_user_header)
-        self.follow_ups = settings.follow_ups if follow_ups is None else follow_ups
-        service.warm_follow_ups = self.follow_ups > 0
+        if follow_ups is not None:
+            service.follow_ups = follow_ups
         self._index_fn, self._index = index, None
         self.jobs = Jobs(workers)
-        self._preview = "preview" in inspect.signature(service.grade).parameters
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
                                trim_blocks=True, lstrip_blocks=True)
         self.env.globals.update(status=render.status, score_class=render.score_class, highlight=render.highlight,
                                 signal_title=signal_title,
                                 spark=lambda pts: Markup(_spark(pts)))
-        items = list(self.engine.items.values())
+        items = list(self.service.items.values())
         self.packs = sorted({(i.corpus, i.language) for i in items})
         self.languages = sorted({i.language for i in items if i.language})
         self.topics = sorted({t for i in items for t in i.tags})
@@ -99,42 +96,15 @@ class WebFace:
 
     # --- grading jobs ---------------------------------------------------------------------
     def grade_job(self, rec):
-        """Grade a saved answer in the background (once, however many pages ask), then ask a
-        follow-up on what it missed."""
+        """Grade a saved answer in the background (once, however many pages ask), then take the
+        session's next step (bot.service.go_on: a follow-up on what it missed, kept in the
+        session so a restart or another tab keeps it, or the next question)."""
         def work(job):
-            kw = {"stage": job.say}
-            if self._preview:
-                kw["preview"] = lambda g: job._bump(preview=g)
-            grade = self.service.grade(rec, **kw)
-            self._follow_up(rec, grade, job)
-            return grade
+            turn = self.service.go_on(rec, stage=job.say, preview=lambda g: job._bump(preview=g))
+            if turn.error is not None:
+                raise turn.error
+            return turn.grade
         return self.jobs.run(f"answer:{rec.id}", work, session_id=rec.session_id)[0]
-
-    def _follow_up(self, rec, grade, job) -> None:
-        """As in Slack (bot/slack/listeners/interview.py): the open follow-up is kept in the
-        session's meta with the points asked so far, so a restart or another tab keeps it."""
-        if self.follow_ups <= 0 or rec.session_id is None:
-            return
-        s = self.service.session(rec.session_id)
-        if s.status != "active":
-            return
-        item = self.engine.items.get(rec.question_id)
-        if rec.source == FOLLOW_UP:
-            asked = list((rec.follow_up or {}).get("asked", []))
-            main = next((a for a in self.engine.answers(s) if a.position == rec.position), None)
-            grade = main.grade if main is not None else None
-        else:
-            asked = []
-        if item is None or grade is None or len(asked) >= self.follow_ups:
-            return
-        try:
-            f = self.service.follow_up(item, grade, exclude=set(asked), stage=job.say)
-        except InterviewError:
-            return  # a follow-up is a bonus: go on with the next question
-        if f is not None:
-            self.engine.update_meta(s.id, follow_up={"position": rec.position, "item_id": item.id,
-                                                     "question": f.question, "points": list(f.points), "by": f.by,
-                                                     "asked": asked + list(f.points)})
 
     def resume(self, s) -> None:
         """Answers saved but never graded (the server stopped mid-grading): graded now."""
@@ -148,7 +118,7 @@ class WebFace:
         owner = self.owner(request)
 
         def load():
-            active = [s for s in self.engine.list_sessions(owner, limit=50)
+            active = [s for s in self.service.sessions(owner, limit=50)
                       if s.status == "active" and s.channel in RESUMABLE]
             return active, len(self.service.coach.due(owner))
         active, due = await run_in_threadpool(load)
@@ -188,7 +158,7 @@ class WebFace:
                       draft: str = "", status: int = 200):
         s = self.mine(request, sid)
         self.resume(s)
-        recs = self.engine.answers(s, follow_ups=True)
+        recs = self.service.answers(s, follow_ups=True)
         turns = []
         for rec in recs:
             job = self.jobs.get(f"answer:{rec.id}")
@@ -197,20 +167,16 @@ class WebFace:
                           "ahead": self.jobs.ahead(job) if running else 0,
                           "error": rec.error if rec.status == "error" else None})
         busy = self.jobs.busy(s.id)
-        prompt, summary, item = None, None, None
+        asked, summary = None, None
         s = self.service.session(sid)
         if s.status == "active" and not busy:
-            if s.meta.get("follow_up"):
-                prompt = "follow-up"
-            elif (item := self.service.current_item(s)) is not None:
-                prompt = "question"
-            else:
+            asked = self.service.asking(s)
+            if asked is None:
                 s = self.service.wrap_up(s)
-        if s.status != "active" or (prompt is None and not busy):
+        if s.status != "active" or (asked is None and not busy):
             summary = self.service.summary(s)
-        return self.page(request, "session.html", status, s=s, turns=turns, busy=bool(busy), prompt=prompt,
-                         item=item, summary=summary, notice=notice, error=error, draft=draft,
-                         follow_up=s.meta.get("follow_up"), max_chars=MAX_ANSWER_CHARS)
+        return self.page(request, "session.html", status, s=s, turns=turns, busy=bool(busy), asked=asked,
+                         summary=summary, notice=notice, error=error, draft=draft, max_chars=MAX_ANSWER_CHARS)
 
     async def answer(self, request: Request):
         sid = int(request.path_params["sid"])
@@ -219,13 +185,12 @@ class WebFace:
 
     def _answer(self, request: Request, sid: int, fields):
         s = self.mine(request, sid)
-        action, kind, text = first(fields, "action", "answer"), first(fields, "kind"), first(fields, "text")
+        action, text = first(fields, "action", "answer"), first(fields, "text")
         back = RedirectResponse(f"/s/{sid}", 303)
         if s.status != "active":
             return RedirectResponse(f"/s/{sid}?notice=This+interview+is+over.", 303)
         if action == "stop":
-            self.engine.update_meta(sid, follow_up=None)
-            self.service.finish(s, "stopped")
+            self.service.stop(s)
             return back
         if action == "answer" and not text.strip():
             return self._session_page(request, sid, None, "Write an answer first, or press Skip.", text, 400)
@@ -234,19 +199,11 @@ class WebFace:
                                       f"{MAX_ANSWER_CHARS}. Shorten it.", text, 400)
         if self.jobs.busy(sid):
             return RedirectResponse(f"/s/{sid}?notice=Your+previous+answer+is+still+being+graded.", 303)
-        try:
-            if kind == "follow-up":
-                if action == "skip":
-                    self.engine.update_meta(sid, follow_up=None)
-                    return back
-                rec = self.engine.submit_follow_up(sid, text)  # saved before grading
-            else:
-                if first(fields, "position") != str(s.position):
-                    raise ConflictError("This question was already answered or skipped in another tab.")
-                if action == "skip":
-                    self.service.skip(s)
-                    return back
-                rec = self.service.submit(s, text)  # saved before grading
+        try:  # `asked`: what this page asked (a tab left open may ask what was answered elsewhere)
+            if action == "skip":
+                self.service.pass_on(s, to=first(fields, "asked"))
+                return back
+            rec = self.service.reply(s, text, to=first(fields, "asked"))  # saved before grading
         except ConflictError as e:
             return RedirectResponse(f"/s/{sid}?notice=" + _q(e.message), 303)
         self.grade_job(rec)
@@ -297,7 +254,7 @@ class WebFace:
     def _job_for(self, request: Request, key: str):
         kind, _, ident = key.partition(":")
         if kind == "answer" and ident.isdigit():
-            rec = self.engine.answer(int(ident))
+            rec = self.service.saved_answer(int(ident))
             if rec.session_id is None:
                 raise NotFoundError(f"No answer {ident}.")
             s = self.mine(request, rec.session_id)
@@ -322,13 +279,13 @@ class WebFace:
         owner = self.owner(request)
         pack, q = request.query_params.get("pack", ""), request.query_params.get("q", "").strip()
         cards = await run_in_threadpool(self.service.coach.cards, owner)
-        items = [i for i in self.engine.items.values() if (not pack or i.corpus == pack)
+        items = [i for i in self.service.items.values() if (not pack or i.corpus == pack)
                  and (not q or q.lower() in (i.question + " " + " ".join(i.tags) + " " + i.id).lower())]
         items.sort(key=lambda i: (i.corpus, i.id))
         return self.page(request, "bank.html", items=items, answered=set(cards), pack=pack, q=q, packs=self.packs)
 
     async def item(self, request: Request):
-        item = self.engine.items.get(request.path_params["item_id"])
+        item = self.service.items.get(request.path_params["item_id"])
         if item is None:
             return self.error(request, 404, f"No question {request.path_params['item_id']!r} in the bank.",
                               "Pick one from the question bank.")
@@ -337,7 +294,7 @@ class WebFace:
 
     async def practise(self, request: Request):
         await self.posted(request)
-        item = self.engine.items.get(request.path_params["item_id"])
+        item = self.service.items.get(request.path_params["item_id"])
         if item is None:
             return self.error(request, 404, "No such question in the bank.")
         s = await run_in_threadpool(lambda: self.service.start(self.owner(request), count=1, chosen=[item],

@@ -124,15 +124,15 @@ def score_transcript(core: InterviewCore, client, info: dict, *, channel: str, t
         try:
             from bot.reports.html import render_html
             from bot.transcripts.readers import decode
-            from bot.transcripts.scoring import score_text
         except ImportError:
             raise InterviewError("Transcript scoring is not available in this version of the bot.") from None
         name, data = download(client, info)
         index = core.index()
         core.service.grader()  # loaded (or its error raised) before anything is saved
-        # From memory, not a temp file: the scorer's messages then name the file as shared.
-        report = score_text(decode(data, name), name, index=index, engine=core.engine, max_pairs=core.max_pairs,
-                            grade=shown_errors(core))
+        # From memory, not a temp file: the scorer's messages then name the file as shared. An
+        # answer's grading error is written into the report as a Slack user may read it.
+        report = core.service.score_transcript(decode(data, name), name, index=index, max_pairs=core.max_pairs,
+                                               shown=user_facing)
         blocks = kit.transcript_blocks(report.to_dict(), name)
         if report.pairs_found > len(report.items):
             blocks[1:1] = kit.sections(capped(len(report.items), report.pairs_found, "question/answer pairs",
@@ -141,15 +141,3 @@ def score_transcript(core: InterviewCore, client, info: dict, *, channel: str, t
         stem = re.sub(r"[^\w.\-]+", "_", Path(name).stem) or "transcript"
         client.files_upload_v2(channel=channel, thread_ts=where, content=render_html(report),
                                filename=f"{stem}-report.html", title=f"Interview report: {name}")
-
-
-def shown_errors(core: InterviewCore):
-    """The service's grading for the transcript scorer, its errors as a Slack user may read them:
-    the scorer writes an answer's error into the summary and the report."""
-    def grade(rec, question):
-        try:
-            return core.service.grade(rec, question)
-        except Exception as e:  # noqa: BLE001 - a bug too: the scorer marks this answer, the log keeps it
-            raise user_facing(e) from None
-
-    return grade

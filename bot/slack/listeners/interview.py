@@ -15,9 +15,6 @@ from bot.slack.core import SLACK, InterviewCore, clean_text, user_facing, word_o
 
 log = logging.getLogger(__name__)
 
-# grade_and_reply's answer when another replica holds the answer: it posts the grade and moves the
-# thread on, so this one must do neither.
-LOST = object()
 # bolt context keys set before the ack (messages.py): the answer saved and the turn it holds, or
 # that another message of the session held the turn.
 SAVED_KEY, BUSY_KEY = "interview_saved_answer", "interview_turn_busy"
@@ -105,22 +102,25 @@ def start_session(core: InterviewCore, client, *, user: str, channel: str, topic
 
 
 def post_next(core: InterviewCore, client, s: Session) -> None:
-    """The next question in the thread, or the summary when none is left."""
-    s = core.service.session(s.id)
-    item = core.service.current_item(s)
-    if item is None:
-        finish(core, client, s, "finished")
+    """What the session asks now in the thread (its next question, or the follow-up just opened),
+    or the summary when nothing is left."""
+    asked = core.service.asking(s)
+    if asked is None:
+        finish(core, client, core.service.session(s.id), "finished")
         return
-    n = s.position + 1
     core.turns.hand_over(s.id)
-    post(client, s.meta["channel"], kit.question_blocks(item, n, len(s.question_ids), s.owner),
-         f"Question {n}: {item.question}", s.meta["thread_ts"])
-    core.service.prepare(item)
+    if asked.kind == FOLLOW_UP:
+        post(client, s.meta["channel"], kit.follow_up_blocks(asked.text, asked.number, s.owner),
+             f"Follow-up: {asked.text}", s.meta["thread_ts"])
+        return
+    post(client, s.meta["channel"], kit.question_blocks(asked.item, asked.number, asked.total, s.owner),
+         f"Question {asked.number}: {asked.item.question}", s.meta["thread_ts"])
+    core.service.prepare(asked.item)
 
 
 def finish(core: InterviewCore, client, s: Session, status: str) -> None:
     if s.status == "active":
-        s = core.service.finish(s, status)
+        s = core.service.stop(s) if status == "stopped" else core.service.finish(s, status)
     post(client, s.meta["channel"], kit.summary_blocks(core.service.summary(s), s.status),
          "Interview summary", s.meta["thread_ts"])
     publish_home(core, client, s.owner)  # the Home tab shows progress: refresh it while we know it changed
@@ -133,76 +133,67 @@ def publish_home(core: InterviewCore, client, user: str) -> None:
         log.warning("Could not publish the App Home: %s", type(e).__name__)
 
 
-def grade_and_reply(core: InterviewCore, client, s: Session, rec, grade_fn=None, *, follow_up: bool = False):
-    """Show "grading…" at once, grade (slow), then replace it with the grade and the reference.
-    Returns the grade, None when grading failed (the answer stays saved), or LOST when another
-    replica grades it (claimed first: a replica that would lose posts no "grading…" at all)."""
-    if not core.engine.claim(rec.id):
-        return LOST
-    ch, ts = s.meta["channel"], s.meta["thread_ts"]
-    number, total = (rec.position or 0) + 1, len(s.question_ids)
-    placeholder = client.chat_postMessage(channel=ch, thread_ts=ts, text=kit.grading_text(number))
+class _Shown:
+    """A saved answer's grading as the thread shows it: "grading…" at once, replaced by the grade
+    (or by why grading failed), then the reference under a question's grade."""
 
-    def failed(message: str, hint: str | None) -> None:  # the engine kept the answer, marked `error`
-        replace(client, ch, placeholder["ts"], kit.error_blocks(message, hint, SAVED), message, ts)
+    def __init__(self, client, s: Session, rec):
+        self.client, self.rec = client, rec
+        self.ch, self.ts = s.meta["channel"], s.meta["thread_ts"]
+        self.number, self.total = (rec.position or 0) + 1, len(s.question_ids)
+        self.follow_up = rec.source == FOLLOW_UP
+        self.placeholder = client.chat_postMessage(channel=self.ch, thread_ts=self.ts,
+                                                   text=kit.grading_text(self.number))["ts"]
 
-    try:
-        grade = (grade_fn or core.service.grade)(rec)
-    except ConflictError:  # our lease ran out mid-grading and another replica took the answer over
-        replace(client, ch, placeholder["ts"], kit.sections("(graded in another message)"), "Graded elsewhere.", ts)
-        return LOST
-    except Exception as e:  # noqa: BLE001 - a bug too: tell the user, keep the traceback in the log
+    def _replace(self, blocks, text) -> None:
+        replace(self.client, self.ch, self.placeholder, blocks, text, self.ts)
+
+    def graded(self, grade) -> None:
+        self._replace(kit.grade_blocks(grade, self.number, self.total, follow_up=self.follow_up),
+                      kit.grade_fallback(grade, self.number))
+        if not self.follow_up and (ref := kit.reference_blocks(grade)):
+            post(self.client, self.ch, ref, "Reference answer", self.ts)
+
+    def failed(self, e: BaseException) -> None:  # the answer stays saved, marked `error`
         shown = user_facing(e)
-        return failed(shown.message, shown.hint)
-    replace(client, ch, placeholder["ts"], kit.grade_blocks(grade, number, total, follow_up=follow_up),
-            kit.grade_fallback(grade, number), ts)
-    if not follow_up and (ref := kit.reference_blocks(grade)):
-        post(client, ch, ref, "Reference answer", ts)
-    return grade
+        self._replace(kit.error_blocks(shown.message, shown.hint, SAVED), shown.message)
+
+    def lost(self) -> None:  # our lease ran out mid-grading and another replica took the answer over
+        self._replace(kit.sections("(graded in another message)"), "Graded elsewhere.")
 
 
-def ask_follow_up(core: InterviewCore, client, s: Session, rec, grade, asked: list[int]) -> bool:
-    """After a graded answer, one question on the most important point it missed, in the thread;
-    kept in the session (meta `follow_up`) until answered or skipped, so a restart keeps it.
-    False when there is nothing to ask (or no more follow-ups for this answer)."""
-    if grade is None or grade is LOST or len(asked) >= core.follow_ups:
-        return False
-    item = core.engine.items.get(rec.question_id)
-    try:
-        f = core.service.follow_up(item, grade, exclude=set(asked)) if item else None
-    except InterviewError:
-        return False  # a follow-up is a bonus: go on with the next question
-    if f is None:
-        return False
-    number = (rec.position or 0) + 1
-    core.engine.update_meta(s.id, follow_up={"position": rec.position, "item_id": item.id, "question": f.question,
-                                             "points": list(f.points), "by": f.by, "asked": asked + list(f.points)})
-    core.turns.hand_over(s.id)
-    post(client, s.meta["channel"], kit.follow_up_blocks(f.question, number, s.owner),
-         f"Follow-up: {f.question}", s.meta["thread_ts"])
-    return True
-
-
-def answer_follow_up(core: InterviewCore, client, s: Session, text: str) -> None:
-    """The owner's reply while a follow-up is open: saved with what it answers (the follow-up
-    closed in the same transaction), then graded and the thread moved on."""
-    try:
-        rec = core.engine.submit_follow_up(s.id, text)
-    except ConflictError:  # answered or skipped by another delivery of the same message meanwhile
+def go_on(core: InterviewCore, client, s: Session, rec) -> None:
+    """Grade a saved answer visibly in its thread (bot.service.go_on), then post what the session
+    asks next: the follow-up on what it missed, the next question, or the summary. Nothing when
+    another replica has the answer (claimed first: a replica that would lose posts no
+    "grading…" at all): that one grades it and moves the thread on."""
+    if not core.service.claim(rec):
         return
-    follow_up_then_go_on(core, client, core.service.session(s.id), rec)
-
-
-def follow_up_then_go_on(core: InterviewCore, client, s: Session, rec) -> None:
-    """Grade a saved follow-up answer against its points; then the next follow-up on the same
-    answer (if more are allowed) or the next question. Nothing more when another replica has it."""
-    grade = grade_and_reply(core, client, s, rec, follow_up=True)
-    if grade is LOST:
+    shown = _Shown(client, s, rec)
+    try:
+        turn = core.service.go_on(rec, graded=shown.graded)
+    except ConflictError:
+        shown.lost()
         return
-    main = next((a for a in core.engine.answers(s) if a.position == rec.position), None)
-    asked = list((rec.follow_up or {}).get("asked", []))
-    if main is None or not ask_follow_up(core, client, s, main, grade, asked):
-        post_next(core, client, s)
+    except Exception as e:  # noqa: BLE001 - a bug too: tell the user, keep the traceback in the log
+        shown.failed(e)
+        turn = None
+    if turn is not None and turn.error is not None:
+        shown.failed(turn.error)
+    post_next(core, client, s)
+
+
+def grade_again(core: InterviewCore, client, s: Session, rec) -> None:
+    """`retry`: grade a saved answer in its thread, without moving the thread on."""
+    if not core.service.claim(rec):
+        return
+    shown = _Shown(client, s, rec)
+    try:
+        shown.graded(core.service.grade(rec))
+    except ConflictError:
+        shown.lost()
+    except Exception as e:  # noqa: BLE001 - a bug too: tell the user, keep the traceback in the log
+        shown.failed(e)
 
 
 def save_answer_early(core: InterviewCore, event: dict) -> dict:
@@ -222,8 +213,7 @@ def save_answer_early(core: InterviewCore, event: dict) -> dict:
         return {BUSY_KEY: True}
     saved = {}
     try:
-        rec = core.engine.submit_follow_up(s.id, text) if s.meta.get("follow_up") else core.service.submit(s, text)
-        saved = {SAVED_KEY: (rec.id, token)}
+        saved = {SAVED_KEY: (core.service.reply(s, text).id, token)}
     except InterviewError:  # e.g. the interview ended meanwhile: the lazy path reports it
         pass
     finally:
@@ -246,9 +236,7 @@ def on_session_message(core: InterviewCore, client, s: Session, *, user: str, te
         if saved is not None:
             answer_id, token = saved
             with core.turns.held(s.id, token):
-                rec = core.engine.answer(answer_id)
-                (follow_up_then_go_on if rec.source == FOLLOW_UP else grade_then_go_on)(
-                    core, client, core.service.session(s.id), rec)
+                go_on(core, client, core.service.session(s.id), core.service.saved_answer(answer_id))
             return
         word = word_of(text)
         if word not in (None, "skip"):
@@ -279,15 +267,14 @@ def on_word(core: InterviewCore, client, s: Session, word: str) -> None:
         if not todo:
             post(client, ch, kit.sections("Every answer in this interview is graded."), "Nothing to grade.", ts)
         for rec in todo:
-            # LOST: another replica posts that one
-            grade_and_reply(core, client, s, rec, follow_up=rec.source == FOLLOW_UP)
-        if todo and service.current_item(s) is None:  # over: show the summary with the new grades
+            grade_again(core, client, s, rec)  # nothing when another replica holds it: that one posts it
+        if todo and service.asking(s) is None:  # over: show the summary with the new grades
             finish(core, client, service.session(s.id), "finished")
         return
     if s.status != "active":
         say_over(client, s)
     elif word == "stop":
-        finish(core, client, core.engine.update_meta(s.id, follow_up=None), "stopped")
+        finish(core, client, s, "stopped")
     elif s.meta.get("follow_up"):
         post(client, ch, kit.sections("A follow-up has no hint: answer it as you would in an interview, "
                                       "or write `skip`."), "No hint for a follow-up.", ts)
@@ -296,32 +283,23 @@ def on_word(core: InterviewCore, client, s: Session, word: str) -> None:
 
 
 def on_answer(core: InterviewCore, client, s: Session, word: str | None, text: str) -> None:
-    """An answer or `skip`, under the session's turn: to the open follow-up, else to the question."""
+    """An answer or `skip`, under the session's turn: to the open follow-up, else to the question
+    (an empty reply to a follow-up skips it)."""
     if s.status != "active":
         say_over(client, s)
-    elif s.meta.get("follow_up"):
-        if word == "skip" or not text.strip():
-            post_next(core, client, core.engine.update_meta(s.id, follow_up=None))
-        else:
-            answer_follow_up(core, client, s, text)
-    elif word == "skip":
-        post_next(core, client, core.service.skip(s))
+    elif word == "skip" or (s.meta.get("follow_up") and not text.strip()):
+        post_next(core, client, core.service.pass_on(s))
     elif text.strip():
-        rec = core.service.submit(s, text)  # saved before grading: a crash or restart loses nothing
-        grade_then_go_on(core, client, s, rec)
+        try:
+            rec = core.service.reply(s, text)  # saved before grading: a crash or restart loses nothing
+        except ConflictError:  # answered or skipped by another delivery of the same message meanwhile
+            return
+        go_on(core, client, s, rec)
 
 
 def say_over(client, s: Session) -> None:
     post(client, s.meta["channel"], kit.sections("This interview is over. Write `again` for a new round."),
          "Interview over.", s.meta["thread_ts"])
-
-
-def grade_then_go_on(core: InterviewCore, client, s: Session, rec) -> None:
-    """Grade a saved answer in its thread, then a follow-up or the next question; nothing more when
-    another replica has it (LOST): that one grades it and moves the thread on."""
-    grade = grade_and_reply(core, client, s, rec)
-    if grade is not LOST and not ask_follow_up(core, client, s, rec, grade, []):
-        post_next(core, client, s)
 
 
 def sweep(core: InterviewCore, client, run: Callable | None = None) -> int:
@@ -332,8 +310,8 @@ def sweep(core: InterviewCore, client, run: Callable | None = None) -> int:
     answers are graded side by side, up to the model's slots, not one after another; measured in
     bench/load.py); in this thread when None. Returns how many this replica claimed."""
     claimed = 0
-    for rec in core.engine.orphans(SLACK):
-        if not core.engine.claim(rec.id):
+    for rec in core.service.orphans(SLACK):
+        if not core.service.claim(rec):
             continue  # another replica's sweep (or its live flow) took it first
         claimed += 1
         (run or (lambda fn, *a: fn(*a)))(_resume_one, core, client, rec)
@@ -346,10 +324,7 @@ def _resume_one(core: InterviewCore, client, rec) -> None:
     either way: the answer is saved."""
     s = core.service.session(rec.session_id)
     with core.service.turn(s.id), core.turns.held(s.id), reporting(thread_sayer(client, s)):
-        if rec.source == FOLLOW_UP:  # graded against the points it was asked about
-            follow_up_then_go_on(core, client, s, rec)
-        elif grade_and_reply(core, client, s, rec) is not LOST:
-            post_next(core, client, s)
+        go_on(core, client, s, rec)  # an answer to a follow-up: against the points it was asked about
 
 
 

@@ -69,11 +69,28 @@ def aspect_of(q: Question, index: int, language: str) -> str:
     return aspect_in(q.aspects, q.language, index, language)
 
 
+QUOTE_CHARS = 60
+
+
+def quote(evidence: str, limit: int = QUOTE_CHARS) -> str:
+    """The candidate's words as the follow-up quotes them: at most `limit` characters, cut at a
+    word's end (not "…during training with pro"), with "…" where something was left out."""
+    said = evidence.strip().rstrip("。.，,；;")
+    if len(said) <= limit:
+        return said
+    cut = said[:limit]
+    def latin(c: str) -> bool:
+        return c.isascii() and c.isalnum()
+
+    if latin(said[limit]) and latin(said[limit - 1]) and " " in cut:  # inside an English word: back to its start
+        cut = cut[:cut.rindex(" ")]
+    return cut.rstrip(" ,;:，；、") + "…"
+
+
 def template(q: Question, grade: Grade, language: str, index: int | None = None) -> str:
     """Asks about the aspect of the targeted point (what it is about, not what it says) when the
     pack names one; a contradicted point is questioned, not called wrong outright."""
-    said = next((kp.evidence for kp in grade.key_points if kp.status == "covered" and kp.evidence), "")
-    said = said.strip().rstrip("。.，,；;")[:60]
+    said = quote(next((kp.evidence for kp in grade.key_points if kp.status == "covered" and kp.evidence), ""))
     aspect = aspect_of(q, index, language) if index is not None else ""
     status = grade.key_points[index].status if index is not None and index < len(grade.key_points) else ""
     if language == "zh":

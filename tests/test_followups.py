@@ -195,6 +195,8 @@ def test_the_terminals_open_follow_up_survives_a_restart(monkeypatch):
         res = CliRunner().invoke(app, ["start", "--resume"], input="Early stopping and more data.\n.\n")
         assert res.exit_code == 0, res.output
         assert "Follow-up: And what would you do about it during training?" in res.output  # asked again, not rewritten
+        assert "Resuming session 1 at the follow-up on question 1." in res.output
+        assert "Reference answer" not in res.output  # a follow-up's reference is its own point, shown above
         assert len(server.requests) == asked + 1 and len(re.findall(r"Score \d", res.output)) == 1
         prompt = str(server.requests[-1]["body"]["messages"])
         assert "Early stopping and more data." in prompt
@@ -222,3 +224,11 @@ def test_a_second_follow_up_aims_at_another_point_the_answer_missed(settings, co
     assert again.follow_up is not None and again.follow_up.text == second["question"]
     assert second["points"] != first and 0 not in second["points"] and second["asked"] == first + second["points"]
     assert svc.pass_on(s).meta.get("follow_up") is None and svc.asking(s) is None  # two asked: the session is over
+
+
+def test_the_candidates_words_are_quoted_whole_words_with_an_ellipsis_where_cut():
+    said = "Dropout randomly zeroes activations during training with probability p and scales the rest."
+    assert followups.quote(said) == "Dropout randomly zeroes activations during training with…"
+    zh = "dropout 在训练时随机丢弃神经元，用来防止过拟合，推理时关闭，并按比例放大保留下来的激活值，使期望保持不变，这样推理时就不用再做任何缩放了。"
+    assert followups.quote(zh) == zh[:60] + "…"  # no word to keep whole in Chinese: cut at the limit
+    assert followups.quote("BN normalizes each mini-batch.") == "BN normalizes each mini-batch"

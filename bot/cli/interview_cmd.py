@@ -102,9 +102,10 @@ class _Shown:
     model's corrections filled in when they come), its reference, then the spinner again while a
     follow-up is written. Called from the grading thread (`interruptible`)."""
 
-    def __init__(self):
+    def __init__(self, follow_up: bool):
         self.status = None
         self.live = None
+        self.follow_up = follow_up  # its grade is on the points asked about: they are its reference
 
     def stage(self, text: str) -> None:
         if self.status is None:
@@ -138,7 +139,7 @@ class _Shown:
             self.live = None
         else:
             out.print(grade_panel(grade))
-        if grade.reference_answer:
+        if grade.reference_answer and not self.follow_up:
             out.print(reference_panel(grade))
 
     def done(self) -> None:
@@ -148,10 +149,10 @@ class _Shown:
             self.live = None
 
 
-def _go_on(service, call, *args, **kwargs):
+def _go_on(service, follow_up: bool, call, *args, **kwargs):
     """Grade a saved answer (or save and grade one) through the service and show what comes of it:
     the grade, or why it failed (the answer stays saved). Returns the service's Turn."""
-    shown = _Shown()
+    shown = _Shown(follow_up)
     shown.stage("grading…")
     try:
         turn = interruptible(call, *args, stage=shown.stage, preview=shown.preview, graded=shown.graded, **kwargs)
@@ -182,7 +183,7 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
     from rich.markup import escape
 
     from bot.reports.terminal import render_summary
-    from bot.service import QUESTION, InterviewService
+    from bot.service import FOLLOW_UP, QUESTION, InterviewService
 
     s = common.settings(corpus)
     items = common.load_items(s)
@@ -198,8 +199,9 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
         session = service.latest_active(me, "terminal")
         if session is None:
             raise NotFoundError("There is no unfinished session to resume.", "Start one with `interview start`.")
-        where = (f"at question {session.position + 1} of {len(session.question_ids)}"
-                 if session.position < len(session.question_ids) else "to grade its saved answers")
+        asked = service.asking(session)
+        where = ("at the follow-up on question {}" if asked and asked.kind == FOLLOW_UP else "at question {} of {}"
+                 ).format(asked.number, asked.total) if asked else "to grade its saved answers"
         err.print(f"Resuming session {session.id} {where}.")
     else:
         session = service.start(me, mode="review" if review else "new" if new else "mix", topic=topic, count=count,
@@ -208,7 +210,7 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
     try:
         for rec in service.ungraded(session):  # answers saved before a crash or a failed grading
             err.print(f"Grading your saved answer to: {rec.question}")
-            _go_on(service, service.go_on, rec)
+            _go_on(service, rec.source == FOLLOW_UP, service.go_on, rec)
         while (asked := service.asking(session)) is not None:
             session = asked.session
             if asked.kind == QUESTION:
@@ -224,10 +226,10 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
             text = read_answer()
             if text is None or text.strip() == "/quit":
                 _leave(service, f"Stopped. Resume with `interview start --resume` (session {session.id}).", 0)
-            if text.strip() == "/skip" or (asked.kind != QUESTION and not text.strip()):
+            if text.strip() == "/skip" or (asked.kind == FOLLOW_UP and not text.strip()):
                 session = service.pass_on(session, to=asked.key)
                 continue
-            _go_on(service, service.answer, session, text, to=asked.key)  # saved before grading starts
+            _go_on(service, asked.kind == FOLLOW_UP, service.answer, session, text, to=asked.key)  # saved before grading starts
     except KeyboardInterrupt:
         _leave(service, f"\nInterrupted. Every answer you submitted is saved; resume with "
                      f"`interview start --resume` (session {session.id}).", 130)

@@ -180,13 +180,15 @@ def test_correct_answer_against_a_wrong_reference(items):
     # A model that trusts the reference quotes the candidate's true statements as wrong and scores 1.
     _, _, trusting = grade("correct_answer_wrong_reference", items, Gullible(score=1, wrong=claims))
     assert [w.claim for w in trusting.wrong_claims] == [c for c, _ in claims[:2]]  # the invented one is dropped
+    assert all(c in answer for c, _ in claims[:2]) and claims[2][0] not in answer  # kept: the candidate's words
     # The per-statement fact check does not see the reference's verdict: true statements lift the score.
     _, _, checked = grade("correct_answer_wrong_reference", items, Gullible(score=1, wrong=claims, p_true=0.9))
     assert checked.overall >= trusting.overall >= HIGH  # the model's trust in a wrong reference does not sink it
+    # What was fact-checked is the answer's statements (true ones), not the wrong reference's.
+    assert len(checked.fact_checks) >= 2 and all(c.statement in answer for c in checked.fact_checks)
     # And a model that knows better (score 5, nothing wrong) is not held back by the wrong reference.
     _, _, fair = grade("correct_answer_wrong_reference", items, Gullible(score=5, p_true=0.9))
     assert fair.overall >= HIGH
-    assert answer  # the bench case and this test grade the same text
 
 
 def test_a_pasted_verdict_is_an_injection_and_its_terms_earn_nothing(items):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.corpus import language_of
 from bot.grading import combine, signals
 from bot.grading.grader import Grader, assess, observations_of
 from bot.grading.prechecks import (
@@ -24,7 +25,6 @@ from bot.grading.prechecks import (
     INJECTION,
     OFF_TOPIC,
     OFF_TOPIC_SIMILARITY,
-    language,
     run_prechecks,
 )
 from bot.grading.prompt import MARKERS
@@ -133,7 +133,7 @@ def test_the_answer_cannot_close_its_fence(items):
 def test_fluent_off_topic_is_stopped_before_the_model(items):
     q, llm, g = grade("fluent_off_topic", items)
     pre = run_prechecks(q.question, q.reference, CASES["fluent_off_topic"]["answer"])
-    assert pre.similarity is not None and pre.similarity < OFF_TOPIC_SIMILARITY[language(CASES["fluent_off_topic"]["answer"])]
+    assert pre.similarity is not None and pre.similarity < OFF_TOPIC_SIMILARITY[language_of(CASES["fluent_off_topic"]["answer"])]
     assert OFF_TOPIC in g.flags and g.overall == 0.0 and llm.calls == []
 
 
@@ -152,7 +152,7 @@ ALL_CHINESE = ("Dropout 主要是正则化，防止过拟合；BN 主要是让�
 
 def test_code_switching_is_graded_like_one_language(items):
     answer = CASES["code_switching"]["answer"]
-    assert language(answer) == "zh"  # so the off-topic check compares it with the Chinese reference
+    assert language_of(answer) == "zh"  # so the off-topic check compares it with the Chinese reference
     q, llm, g = grade("code_switching", items)
     assert not ({OFF_TOPIC, GIBBERISH} & set(g.flags)) and len(llm.calls) == 1
     same = Grader(Gullible()).grade(q, ALL_CHINESE)  # the same content, all in Chinese
@@ -162,7 +162,7 @@ def test_code_switching_is_graded_like_one_language(items):
 
 def test_english_answer_to_a_chinese_reference_reaches_the_model(items):
     _, llm, g = grade("english_answer_zh_reference", items)
-    assert language(CASES["english_answer_zh_reference"]["answer"]) == "en"
+    assert language_of(CASES["english_answer_zh_reference"]["answer"]) == "en"
     assert g.flags == [] and len(llm.calls) == 1 and g.overall > 0  # the off-topic check skips cross-language
 
 

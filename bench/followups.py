@@ -29,9 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot import followups  # noqa: E402
 from bot.config import load_settings  # noqa: E402
-from bot.corpus import load_items  # noqa: E402
+from bot.corpus import language_of, load_items  # noqa: E402
 from bot.grading.grader import Grader, Question  # noqa: E402
-from bot.grading.prechecks import language  # noqa: E402
 from bot.llm import get_llm  # noqa: E402
 
 
@@ -60,14 +59,14 @@ def main() -> None:
         llm.prepare(*followups.prefix(q))  # then the follow-up's
         grade = grader.grade(q, r["answer"])
         t = time.monotonic()
-        f = followups.write(q, grade, llm, language(r["answer"]))
+        f = followups.write(q, grade, llm, language_of(r["answer"]))
         took = time.monotonic() - t
         if f is None:
             out.append({"id": r["id"], "follow_up": None, "overall": grade.overall, "human": r["score"]})
             print(f"{r['id']}: no follow-up (grade {grade.overall})", file=sys.stderr)
             continue
         label = r["key_points"].get(str(f.points[0] + 1))
-        out.append({"id": r["id"], "language": language(r["answer"]), "human": r["score"], "overall": grade.overall,
+        out.append({"id": r["id"], "language": language_of(r["answer"]), "human": r["score"], "overall": grade.overall,
                     "target": f.points[0], "point": q.key_points[f.points[0]], "person_label": label,
                     "is_gap": label != "stated", "by": f.by, "question": f.question, "seconds": round(took, 2)})
         print(f"{r['id']}: -> point {f.points[0] + 1} ({label}), {f.by}, {took:.1f} s: {f.question}", file=sys.stderr)

@@ -16,9 +16,9 @@ import time
 
 from common import write
 
+from bot.corpus import language_of
 from bot.evaluation import datasets
 from bot.grading import judged
-from bot.grading.prechecks import language
 from bot.judge.model import get_judge
 
 
@@ -34,7 +34,7 @@ def verdicts_of(ds) -> list[tuple[object, str]]:
     out = []
     for row in ds.rows:
         if row.labels:
-            points = judged.points_for(row.key_points, row.translations or {}, language(row.answer))
+            points = judged.points_for(row.key_points, row.translations or {}, language_of(row.answer))
             for i, v in enumerate(judge.judge(points, row.answer)):
                 if row.labels.get(i):
                     out.append((v, row.labels[i]))
@@ -86,7 +86,7 @@ def measure(ds) -> dict:
     for row in ds.rows:
         if not row.labels:
             continue
-        points = judged.points_for(row.key_points, row.translations or {}, language(row.answer))
+        points = judged.points_for(row.key_points, row.translations or {}, language_of(row.answer))
         t0 = time.perf_counter()
         verdicts = judge.judge(points, row.answer)
         times.append(time.perf_counter() - t0)

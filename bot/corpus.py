@@ -408,10 +408,6 @@ def language_of(text: str) -> str:
     return "zh" if cjk and cjk * 3 >= 0.2 * (latin + cjk * 3) else "en"
 
 
-def items_by_id(items: list[Item]) -> dict[str, Item]:
-    return {i.id: i for i in items}
-
-
 # --- choosing questions (a session's draw, a listing's filters) ------------------------------
 
 def narrow(items: list[Item], *, packs: list[str] | None = None, language: str | None = None,

@@ -13,9 +13,9 @@ import logging
 from dataclasses import dataclass
 from string import Template
 
+from bot.corpus import language_of
 from bot.grading import lexical
 from bot.grading.grader import Question
-from bot.grading.prechecks import language as detect_language
 from bot.grading.prompt import load_prompt, sanitize_answer
 from bot.grading.result import Grade
 
@@ -152,7 +152,7 @@ def write(q: Question, grade: Grade, llm=None, language: str | None = None,
             text = ""
         # In the candidate's language, like the feedback: the 1.5B model sometimes answers a
         # Chinese answer in English (2 of 26 in bench/followups.py, and a session seen by hand).
-        if len(text) >= 4 and detect_language(text) == language and not leaks(text, point, translated):
+        if len(text) >= 4 and language_of(text) == language and not leaks(text, point, translated):
             return FollowUp(text, [i], "model")
     return FollowUp(plain(q, grade, language, i, point, translated), [i], "template")
 

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
-from bot.corpus import Item
+from bot.corpus import Item, language_of
 from bot.errors import ConflictError, InterviewError, NotFoundError, UsageError
 from bot.grading.grader import Grader, Question
 from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Grade
@@ -82,9 +82,7 @@ log.addHandler(logging.NullHandler())  # shown where the app configures logging 
 
 
 def grade_language(grade: Grade) -> str:
-    from bot.grading.prechecks import language
-
-    return language(grade.answer)  # told what a slow call is doing ("loading the model…"), for a spinner
+    return language_of(grade.answer)  # told what a slow call is doing ("loading the model…"), for a spinner
 
 
 class ModelGate:

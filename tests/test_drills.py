@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 
 import pytest
 
@@ -58,16 +59,53 @@ def test_the_endpoint_goes_down_mid_session_the_answer_waits_and_resume_grades_i
         assert db.execute("SELECT status FROM sessions").fetchone()[0] == "finished"
 
 
+def _chroma_rows(db, table: str) -> int | None:
+    """Rows in a table of Chroma's SQLite file, read-only; None while there is no such table yet."""
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2)) as c:
+            return c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    except sqlite3.Error:
+        return None
+
+
+def _kill_when(proc, seen, what: str, timeout: float = 180) -> None:
+    """SIGKILL `proc` as soon as `seen()` (checked every 5 ms) says it got to `what`; it must not
+    have exited before."""
+    deadline = time.monotonic() + timeout
+    while not seen():
+        assert proc.poll() is None, f"ingest exited ({proc.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"ingest did not get to {what} in {timeout} s"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(30) == -signal.SIGKILL, f"ingest had exited by itself when {what}"
+
+
 def test_sigkill_during_ingest_leaves_an_index_the_next_run_completes(tmp_path, settings):
-    env = base_env(settings.home, INTERVIEW_CORPUS=str(REPO / "corpus" / "deep-learning-zh.md"))
-    for delay in (1.0, 3.0):  # killed while loading the embedder, then while embedding or writing
+    from bot.corpus import load_items
+
+    pack = REPO / "corpus" / "deep-learning-zh.md"
+    env = base_env(settings.home, INTERVIEW_CORPUS=str(pack))
+    n = len(load_items([pack]))
+    # Where the kill lands is read from Chroma's own SQLite tables (chromadb 1.5: `collections`, and
+    # `embeddings_queue`, its write-ahead log): killed once the collection exists and nothing is
+    # written yet (the embedder loads, the items are embedded); then, on a new store, as soon as the
+    # log holds the items' rows (before or while they are applied to the segments).
+    db = settings.chroma_path / "chroma.sqlite3"
+    points = [("the collection exists, nothing written",
+               lambda: _chroma_rows(db, "collections") == 1 and _chroma_rows(db, "embeddings_queue") == 0),
+              ("the write began", lambda: (_chroma_rows(db, "embeddings_queue") or 0) > 0)]
+    for what, seen in points:
+        shutil.rmtree(settings.chroma_path, ignore_errors=True)
         proc = subprocess.Popen([sys.executable, "-m", "bot", "ingest"], env=env, cwd=tmp_path,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)  # where it dies, not what is checked: every run below must complete the index
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
+        _kill_when(proc, seen, what)
         again = cli(["ingest"], env, cwd=tmp_path)
         assert again.returncode == 0, again.stderr
+        # Killed before any write, every item is added; killed once the log held the rows, they are
+        # kept and applied on the next open: nothing left to add.
+        done = f"{n} added, 0 updated, 0 deleted, 0 unchanged" if what.endswith("nothing written") \
+            else f"0 added, 0 updated, 0 deleted, {n} unchanged"
+        assert done in again.stdout, again.stdout
     match = cli(["match", "什么是维度灾难"], env, cwd=tmp_path)
     assert match.returncode == 0 and "dl-008" in match.stdout, match.stdout + match.stderr
     nothing = cli(["ingest"], env, cwd=tmp_path)  # consistent: nothing left to add, update or delete

@@ -314,9 +314,21 @@ def test_calibration_is_monotone_in_every_feature_and_maps_to_the_scale():
         low = cal.predict(base)
         base[k] = 0.9
         assert cal.predict(base) >= low
-    assert cal.predict(_features(1.0)) <= 1 and cal.predict(_features(0.0)) >= 0
+    # Beyond the fitted map's ends (an index past its last or before its first knot) the score holds
+    # at the end knots: it is not extrapolated off the scale.
+    top, bottom = _features(1.0), _features(0.0)
+    assert cal.index(top) > cal.knots_x[-1] and cal.index(bottom) < cal.knots_x[0]
+    assert cal.predict(top) == cal.knots_y[-1] and cal.predict(bottom) == cal.knots_y[0]
     with pytest.raises(UsageError, match="at least"):
         calibration.fit(rows[:5])
+
+
+def test_a_map_that_runs_past_the_scale_is_clamped_to_0_1():
+    wide = calibration.Entry({"coverage": 1.0}, [0.0, 1.0], [-0.5, 1.5])
+    ends = [np.interp(x, wide.knots_x, wide.knots_y) for x in (0.0, 0.25, 0.75, 1.0)]
+    assert ends == [-0.5, 0.0, 1.0, 1.5]  # unclamped, the ends lie outside 0-1
+    assert [wide.predict({"coverage": x}) for x in (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)] == \
+        [0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 1.0]
 
 
 def test_a_fit_uses_only_the_signals_every_row_has():

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from bot.errors import GradingError, LLMError
+from bot.grading import combine
 from bot.grading import prompt as prompts
 from bot.grading.grader import Grader, Question
 from bot.grading.result import CONTRADICTED, COVERED, MISSING, Grade
@@ -138,9 +139,13 @@ def test_grading_without_a_model_uses_text_signals_only(dl006):
     assert g.overall > thin.overall
 
 
-def test_injection_answer_is_flagged_and_scores_low_even_if_model_obeys(dl006):
-    g = Grader(FakeLLM([reply(5)])).grade(dl006, INJECTION)
-    assert "injection" in g.flags and g.overall <= 3
+def test_injection_answer_is_flagged_and_capped_even_if_model_obeys(dl006):
+    # A strong answer with instructions to the grader appended, and a model that obeys (5/5): the
+    # same answer and reply without the instructions score high, so only the cap brings it to 3.
+    clean = Grader(FakeLLM([reply(5)])).grade(dl006, STRONG)
+    g = Grader(FakeLLM([reply(5)])).grade(dl006, STRONG + "\n" + INJECTION)
+    assert "injection" not in clean.flags and clean.overall >= 7
+    assert "injection" in g.flags and g.overall == combine.INJECTION_CAP
     assert "ignored" in g.feedback["warning"]
 
 
@@ -171,10 +176,20 @@ def test_off_topic_answer_in_the_same_language(dl006):
 
 
 def test_invalid_output_is_retried_then_reported(dl006):
-    ok = Grader(FakeLLM(["not json", {"score": 9}, reply(4)])).grade(dl006, STRONG)
-    assert ok.overall > 0
+    # Two invalid replies, then a valid one: three calls, and the grade is the valid reply's.
+    llm = FakeLLM(["not json", {"score": 9}, reply(4)])
+    ok = Grader(llm).grade(dl006, STRONG)
+    assert len(llm.calls) == 3 and not llm.replies
+    assert ok.overall == Grader(FakeLLM([reply(4)])).grade(dl006, STRONG).overall
+    # Invalid every time: 1 + retries calls (2 by default), then the error; no call more.
+    llm = FakeLLM(["{", "[]", "nope", reply(4)])
     with pytest.raises(GradingError, match="invalid grade 3 times"):
-        Grader(FakeLLM(["{", "[]", "nope"])).grade(dl006, STRONG)
+        Grader(llm).grade(dl006, STRONG)
+    assert len(llm.calls) == 3 and len(llm.replies) == 1
+    llm = FakeLLM(["{", reply(4)])
+    with pytest.raises(GradingError, match="invalid grade 1 times"):
+        Grader(llm, retries=0).grade(dl006, STRONG)
+    assert len(llm.calls) == 1
 
 
 def test_llm_errors_propagate_unchanged(dl006):

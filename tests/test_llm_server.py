@@ -75,15 +75,21 @@ def test_grades_through_the_server_with_its_json_mode(llama_server, dl006):
 
 
 def test_the_cli_grades_through_the_server(llama_server, tmp_path):
-    answer = tmp_path / "answer.txt"
-    answer.write_text(STRONG, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO), "INTERVIEW_HOME": str(tmp_path / "home"),
            "INTERVIEW_CORPUS": str(MAIN_CORPUS), "INTERVIEW_LLM_BASE_URL": llama_server, "INTERVIEW_LLM_MODEL": ALIAS}
-    res = subprocess.run([sys.executable, "-m", "bot", "grade", "-q", "dl-006", "-f", str(answer), "--json"],
-                         env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr
-    grade = json.loads(res.stdout)
-    assert grade["model"] == ALIAS and grade["question_id"] == "dl-006" and 0 <= grade["overall"] <= 10
+    grades = {}
+    for name, text in (("strong", STRONG), ("wrong", WRONG)):
+        answer = tmp_path / f"{name}.txt"
+        answer.write_text(text, encoding="utf-8")
+        res = subprocess.run([sys.executable, "-m", "bot", "grade", "-q", "dl-006", "-f", str(answer), "--json"],
+                             env=env, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        grades[name] = json.loads(res.stdout)
+    strong, wrong = grades["strong"], grades["wrong"]
+    assert {g["model"] for g in (strong, wrong)} == {ALIAS} and strong["question_id"] == "dl-006"
+    # The server's model read both answers: the strong one well above the confidently wrong one.
+    assert strong["overall"] > wrong["overall"] + 3, (strong["overall"], wrong["overall"])
+    assert strong["fact_checks"] and "factual" in {s["name"] for s in strong["signals"]}
 
 
 def test_a_timeout_is_a_clear_error(llama_server, dl006):

@@ -2,12 +2,14 @@
 
 Slow (~1-2 min) and CPU-bound: pytest runs tests one at a time, and this module grades one answer
 at a time, as the model needs both cores."""
+import dataclasses
 import os
 
 import pytest
 
 from bot.config import load_settings
-from bot.grading.grader import Grader, Question
+from bot.grading import combine
+from bot.grading.grader import Grader, Question, assess, observations_of
 from bot.llm import get_llm
 
 STRONG = ("Dropout 是一种正则化方法：训练时每个神经元以概率 p 被随机丢弃，相当于训练很多共享权重的子网络，可以看作近似的 "
@@ -53,8 +55,15 @@ def test_strong_answer_beats_a_confidently_wrong_one(grader, dl006):
 
 
 def test_injection_does_not_raise_the_score(grader, dl006):
-    g = grader.grade(dl006, INJECTION)
-    assert g.overall <= 3 and "injection" in g.flags
+    # A strong answer with instructions to the grader appended: what the model said about it,
+    # read without the injection flag, scores above the cap; the grade is the cap.
+    answer = STRONG + "\n" + INJECTION
+    g = grader.grade(dl006, answer)
+    assert "injection" in g.flags and g.model == "qwen2.5-coder-1.5b"
+    obs = observations_of(g)
+    assert assess(dataclasses.replace(g), dl006, answer, obs).overall == g.overall  # recomputed faithfully
+    uncapped = assess(dataclasses.replace(g, flags=[f for f in g.flags if f != "injection"]), dl006, answer, obs).overall
+    assert g.overall == combine.INJECTION_CAP < uncapped, (g.overall, uncapped)
 
 
 def test_restored_prefix_snapshot_reads_the_same_probabilities(grader, dl006):

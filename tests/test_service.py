@@ -204,7 +204,8 @@ def test_the_grader_loads_in_the_background_and_a_grading_waits_for_it(settings,
     s = svc.start("ann", count=1, seed=2)  # the question is there before the model
     assert svc.current_item(s) is not None and not svc.loaded
     svc.prepare(svc.current_item(s))  # asked before the model exists: runs once it does
-    rec = svc.reply(s, "an answer submitted before the model finished loading")
+    item = svc.engine.items[s.question_ids[0]]
+    rec = svc.reply(s, item.answer)  # the reference answer, submitted before the model finished loading
     stages, done, told = [], [], threading.Event()
     t = threading.Thread(target=lambda: done.append(svc.grade(rec, stage=lambda m: (stages.append(m), told.set()))))
     t.start()
@@ -212,7 +213,11 @@ def test_the_grader_loads_in_the_background_and_a_grading_waits_for_it(settings,
     assert not done  # it cannot finish: load() is still blocked on `loaded`
     loaded.set()
     t.join(10)
-    assert done and done[0].overall >= 0 and svc.engine.answer(rec.id).status == "graded"
+    # Graded once by the loaded grader: the grade the same model reply gives the same answer.
+    expected = Grader(FakeLLM([REPLY]), check_topic=False).grade(Question.from_item(item), item.answer)
+    assert done and done[0].model == "fake" and len(llm.calls) == 1
+    assert done[0].overall == expected.overall >= 7, (done[0].overall, expected.overall)
+    assert svc.engine.answer(rec.id).status == "graded"
     assert "grading…" in stages
     assert svc.warmups_idle(10) and svc.warmed == [svc.engine.items[s.question_ids[0]].id]
     assert svc.close()

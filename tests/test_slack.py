@@ -107,6 +107,7 @@ class Bot:
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"
         self._eid = 0
+        self.last_body = ""  # the body of the last response: a slash command's ack text
 
     def close(self):
         self.llm.gate.set()
@@ -125,9 +126,10 @@ class Bot:
         start = time.monotonic()
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
-                r.read()
+                self.last_body = r.read().decode("utf-8", "replace")
                 return r.status, time.monotonic() - start
         except urllib.error.HTTPError as e:
+            self.last_body = e.read().decode("utf-8", "replace")
             return e.code, time.monotonic() - start
 
     def command(self, text: str = "", user: str = ALICE, channel: str = CHANNEL, **kw) -> tuple[int, float]:

@@ -151,6 +151,10 @@ def test_a_reminder_is_not_sent_or_spent_when_nothing_is_due(history, coached, f
 
 
 def test_remind_takes_only_on_or_off(history, coached, fake):  # noqa: F811
-    coached.command("remind maybe")
+    assert coached.command("remind on")[0] == 200
+    assert coached.command("remind maybe")[0] == 200
     coached.executor.settle()
-    assert not Reminders(coached.engine.store).enabled(ALICE)
+    said = coached.last_body  # the ack's text: what the person who typed it sees
+    assert "`/interview remind` takes `on` or `off`." in said and "`/interview remind on` sends a weekly DM" in said
+    assert "Weekly review reminder" not in said and fake.of("/respond/1") == []  # nothing else said
+    assert Reminders(coached.engine.store).enabled(ALICE)  # "maybe" is neither: the reminder stays on

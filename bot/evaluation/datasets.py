@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import REPO_ROOT
+from bot.corpus import language_of
 from bot.errors import NotFoundError, UsageError
 from bot.grading.grader import is_structural as grader_structural
-from bot.grading.prechecks import language as detect_language
 
 SPLITS = ("dev", "test", "all")
 MAX_PROBLEMS_SHOWN = 20
@@ -156,7 +156,7 @@ def load_graded(split: str = "test", path: Path | None = None, corpus_paths: lis
             if split != "all" and corpus_split(item.id) != split:
                 continue
             rows.append(Row(f"corpus:{rec['id']}", item.id, item.question, item.answer, rec["answer"] or "", human,
-                            detect_language(rec["answer"] or item.question), where, list(item.key_points), labels,
+                            language_of(rec["answer"] or item.question), where, list(item.key_points), labels,
                             dict(item.translations), structural=grader_structural(item.domain),
                             references=dict(item.answers)))
     if problems:
@@ -398,7 +398,7 @@ def load_table(path: Path, columns: dict[str, list[str]] | None = None, *, split
     if bad:
         raise DatasetError(bad, "Pass the right --scale-max.")
     for r in rows:
-        r.language = language or detect_language(r.question + r.reference)
+        r.language = language or language_of(r.question + r.reference)
     langs = {r.language for r in rows}
     return Dataset(name or path.stem, path, split, float(scale_max), _grid([r.human for r in rows], scale_max),
                    langs.pop() if len(langs) == 1 else "mixed", rows, {"skip column": skipped} if skipped else {})

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.corpus import language_of
 from bot.errors import InterviewError, UsageError
 from bot.evaluation.calibration import features
 from bot.grading import prompt as _prompt
 from bot.grading.grader import Grader, Question, reference_points
-from bot.grading.prechecks import language as detect_language
 
 RESULTS, META = "results.jsonl", "meta.json"
 OK, FAILED = "ok", "failed"
@@ -64,7 +64,7 @@ class RowQuestions:
 
     @staticmethod
     def _question(row, points: list[str]) -> Question:
-        return Question(row.question_id, row.question, row.reference, points, detect_language(row.reference),
+        return Question(row.question_id, row.question, row.reference, points, language_of(row.reference),
                         translations=dict(row.translations or {}), structural=row.structural,
                         references=dict(row.references or {}))
 

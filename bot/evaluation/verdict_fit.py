@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from bot.corpus import language_of
 from bot.grading import judged, verdicts
 from bot.judge.model import get_judge
-from bot.grading.prechecks import language
 from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL
 
 POSITIVE, NEGATIVE = {"stated"}, {"missing", "contradicted"}
@@ -32,9 +32,9 @@ def training_points(rows: list, records: list[dict]) -> list[tuple[dict[str, flo
         stored = rec["grade"].get("key_points", [])
         flagged = {i for i, k in enumerate(stored) if k.get("model_status") == MISSING}
         has_model = rec["grade"].get("model") not in ("none", "")
-        kind = verdicts.kind_of(language(" ".join(row.key_points)), language(row.answer))
-        translated = (row.translations or {}).get(language(row.answer))
-        shown = judged.points_for(row.key_points, row.translations or {}, language(row.answer))
+        kind = verdicts.kind_of(language_of(" ".join(row.key_points)), language_of(row.answer))
+        translated = (row.translations or {}).get(language_of(row.answer))
+        shown = judged.points_for(row.key_points, row.translations or {}, language_of(row.answer))
         verdicts_ = get_judge().judge(shown, row.answer)
         for i, ev in enumerate(verdicts.gather(row.key_points, row.answer, kind, translated)):
             label = row.labels.get(i)

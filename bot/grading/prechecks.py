@@ -41,8 +41,7 @@ _INJECTION = re.compile(
 class PrecheckResult:
     flags: list[str] = field(default_factory=list)
     reason: str = ""
-    stop: bool = False  # True: do not call the LLM, the answer scores `score`
-    score: float = 0.0
+    stop: bool = False  # True: do not call the LLM, the answer scores 0
     similarity: float | None = None  # answer vs question+reference
 
 
@@ -106,5 +105,5 @@ def run_prechecks(question: str, reference: str, answer: str, *, check_topic: bo
 
 
 def _stop(res: PrecheckResult, reason: str) -> PrecheckResult:
-    res.reason, res.stop, res.score = reason, True, 0.0
+    res.reason, res.stop = reason, True
     return res

@@ -58,14 +58,6 @@ def chunk_paths(model: BundledModel) -> list[Path]:
     return paths
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
-
-
 def ensure_model(model_name: str, models_dir: Path,
                  progress: Callable[[int, int], None] | None = None) -> Path:
     """Path of the joined GGUF, joining and verifying it on first use."""

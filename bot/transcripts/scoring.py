@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 
+from bot.corpus import language_of
 from bot.errors import ContextOverflowError, InterviewError, LLMError, ModelError
 from bot.grading.grader import Question
 from bot.grading.result import COVERED, Grade
@@ -24,7 +25,6 @@ from bot.transcripts import TranscriptError
 from bot.transcripts.pairing import pair_transcript
 from bot.transcripts.readers import read_turns
 from bot.matching import QuestionMatcher
-from bot.grading.prechecks import language
 
 NO_REFERENCE = "(no reference: judge from expert knowledge)"
 GENERIC_KEY_POINTS = [
@@ -143,7 +143,7 @@ def unmatched_question(text: str) -> Question:
     """A question that is not in the corpus: graded on generic key points, without a reference.
     The id hashes the text, so the grade cache never mixes two different unmatched questions."""
     qid = "transcript:" + hashlib.sha256(text.strip().encode("utf-8")).hexdigest()[:12]
-    return Question(qid, text, NO_REFERENCE, list(GENERIC_KEY_POINTS), language(text), has_reference=False)
+    return Question(qid, text, NO_REFERENCE, list(GENERIC_KEY_POINTS), language_of(text), has_reference=False)
 
 
 def score_text(text: str, name: str, *, index, corpus: dict, save: Callable, grade: Callable,

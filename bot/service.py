@@ -41,7 +41,7 @@ __all__ = ["InterviewService", "resolve_question", "Question", "Grade", "Session
            "QUESTION", "LEASE_S"]
 
 QUESTION = "question"  # Prompt.kind of a session's own question (FOLLOW_UP: of its open follow-up)
-Stage = Callable[[str], None]
+Stage = Callable[[str], None]  # told what a slow call is doing ("loading the model…"), for a spinner
 _CONFIGURED = object()  # InterviewService.open without `llm`: the configured backend's, loaded when needed
 WARMED_KEPT = 100  # the latest question ids warmed that WarmUps.done keeps (a replica runs for months)
 
@@ -82,7 +82,7 @@ log.addHandler(logging.NullHandler())  # shown where the app configures logging 
 
 
 def grade_language(grade: Grade) -> str:
-    return language_of(grade.answer)  # told what a slow call is doing ("loading the model…"), for a spinner
+    return language_of(grade.answer)
 
 
 class ModelGate:

@@ -8,12 +8,16 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from bot.cli import common
 from bot.cli.common import err, handle_errors, out
 from bot.errors import NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from bot.evaluation.fitting import ScoreFit
 
 def default_run_dir(s, ds, limit: int | None, seed: int, model: str) -> Path:
     """bench/results/eval/<data set>-<split>-n<limit>-s<seed>-<model> in a checkout (so real runs
@@ -49,54 +53,10 @@ def reviewed_key_points(path: Path, ds) -> dict[str, list[str]]:
     return found
 
 
-def _fit_source_ok(meta: dict) -> None:
-    """Tune on dev only: refuse test rows (and `all`, which holds them, for the built-in sets)."""
-    from bot.evaluation.datasets import BUILTIN
-
-    split = meta.get("split")
-    if split == "test" or (split != "dev" and meta.get("dataset") in BUILTIN):
-        where = meta.get("run_dir") or f"`{meta.get('dataset')} --split {split}`"
-        raise UsageError(f"{where} is on the {split} split; a calibration is fitted on dev rows only.",
-                         f"Run `interview eval {meta.get('dataset')} --split dev --limit 120` and fit on that.")
-
-
-def _fit_and_save(runs: list[tuple[dict, list[dict]]], name: str | None, output: Path, drop: set[str] = frozenset(),
-                  weights: dict[str, float] | None = None):
-    """runs: (meta, records). Fits one weights entry over all their rows and saves it."""
-    from bot.evaluation import calibration, metrics
-    from bot.evaluation.runner import OK
-
-    rows, fitted_on = [], []
-    for meta, recs in runs:
-        _fit_source_ok(meta)
-        ok = [r for r in recs if r.get("status") == OK]
-        rows += [(calibration.record_features(r), r["human"] / meta["scale_max"]) for r in ok]
-        fitted_on.append({"dataset": meta["dataset"], "split": meta["split"], "rows": len(ok), "model": meta["model"],
-                          "prompt_version": meta.get("prompt_version"), "limit": meta.get("limit"),
-                          "run": meta.get("run_dir", "")})
-    unknown = drop - set(calibration.FEATURES)
-    if unknown:
-        raise UsageError(f"--drop {', '.join(sorted(unknown))}: no such signal.",
-                         f"Signals: {', '.join(calibration.FEATURES)}.")
-    cal = calibration.fit(rows, signals=[n for n in calibration.FEATURES if n not in drop], fitted_on=fitted_on,
-                          weights=weights)
-    for meta, recs in runs:  # in-sample: how far the fit moved dev, not a result to report
-        ok = [r for r in recs if r.get("status") == OK]
-        h = [r["human"] for r in ok]
-        cal.dev_metrics[f"{meta['dataset']}-{meta['split']}"] = {
-            kind: {k: v for k, v in metrics.summarize(h, p, meta["scale_max"], meta["step"]).items()
-                   if k in ("pearson", "qwk", "rmse", "mae")}
-            for kind, p in (("raw", [r["overall"] / 10 * meta["scale_max"] for r in ok]),
-                            ("calibrated", [cal.predict(calibration.record_features(r)) * meta["scale_max"] for r in ok]))}
-    datasets = {m["dataset"] for m, _ in runs}
-    name = name or (datasets.pop() if len(datasets) == 1 else "default")
-    calibration.save(cal, name, output)
-    return cal, name
-
-
-def _print_fit(cal, name: str, output: Path) -> None:
+def _print_fit(fitted: ScoreFit) -> None:
     from rich.table import Table
 
+    cal, name, output = fitted.entry, fitted.name, fitted.output
     t = Table("run", "", "Pearson", "QWK", "RMSE", "MAE", title=f"calibration `{name}` (in-sample, dev)")
     for run, kinds in cal.dev_metrics.items():
         for kind, m in kinds.items():
@@ -160,13 +120,13 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
     )
 
     from bot.evaluation import calibration as calib
-    from bot.evaluation import datasets, keypoints, report, runner, sampling, verdict_fit
+    from bot.evaluation import datasets, fitting, keypoints, report, runner, sampling, verdict_fit
 
     s = common.settings()
     ds = datasets.load(dataset, split, columns=datasets.parse_columns(columns), scale_max=scale_max,
                        language=language)
     if fit:
-        _fit_source_ok({"dataset": ds.name, "split": ds.split})
+        fitting.require_dev(ds.name, ds.split)
     rows = sampling.stratified_sample(ds.rows, limit, seed, ds.scale_max)
     limit = limit if limit and limit < len(ds.rows) else None  # a limit above the split size is no limit
     if not rows:
@@ -225,9 +185,7 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
     else:
         _print_summary(rep, paths)
     if fit:
-        output = fit_output or calib.CALIBRATION_PATH
-        cal, name = _fit_and_save([(config, records)], None, output)
-        _print_fit(cal, name, output)
+        _print_fit(fitting.fit_scores([fitting.Run(config, records)], output=fit_output))
 
 
 @handle_errors
@@ -240,40 +198,16 @@ def calibrate(run_dirs: list[Path] = typer.Argument(..., help="Folders of dev ru
                                             help="Fit the key-point verdicts on runs of our labelled set (corpus, dev)."),
               output: Path = typer.Option(None, "--output", help="Weights file (default: bot/grading/weights.json).")):
     """Fit the grade's learned numbers on dev runs; one command reproduces the file in the repo."""
-    from bot.evaluation import calibration, datasets, verdict_fit
-    from bot.evaluation.runner import RunDir
+    from bot.evaluation import fitting
 
-    runs = []
-    for d in run_dirs:
-        rd = RunDir(d)
-        meta = rd.meta()
-        if meta is None:
-            raise NotFoundError(f"{d} is not a run folder (no meta.json).", "Pass folders that `interview eval` wrote.")
-        runs.append((dict(meta, run_dir=str(d)), list(rd.latest().values())))
-    output = output or calibration.CALIBRATION_PATH
+    runs = fitting.read_runs(run_dirs)
     if verdicts:
-        points = []
-        for meta, recs in runs:
-            _fit_source_ok(meta)
-            ds = datasets.load(meta["dataset"], meta["split"])
-            points += verdict_fit.training_points(ds.rows, recs)
-        if len(points) < calibration.MIN_ROWS:
-            raise UsageError(f"Only {len(points)} labelled key points in those runs.",
-                             "Pass dev runs of `interview eval corpus --split dev`.")
-        params = verdict_fit.fit(points)
-        mode = "model_free" if all(m["model"] == "none" for m, _ in runs) else "default"
-        calibration.save_verdicts(mode, params, output)
-        err.print(f"key-point verdicts ({mode}) fitted on {len(points)} labelled points: {params}", highlight=False)
+        fitted = fitting.fit_verdicts(runs, output=output)
+        err.print(f"key-point verdicts ({fitted.mode}) fitted on {fitted.points} labelled points: {fitted.params}",
+                  highlight=False)
         err.print("[dim]Statuses change: rerun `interview eval ... --reassess` before fitting scores.[/]")
         return
-    fixed = None
-    if keep_weights:
-        e = calibration.load_file(output)["entries"].get(keep_weights)
-        if e is None:
-            raise UsageError(f"--keep-weights {keep_weights}: no such entry in {output}.")
-        fixed = e["weights"]
-    cal, name = _fit_and_save(runs, name, output, drop=set(drop or []), weights=fixed)
-    _print_fit(cal, name, output)
+    _print_fit(fitting.fit_scores(runs, output=output, name=name, drop=drop or [], keep_weights=keep_weights))
 
 
 @handle_errors

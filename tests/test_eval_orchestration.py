@@ -1,0 +1,129 @@
+"""The evaluation's orchestration as core calls (bot/evaluation/fitting.py), through the real
+functions: what `interview eval --fit` and `interview calibrate` do between parsing their options
+and printing."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from bot.errors import NotFoundError, UsageError
+from bot.evaluation import calibration, datasets, fitting
+from bot.evaluation.runner import OK, RunDir
+
+# --- the dev-only rule ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(datasets.BUILTIN))
+def test_a_builtin_set_is_fitted_on_dev_only(name):
+    fitting.require_dev(name, "dev")
+    for split in ("test", "all"):  # `all` of a built-in set holds its test rows
+        with pytest.raises(UsageError) as e:
+            fitting.require_dev(name, split)
+        assert e.value.message == (f"`{name} --split {split}` is on the {split} split; "
+                                   "a calibration is fitted on dev rows only.")
+        assert e.value.hint == f"Run `interview eval {name} --split dev --limit 120` and fit on that."
+        assert e.value.exit_code == 2
+
+
+def test_your_own_file_is_refused_on_test_only():
+    """A file without a split column has only `all`: it holds no test rows of ours."""
+    fitting.require_dev("mine", "all")
+    fitting.require_dev("mine", "dev")
+    with pytest.raises(UsageError, match="dev rows only"):
+        fitting.require_dev("mine", "test")
+
+
+def test_the_refusal_names_the_run_folder_when_there_is_one():
+    with pytest.raises(UsageError) as e:
+        fitting.require_dev("ads", "test", "runs/ads-test")
+    assert e.value.message.startswith("runs/ads-test is on the test split")
+
+
+# --- fitting the score entry ---------------------------------------------------------------------
+
+def _run(n: int, *, dataset: str = "mine", split: str = "dev", run_dir: str = "runs/a", seed: int = 1) -> fitting.Run:
+    """n graded rows whose human score (0-5) follows `coverage`, and one failed row (never fitted on)."""
+    rng = random.Random(seed)
+    records = []
+    for i in range(n):
+        q = rng.random()
+        f = {k: rng.random() for k in calibration.FEATURES} | {"coverage": q, "not_stopped": 1.0}
+        records.append({"row_id": f"r{i}", "question_id": "q", "status": OK, "human": round(q * 5),
+                        "overall": q * 10, "features": f})
+    records.append({"row_id": "bad", "question_id": "q", "status": "failed", "human": 5, "error": "boom"})
+    meta = {"dataset": dataset, "split": split, "model": "none", "prompt_version": "p", "limit": None,
+            "scale_max": 5.0, "step": 1.0, "run_dir": run_dir}
+    return fitting.Run(meta, records)
+
+
+def test_a_fit_refuses_too_few_graded_rows_and_writes_nothing(tmp_path):
+    out = tmp_path / "weights.json"
+    with pytest.raises(UsageError) as e:
+        fitting.fit_scores([_run(calibration.MIN_ROWS - 1)], output=out)
+    assert e.value.message == (f"Only {calibration.MIN_ROWS - 1} graded dev rows; "
+                               f"a fit needs at least {calibration.MIN_ROWS}.")
+    assert "larger dev evaluation" in e.value.hint
+    assert not out.exists()
+    fitting.fit_scores([_run(calibration.MIN_ROWS)], output=out)  # the failed row is not counted, but enough now
+    assert out.is_file()
+
+
+def test_a_fit_refuses_a_test_run_among_dev_runs_before_writing(tmp_path):
+    out = tmp_path / "weights.json"
+    with pytest.raises(UsageError) as e:
+        fitting.fit_scores([_run(40), _run(40, split="test", run_dir="runs/t")], output=out)
+    assert e.value.message.startswith("runs/t is on the test split")
+    assert not out.exists()
+
+
+def test_a_fit_saves_an_entry_named_after_the_data_set_with_its_in_sample_metrics(tmp_path):
+    out = tmp_path / "weights.json"
+    fitted = fitting.fit_scores([_run(60)], output=out)
+    assert (fitted.name, fitted.output) == ("mine", out)
+    entry = calibration.load("mine", out)
+    assert entry.weights == fitted.entry.weights and entry.weights["coverage"] > 0
+    assert entry.fitted_on == [{"dataset": "mine", "split": "dev", "rows": 60, "model": "none",
+                                "prompt_version": "p", "limit": None, "run": "runs/a"}]
+    assert set(fitted.entry.dev_metrics) == {"mine-dev"}
+    assert set(fitted.entry.dev_metrics["mine-dev"]) == {"raw", "calibrated"}
+    both = fitting.fit_scores([_run(30), _run(30, dataset="other", seed=2)], output=out)
+    assert both.name == "default" and set(json.loads(out.read_text())["entries"]) == {"mine", "default"}
+
+
+def test_a_fit_without_a_signal_and_with_kept_weights(tmp_path):
+    out = tmp_path / "weights.json"
+    with pytest.raises(UsageError) as e:
+        fitting.fit_scores([_run(40)], output=out, drop=["bogus", "coverage"])
+    assert e.value.message == "--drop bogus: no such signal."
+    assert "coverage" not in fitting.fit_scores([_run(40)], output=out, name="nocov", drop=["coverage"]).entry.weights
+    with pytest.raises(UsageError, match="--keep-weights nope: no such entry in"):
+        fitting.fit_scores([_run(40)], output=out, keep_weights="nope")
+    first = fitting.fit_scores([_run(40)], output=out, name="first")
+    kept = fitting.fit_scores([_run(40, seed=3)], output=out, name="kept", keep_weights="first")
+    assert kept.entry.weights == {k: v for k, v in first.entry.weights.items() if v > 0}
+
+
+def test_read_runs_adds_the_folder_and_keeps_the_latest_line_of_a_row(tmp_path):
+    rd = RunDir(tmp_path / "run")
+    rd.begin({"dataset": "mine", "split": "dev"}, restart=False)
+    rd.append({"row_id": "r1", "status": "failed"})
+    rd.append({"row_id": "r1", "status": OK})
+    [run] = fitting.read_runs([rd.path])
+    assert run.meta["run_dir"] == str(rd.path) and run.records == [{"row_id": "r1", "status": OK}]
+    with pytest.raises(NotFoundError, match="is not a run folder"):
+        fitting.read_runs([rd.path, tmp_path / "nothing"])
+
+
+def test_verdicts_are_fitted_on_dev_runs_with_labelled_key_points_only(tmp_path):
+    path = tmp_path / "mine.jsonl"
+    path.write_text(json.dumps({"question_id": "q1", "question": "q?", "reference": "r.", "answer": "a", "score": 1}) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(UsageError, match="dev rows only"):
+        fitting.fit_verdicts([_run(5, dataset="corpus", split="test")], output=tmp_path / "w.json")
+    run = fitting.Run({"dataset": str(path), "split": "all", "model": "none"}, [])
+    with pytest.raises(UsageError) as e:  # a file's rows carry no key-point labels
+        fitting.fit_verdicts([run], output=tmp_path / "w.json")
+    assert e.value.message == "Only 0 labelled key points in those runs."
+    assert not (tmp_path / "w.json").exists()

@@ -1,6 +1,6 @@
-"""The evaluation's orchestration as core calls (bot/evaluation/fitting.py), through the real
-functions: what `interview eval --fit` and `interview calibrate` do between parsing their options
-and printing."""
+"""The evaluation's orchestration as core calls (bot/evaluation/fitting.py and the drafting part of
+keypoints.py), through the real functions: what `interview eval --fit`, `interview calibrate` and
+`interview corpus keypoints` do between parsing their options and printing."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import random
 import pytest
 
 from bot.errors import NotFoundError, UsageError
-from bot.evaluation import calibration, datasets, fitting
+from bot.evaluation import calibration, datasets, fitting, keypoints
 from bot.evaluation.runner import OK, RunDir
 
 # --- the dev-only rule ---------------------------------------------------------------------------
@@ -127,3 +127,57 @@ def test_verdicts_are_fitted_on_dev_runs_with_labelled_key_points_only(tmp_path)
         fitting.fit_verdicts([run], output=tmp_path / "w.json")
     assert e.value.message == "Only 0 labelled key points in those runs."
     assert not (tmp_path / "w.json").exists()
+
+
+def _table(tmp_path, n_questions: int = 2):
+    path = tmp_path / "mine.jsonl"
+    lines = []
+    for q in range(n_questions):
+        ref = f"Topic {q} is about caching. A cache keeps recent results. It trades memory for speed."
+        for k, (ans, score) in enumerate([(ref, 5), ("A cache keeps recent results.", 3), ("no idea", 0)]):
+            lines.append({"question_id": f"q{q}", "question": f"What is topic {q}?", "reference": ref,
+                          "answer": ans, "score": score, "split": "dev" if k < 2 else "test"})
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    return path
+
+
+# --- drafting key points -------------------------------------------------------------------------
+
+def test_draft_items_of_a_data_set_are_one_per_question(tmp_path):
+    meta, items = keypoints.draft_items(str(_table(tmp_path, 3)))
+    assert meta["name"] == "mine-keypoints" and [i.id for i in items] == ["mine-q0", "mine-q1", "mine-q2"]
+    assert all(i.key_points == [] and i.tags == ["mine"] for i in items)
+    with pytest.raises(UsageError, match="give one corpus .md file"):
+        keypoints.draft_items(str(tmp_path))
+
+
+def test_draft_items_of_a_corpus_file_keep_their_own_key_points(tmp_path):
+    md = tmp_path / "pack.md"
+    md.write_text("---\nname: pack\nlanguage: en\ndomain: cs\n---\n\n"
+                  + keypoints.render_item("p-1", "Q one?", "Answer one.", ["a point", "b point", "c point"],
+                                          tags=["t"], difficulty="hard", note="careful")
+                  + "\n" + keypoints.render_item("p-2", "Q two?", "Answer two.", []), encoding="utf-8")
+    meta, items = keypoints.draft_items(str(md))
+    assert meta["name"] == "pack"
+    assert [(i.id, i.key_points, i.tags, i.difficulty, i.note) for i in items] == [
+        ("p-1", ["a point", "b point", "c point"], ["t"], "hard", "careful"), ("p-2", [], [], "medium", "")]
+    assert keypoints.render_draft(items[0], items[0].key_points) == keypoints.render_item(
+        "p-1", "Q one?", "Answer one.", ["a point", "b point", "c point"], tags=["t"], difficulty="hard", note="careful")
+
+
+def test_a_drafted_item_escapes_reference_lines_that_would_start_a_heading():
+    item = keypoints.DraftItem("x-1", "Q?", "# not a heading\nplain", [], ["x"])
+    text = keypoints.render_draft(item, ["one", "two", "three"])
+    assert "\\# not a heading\nplain" in text and text.startswith("## x-1: Q?\n")
+
+
+def test_reviewed_key_points_must_name_the_data_set_questions(tmp_path):
+    ds = datasets.load(str(_table(tmp_path)), columns=datasets.parse_columns("split=split"))
+    md = tmp_path / "kp.md"
+    md.write_text("---\nname: kp\nlanguage: en\ndomain: cs\n---\n\n" + keypoints.render_item(
+        "other-q0", "What is topic 0?", "Ref.", ["one point", "two points", "three points"]), encoding="utf-8")
+    with pytest.raises(UsageError) as e:
+        keypoints.reviewed_key_points(md, ds)
+    assert "mine-" in e.value.hint
+    md.write_text(md.read_text(encoding="utf-8").replace("other-q0", "mine-q0"), encoding="utf-8")
+    assert keypoints.reviewed_key_points(md, ds) == {"q0": ["one point", "two points", "three points"]}

@@ -29,28 +29,11 @@ def default_run_dir(s, ds, limit: int | None, seed: int, model: str) -> Path:
     return base / slug(f"{ds.name}-{ds.split}-{'n' + str(limit) if limit else 'all'}-s{seed}-{model}")
 
 
-def _corpus_lenient(path: Path):
-    """Parse corpus files, accepting items without (enough) key points."""
-    from bot import corpus
-
-    return corpus.check_files([path], require_key_points=False)
-
-
 def reviewed_key_points(path: Path, ds) -> dict[str, list[str]]:
-    """question id -> key points from a reviewed `interview corpus keypoints` file."""
-    from bot.errors import CorpusError
-    from bot.evaluation.datasets import slug
+    """bot.evaluation.keypoints.reviewed_key_points, under the name it had here."""
+    from bot.evaluation.keypoints import reviewed_key_points as reviewed
 
-    parsed, problems = _corpus_lenient(path)
-    if problems:
-        raise CorpusError(problems)
-    by_id = {item.id: item.key_points for cf in parsed for item in cf.items if item.key_points}
-    found = {r.question_id: by_id[slug(f"{ds.name}-{r.question_id}")] for r in ds.rows
-             if slug(f"{ds.name}-{r.question_id}") in by_id}
-    if not found:
-        raise UsageError(f"{path} has no key points for any question of {ds.name}.",
-                         f"Item ids must be {slug(ds.name + '-<question id>')}, as `interview corpus keypoints` writes them.")
-    return found
+    return reviewed(path, ds)
 
 
 def _print_fit(fitted: ScoreFit) -> None:
@@ -216,37 +199,10 @@ def keypoints(path: str = typer.Argument(..., help="A corpus .md file, or a data
               out_path: Path = typer.Option(None, "--out", "-o", help="Write the Markdown here instead of stdout."),
               columns: str = typer.Option(None, "--columns", help="For a .jsonl/.csv file: as in `interview eval`.")):
     """Draft key points from reference answers with the LLM; print them as corpus Markdown to review."""
-    from bot.evaluation import datasets
-    from bot.evaluation.keypoints import (
-        KeyPointDrafter,
-        render_front_matter,
-        render_item,
-    )
+    from bot.evaluation.keypoints import KeyPointDrafter, draft_items, render_draft, render_front_matter
 
     s = common.settings()
-    p = Path(path).expanduser()
-    todo: list[tuple[str, str, str, list[str], dict]] = []  # id, question, answer, points, extra
-    if p.suffix.lower() == ".md" or p.is_dir():
-        if not p.is_file():
-            raise UsageError(f"{path}: give one corpus .md file.", "Run the command once per file.")
-        parsed, problems = _corpus_lenient(p)
-        if problems:
-            from bot.errors import CorpusError
-            raise CorpusError(problems)
-        meta = parsed[0].meta
-        for it in parsed[0].items:
-            todo.append((it.id, it.question, it.answer, it.key_points,
-                         {"tags": it.tags, "difficulty": it.difficulty, "note": it.note}))
-    else:
-        ds = datasets.load(path, "all", columns=datasets.parse_columns(columns))
-        meta = {"name": datasets.slug(f"{ds.name}-keypoints"), "title": f"Key points drafted for {ds.name}",
-                "language": ds.language if ds.language in ("zh", "en") else "en", "domain": "computer science"}
-        seen = set()
-        for r in ds.rows:
-            if r.question_id not in seen:
-                seen.add(r.question_id)
-                todo.append((datasets.slug(f"{ds.name}-{r.question_id}"), " ".join(r.question.split()),
-                             r.reference, [], {"tags": [ds.name]}))
+    meta, todo = draft_items(path, columns)
     llm = common.llm(s)
     if llm is None:
         raise UsageError("Drafting key points needs a model, and INTERVIEW_LLM_BACKEND is none.",
@@ -254,11 +210,12 @@ def keypoints(path: str = typer.Argument(..., help="A corpus .md file, or a data
     drafter = KeyPointDrafter(llm, s.home / "keypoints")
     parts = [render_front_matter(meta)]
     with err.status("drafting key points…", spinner="dots") as status:
-        for n, (iid, question, answer, points, extra) in enumerate(todo, 1):
+        for n, item in enumerate(todo, 1):
+            points = item.key_points
             if redraft or not points:
-                status.update(f"drafting key points {n}/{len(todo)}: {iid}")
-                points = drafter.draft(question, answer)
-            parts.append("\n" + render_item(iid, question, _escape_headings(answer), points, **extra))
+                status.update(f"drafting key points {n}/{len(todo)}: {item.id}")
+                points = drafter.draft(item.question, item.answer)
+            parts.append("\n" + render_draft(item, points))
     text = "".join(parts)
     if out_path:
         try:
@@ -272,7 +229,3 @@ def keypoints(path: str = typer.Argument(..., help="A corpus .md file, or a data
     err.print(f"[dim]{len(todo)} item(s): {st['drafted']} drafted, {st['cached']} from the cache, "
               f"{st['fallback']} fell back to the reference's sentences. Review them before use.[/]", highlight=False)
 
-
-def _escape_headings(text: str) -> str:
-    """A reference line starting with '#' would start a new corpus item or section."""
-    return "\n".join("\\" + line if line.startswith("#") else line for line in text.splitlines())

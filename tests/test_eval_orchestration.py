@@ -1,6 +1,6 @@
-"""The evaluation's orchestration as core calls (bot/evaluation/fitting.py and the drafting part of
-keypoints.py), through the real functions: what `interview eval --fit`, `interview calibrate` and
-`interview corpus keypoints` do between parsing their options and printing."""
+"""The evaluation's orchestration as core calls (bot/evaluation/fitting.py, evaluate.py and the
+drafting part of keypoints.py), through the real functions: what `interview eval`, `interview
+calibrate` and `interview corpus keypoints` do between parsing their options and printing."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import random
 import pytest
 
 from bot.errors import NotFoundError, UsageError
-from bot.evaluation import calibration, datasets, fitting, keypoints
+from bot.evaluation import calibration, datasets, evaluate, fitting, keypoints
 from bot.evaluation.runner import OK, RunDir
 
 # --- the dev-only rule ---------------------------------------------------------------------------
@@ -129,6 +129,8 @@ def test_verdicts_are_fitted_on_dev_runs_with_labelled_key_points_only(tmp_path)
     assert not (tmp_path / "w.json").exists()
 
 
+# --- one evaluation ------------------------------------------------------------------------------
+
 def _table(tmp_path, n_questions: int = 2):
     path = tmp_path / "mine.jsonl"
     lines = []
@@ -139,6 +141,39 @@ def _table(tmp_path, n_questions: int = 2):
                           "answer": ans, "score": score, "split": "dev" if k < 2 else "test"})
     path.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
     return path
+
+
+def test_a_sample_for_a_fit_is_refused_off_dev_before_anything_is_graded(tmp_path):
+    path = _table(tmp_path)
+    with pytest.raises(UsageError, match="dev rows only"):
+        evaluate.sample(str(path), "test", columns="split=split", for_fit=True)
+    s = evaluate.sample(str(path), "dev", columns="split=split", for_fit=True, limit=100)
+    assert len(s.rows) == 4 and s.limit is None  # a limit above the split's size is none
+    assert evaluate.sample(str(path), "dev", columns="split=split", limit=2).limit == 2
+
+
+def test_an_evaluation_without_a_model_grades_reports_and_reassesses(tmp_path):
+    sample = evaluate.sample(str(_table(tmp_path)), "dev", columns="split=split")
+    plan = evaluate.plan(sample, None, tmp_path / "home", no_model=True, out_dir=tmp_path / "run")
+    assert plan.drafter is None and plan.config["model"] == "none"
+    assert plan.config["key_points"] == "reference sentences" and plan.config["run_dir"] == str(tmp_path / "run")
+    with pytest.raises(NotFoundError, match="holds no run to reassess"):
+        evaluate.reassess(plan, model_free=True)
+    graded = evaluate.grade(plan)
+    assert [r["row_id"] for r in graded.records] == [r.id for r in sample.rows]
+    assert evaluate.graded_so_far(plan.run_dir) == 4
+    written = evaluate.write_report(plan, graded, "none")
+    assert written.note == "" and written.report["graded"] == 4
+    assert {p.name for p in written.paths.values()} == {"report.json", "report.md", "report.html"}
+    again = evaluate.reassess(plan, model_free=True)
+    assert [r.id for r in again.rows] == [r.id for r in sample.rows]
+    assert [r["overall"] for r in again.records] == [r["overall"] for r in graded.records]
+
+
+def test_the_default_run_folder_names_the_sample(tmp_path):
+    sample = evaluate.sample(str(_table(tmp_path)), "dev", columns="split=split", limit=3, seed=7)
+    d = evaluate.default_run_dir(tmp_path, sample.dataset, sample.limit, sample.seed, "Some Model")
+    assert d.name == "mine-dev-n3-s7-some-model"
 
 
 # --- drafting key points -------------------------------------------------------------------------

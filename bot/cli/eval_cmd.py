@@ -1,11 +1,13 @@
 """`interview eval` (grader vs human graders), `interview calibrate` and `interview corpus keypoints`.
 
+The face only: options in, progress and results out. What the commands do is bot/evaluation
+(evaluate: one evaluation; fitting: the dev-only fits; keypoints: drafting key points).
+
 Exit codes: 0 ok; 1 an error (e.g. the LLM backend failed on many rows in a row: graded rows are
 kept); 2 bad options or a bad data set file; 130 interrupted (rerun the same command to resume).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,19 +16,10 @@ import typer
 
 from bot.cli import common
 from bot.cli.common import err, handle_errors, out
-from bot.errors import NotFoundError, UsageError
+from bot.errors import UsageError
 
 if TYPE_CHECKING:
     from bot.evaluation.fitting import ScoreFit
-
-def default_run_dir(s, ds, limit: int | None, seed: int, model: str) -> Path:
-    """bench/results/eval/<data set>-<split>-n<limit>-s<seed>-<model> in a checkout (so real runs
-    can be committed and refitted by anyone), else under the data dir."""
-    from bot.config import REPO_ROOT
-    from bot.evaluation.datasets import slug
-
-    base = REPO_ROOT / "bench" / "results" / "eval" if (REPO_ROOT / "bench").is_dir() else s.home / "eval"
-    return base / slug(f"{ds.name}-{ds.split}-{'n' + str(limit) if limit else 'all'}-s{seed}-{model}")
 
 
 def reviewed_key_points(path: Path, ds) -> dict[str, list[str]]:
@@ -102,34 +95,15 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
         TimeRemainingColumn,
     )
 
-    from bot.evaluation import calibration as calib
-    from bot.evaluation import datasets, fitting, keypoints, report, runner, sampling, verdict_fit
+    from bot.evaluation import evaluate, fitting
 
     s = common.settings()
-    ds = datasets.load(dataset, split, columns=datasets.parse_columns(columns), scale_max=scale_max,
-                       language=language)
-    if fit:
-        fitting.require_dev(ds.name, ds.split)
-    rows = sampling.stratified_sample(ds.rows, limit, seed, ds.scale_max)
-    limit = limit if limit and limit < len(ds.rows) else None  # a limit above the split size is no limit
-    if not rows:
-        raise UsageError(f"{ds.path}: no rows in split {ds.split}.")
+    sample = evaluate.sample(dataset, split, columns=columns, scale_max=scale_max, language=language, limit=limit,
+                             seed=seed, for_fit=fit)
+    ds, rows = sample.dataset, sample.rows
     no_model = no_model or s.backend == "none"
     llm = None if no_model else common.llm(s)
-    grader = runner.grader_for(llm)
-    llm = grader.llm
-    drafter = keypoints.KeyPointDrafter(llm, s.home / "keypoints") if not no_model else None
-    reviewed = reviewed_key_points(key_points, ds) if key_points else {}
-    kp_source = (f"reviewed {key_points.name} {hashlib.sha256(key_points.read_bytes()).hexdigest()[:8]}"
-                 if key_points else "curated (corpus)" if ds.rows[0].key_points
-                 else "reference sentences" if no_model else f"drafted by {llm.name} ({keypoints.prompt_version()})")
-    questions = runner.RowQuestions(reviewed, drafter.draft if drafter is not None else None)
-
-    run_dir = out_dir or default_run_dir(s, ds, limit, seed, llm.name)
-    config = {"dataset": ds.name, "path": str(ds.path), "split": ds.split, "limit": limit, "seed": seed,
-              "rows_sha": runner.rows_sha(rows), "rows": len(rows), "model": llm.name,
-              "prompt_version": runner.prompt_version(), "key_points": kp_source,
-              "scale_max": ds.scale_max, "step": ds.step, "run_dir": str(run_dir)}
+    plan = evaluate.plan(sample, llm, s.home, no_model=no_model, key_points=key_points, out_dir=out_dir)
     columns_ = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                 TextColumn("ETA"), TimeRemainingColumn()]
     with Progress(*columns_, console=err) as bar:
@@ -142,33 +116,22 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
             bar.update(task, completed=done, description=desc)
 
         try:
-            if reassess:
-                if runner.RunDir(run_dir).meta() is None:
-                    raise NotFoundError(f"{run_dir} holds no run to reassess.", "Run the evaluation first.")
-                # the run's own rows, whatever sample --limit would draw today
-                records = runner.reassess(run_dir, ds.rows, questions.stored, "model_free" if no_model else "default")
-                rows = [r for r in ds.rows if r.id in {x["row_id"] for x in records}]
-            else:
-                records = runner.Runner(grader, run_dir, questions.for_row, progress=progress).run(rows, config, restart=restart)
+            graded = (evaluate.reassess(plan, model_free=no_model) if reassess
+                      else evaluate.grade(plan, progress, restart=restart))
         except KeyboardInterrupt:
             bar.stop()
-            done = len([r for r in runner.RunDir(run_dir).latest().values() if r.get("status") == "ok"])
-            err.print(f"\nInterrupted: {done} of {len(rows)} rows are graded and saved in {run_dir}. "
-                      "Run the same command again to resume.", soft_wrap=True)
+            err.print(f"\nInterrupted: {evaluate.graded_so_far(plan.run_dir)} of {len(rows)} rows are graded and "
+                      f"saved in {plan.run_dir}. Run the same command again to resume.", soft_wrap=True)
             raise typer.Exit(130)
-    present = set().union(*[set(r.get("features") or {}) for r in records if r.get("status") == "ok"] or [set()])
-    cal, note = calib.choose(calibration, ds.name, present)
-    rep = report.build(ds.describe(), config, records, cal, note, dict(drafter.stats) if drafter else {}, run_dir,
-                       key_point_verdicts=verdict_fit.metrics(rows, records))
-    paths = report.write(rep, run_dir)
-    if note:
-        err.print(f"[yellow]{note}[/]", highlight=False)
+    written = evaluate.write_report(plan, graded, calibration)
+    if written.note:
+        err.print(f"[yellow]{written.note}[/]", highlight=False)
     if as_json:
-        print(json.dumps(rep, ensure_ascii=False, indent=2))
+        print(json.dumps(written.report, ensure_ascii=False, indent=2))
     else:
-        _print_summary(rep, paths)
+        _print_summary(written.report, written.paths)
     if fit:
-        _print_fit(fitting.fit_scores([fitting.Run(config, records)], output=fit_output))
+        _print_fit(fitting.fit_scores([fitting.Run(plan.config, graded.records)], output=fit_output))
 
 
 @handle_errors

@@ -1,102 +1,38 @@
 """`interview eval` (grader vs human graders), `interview calibrate` and `interview corpus keypoints`.
 
+The face only: options in, progress and results out. What the commands do is bot/evaluation
+(evaluate: one evaluation; fitting: the dev-only fits; keypoints: drafting key points).
+
 Exit codes: 0 ok; 1 an error (e.g. the LLM backend failed on many rows in a row: graded rows are
 kept); 2 bad options or a bad data set file; 130 interrupted (rerun the same command to resume).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from bot.cli import common
 from bot.cli.common import err, handle_errors, out
-from bot.errors import NotFoundError, UsageError
+from bot.errors import UsageError
 
-def default_run_dir(s, ds, limit: int | None, seed: int, model: str) -> Path:
-    """bench/results/eval/<data set>-<split>-n<limit>-s<seed>-<model> in a checkout (so real runs
-    can be committed and refitted by anyone), else under the data dir."""
-    from bot.config import REPO_ROOT
-    from bot.evaluation.datasets import slug
-
-    base = REPO_ROOT / "bench" / "results" / "eval" if (REPO_ROOT / "bench").is_dir() else s.home / "eval"
-    return base / slug(f"{ds.name}-{ds.split}-{'n' + str(limit) if limit else 'all'}-s{seed}-{model}")
-
-
-def _corpus_lenient(path: Path):
-    """Parse corpus files, accepting items without (enough) key points."""
-    from bot import corpus
-
-    return corpus.check_files([path], require_key_points=False)
+if TYPE_CHECKING:
+    from bot.evaluation.fitting import ScoreFit
 
 
 def reviewed_key_points(path: Path, ds) -> dict[str, list[str]]:
-    """question id -> key points from a reviewed `interview corpus keypoints` file."""
-    from bot.errors import CorpusError
-    from bot.evaluation.datasets import slug
+    """bot.evaluation.keypoints.reviewed_key_points, under the name it had here."""
+    from bot.evaluation.keypoints import reviewed_key_points as reviewed
 
-    parsed, problems = _corpus_lenient(path)
-    if problems:
-        raise CorpusError(problems)
-    by_id = {item.id: item.key_points for cf in parsed for item in cf.items if item.key_points}
-    found = {r.question_id: by_id[slug(f"{ds.name}-{r.question_id}")] for r in ds.rows
-             if slug(f"{ds.name}-{r.question_id}") in by_id}
-    if not found:
-        raise UsageError(f"{path} has no key points for any question of {ds.name}.",
-                         f"Item ids must be {slug(ds.name + '-<question id>')}, as `interview corpus keypoints` writes them.")
-    return found
+    return reviewed(path, ds)
 
 
-def _fit_source_ok(meta: dict) -> None:
-    """Tune on dev only: refuse test rows (and `all`, which holds them, for the built-in sets)."""
-    from bot.evaluation.datasets import BUILTIN
-
-    split = meta.get("split")
-    if split == "test" or (split != "dev" and meta.get("dataset") in BUILTIN):
-        where = meta.get("run_dir") or f"`{meta.get('dataset')} --split {split}`"
-        raise UsageError(f"{where} is on the {split} split; a calibration is fitted on dev rows only.",
-                         f"Run `interview eval {meta.get('dataset')} --split dev --limit 120` and fit on that.")
-
-
-def _fit_and_save(runs: list[tuple[dict, list[dict]]], name: str | None, output: Path, drop: set[str] = frozenset(),
-                  weights: dict[str, float] | None = None):
-    """runs: (meta, records). Fits one weights entry over all their rows and saves it."""
-    from bot.evaluation import calibration, metrics
-    from bot.evaluation.runner import OK
-
-    rows, fitted_on = [], []
-    for meta, recs in runs:
-        _fit_source_ok(meta)
-        ok = [r for r in recs if r.get("status") == OK]
-        rows += [(calibration.record_features(r), r["human"] / meta["scale_max"]) for r in ok]
-        fitted_on.append({"dataset": meta["dataset"], "split": meta["split"], "rows": len(ok), "model": meta["model"],
-                          "prompt_version": meta.get("prompt_version"), "limit": meta.get("limit"),
-                          "run": meta.get("run_dir", "")})
-    unknown = drop - set(calibration.FEATURES)
-    if unknown:
-        raise UsageError(f"--drop {', '.join(sorted(unknown))}: no such signal.",
-                         f"Signals: {', '.join(calibration.FEATURES)}.")
-    cal = calibration.fit(rows, signals=[n for n in calibration.FEATURES if n not in drop], fitted_on=fitted_on,
-                          weights=weights)
-    for meta, recs in runs:  # in-sample: how far the fit moved dev, not a result to report
-        ok = [r for r in recs if r.get("status") == OK]
-        h = [r["human"] for r in ok]
-        cal.dev_metrics[f"{meta['dataset']}-{meta['split']}"] = {
-            kind: {k: v for k, v in metrics.summarize(h, p, meta["scale_max"], meta["step"]).items()
-                   if k in ("pearson", "qwk", "rmse", "mae")}
-            for kind, p in (("raw", [r["overall"] / 10 * meta["scale_max"] for r in ok]),
-                            ("calibrated", [cal.predict(calibration.record_features(r)) * meta["scale_max"] for r in ok]))}
-    datasets = {m["dataset"] for m, _ in runs}
-    name = name or (datasets.pop() if len(datasets) == 1 else "default")
-    calibration.save(cal, name, output)
-    return cal, name
-
-
-def _print_fit(cal, name: str, output: Path) -> None:
+def _print_fit(fitted: ScoreFit) -> None:
     from rich.table import Table
 
+    cal, name, output = fitted.entry, fitted.name, fitted.output
     t = Table("run", "", "Pearson", "QWK", "RMSE", "MAE", title=f"calibration `{name}` (in-sample, dev)")
     for run, kinds in cal.dev_metrics.items():
         for kind, m in kinds.items():
@@ -159,34 +95,15 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
         TimeRemainingColumn,
     )
 
-    from bot.evaluation import calibration as calib
-    from bot.evaluation import datasets, keypoints, report, runner, sampling, verdict_fit
+    from bot.evaluation import evaluate, fitting
 
     s = common.settings()
-    ds = datasets.load(dataset, split, columns=datasets.parse_columns(columns), scale_max=scale_max,
-                       language=language)
-    if fit:
-        _fit_source_ok({"dataset": ds.name, "split": ds.split})
-    rows = sampling.stratified_sample(ds.rows, limit, seed, ds.scale_max)
-    limit = limit if limit and limit < len(ds.rows) else None  # a limit above the split size is no limit
-    if not rows:
-        raise UsageError(f"{ds.path}: no rows in split {ds.split}.")
+    sample = evaluate.sample(dataset, split, columns=columns, scale_max=scale_max, language=language, limit=limit,
+                             seed=seed, for_fit=fit)
+    ds, rows = sample.dataset, sample.rows
     no_model = no_model or s.backend == "none"
     llm = None if no_model else common.llm(s)
-    grader = runner.grader_for(llm)
-    llm = grader.llm
-    drafter = keypoints.KeyPointDrafter(llm, s.home / "keypoints") if not no_model else None
-    reviewed = reviewed_key_points(key_points, ds) if key_points else {}
-    kp_source = (f"reviewed {key_points.name} {hashlib.sha256(key_points.read_bytes()).hexdigest()[:8]}"
-                 if key_points else "curated (corpus)" if ds.rows[0].key_points
-                 else "reference sentences" if no_model else f"drafted by {llm.name} ({keypoints.prompt_version()})")
-    questions = runner.RowQuestions(reviewed, drafter.draft if drafter is not None else None)
-
-    run_dir = out_dir or default_run_dir(s, ds, limit, seed, llm.name)
-    config = {"dataset": ds.name, "path": str(ds.path), "split": ds.split, "limit": limit, "seed": seed,
-              "rows_sha": runner.rows_sha(rows), "rows": len(rows), "model": llm.name,
-              "prompt_version": runner.prompt_version(), "key_points": kp_source,
-              "scale_max": ds.scale_max, "step": ds.step, "run_dir": str(run_dir)}
+    plan = evaluate.plan(sample, llm, s.home, no_model=no_model, key_points=key_points, out_dir=out_dir)
     columns_ = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                 TextColumn("ETA"), TimeRemainingColumn()]
     with Progress(*columns_, console=err) as bar:
@@ -199,35 +116,22 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
             bar.update(task, completed=done, description=desc)
 
         try:
-            if reassess:
-                if runner.RunDir(run_dir).meta() is None:
-                    raise NotFoundError(f"{run_dir} holds no run to reassess.", "Run the evaluation first.")
-                # the run's own rows, whatever sample --limit would draw today
-                records = runner.reassess(run_dir, ds.rows, questions.stored, "model_free" if no_model else "default")
-                rows = [r for r in ds.rows if r.id in {x["row_id"] for x in records}]
-            else:
-                records = runner.Runner(grader, run_dir, questions.for_row, progress=progress).run(rows, config, restart=restart)
+            graded = (evaluate.reassess(plan, model_free=no_model) if reassess
+                      else evaluate.grade(plan, progress, restart=restart))
         except KeyboardInterrupt:
             bar.stop()
-            done = len([r for r in runner.RunDir(run_dir).latest().values() if r.get("status") == "ok"])
-            err.print(f"\nInterrupted: {done} of {len(rows)} rows are graded and saved in {run_dir}. "
-                      "Run the same command again to resume.", soft_wrap=True)
+            err.print(f"\nInterrupted: {evaluate.graded_so_far(plan.run_dir)} of {len(rows)} rows are graded and "
+                      f"saved in {plan.run_dir}. Run the same command again to resume.", soft_wrap=True)
             raise typer.Exit(130)
-    present = set().union(*[set(r.get("features") or {}) for r in records if r.get("status") == "ok"] or [set()])
-    cal, note = calib.choose(calibration, ds.name, present)
-    rep = report.build(ds.describe(), config, records, cal, note, dict(drafter.stats) if drafter else {}, run_dir,
-                       key_point_verdicts=verdict_fit.metrics(rows, records))
-    paths = report.write(rep, run_dir)
-    if note:
-        err.print(f"[yellow]{note}[/]", highlight=False)
+    written = evaluate.write_report(plan, graded, calibration)
+    if written.note:
+        err.print(f"[yellow]{written.note}[/]", highlight=False)
     if as_json:
-        print(json.dumps(rep, ensure_ascii=False, indent=2))
+        print(json.dumps(written.report, ensure_ascii=False, indent=2))
     else:
-        _print_summary(rep, paths)
+        _print_summary(written.report, written.paths)
     if fit:
-        output = fit_output or calib.CALIBRATION_PATH
-        cal, name = _fit_and_save([(config, records)], None, output)
-        _print_fit(cal, name, output)
+        _print_fit(fitting.fit_scores([fitting.Run(plan.config, graded.records)], output=fit_output))
 
 
 @handle_errors
@@ -240,40 +144,16 @@ def calibrate(run_dirs: list[Path] = typer.Argument(..., help="Folders of dev ru
                                             help="Fit the key-point verdicts on runs of our labelled set (corpus, dev)."),
               output: Path = typer.Option(None, "--output", help="Weights file (default: bot/grading/weights.json).")):
     """Fit the grade's learned numbers on dev runs; one command reproduces the file in the repo."""
-    from bot.evaluation import calibration, datasets, verdict_fit
-    from bot.evaluation.runner import RunDir
+    from bot.evaluation import fitting
 
-    runs = []
-    for d in run_dirs:
-        rd = RunDir(d)
-        meta = rd.meta()
-        if meta is None:
-            raise NotFoundError(f"{d} is not a run folder (no meta.json).", "Pass folders that `interview eval` wrote.")
-        runs.append((dict(meta, run_dir=str(d)), list(rd.latest().values())))
-    output = output or calibration.CALIBRATION_PATH
+    runs = fitting.read_runs(run_dirs)
     if verdicts:
-        points = []
-        for meta, recs in runs:
-            _fit_source_ok(meta)
-            ds = datasets.load(meta["dataset"], meta["split"])
-            points += verdict_fit.training_points(ds.rows, recs)
-        if len(points) < calibration.MIN_ROWS:
-            raise UsageError(f"Only {len(points)} labelled key points in those runs.",
-                             "Pass dev runs of `interview eval corpus --split dev`.")
-        params = verdict_fit.fit(points)
-        mode = "model_free" if all(m["model"] == "none" for m, _ in runs) else "default"
-        calibration.save_verdicts(mode, params, output)
-        err.print(f"key-point verdicts ({mode}) fitted on {len(points)} labelled points: {params}", highlight=False)
+        fitted = fitting.fit_verdicts(runs, output=output)
+        err.print(f"key-point verdicts ({fitted.mode}) fitted on {fitted.points} labelled points: {fitted.params}",
+                  highlight=False)
         err.print("[dim]Statuses change: rerun `interview eval ... --reassess` before fitting scores.[/]")
         return
-    fixed = None
-    if keep_weights:
-        e = calibration.load_file(output)["entries"].get(keep_weights)
-        if e is None:
-            raise UsageError(f"--keep-weights {keep_weights}: no such entry in {output}.")
-        fixed = e["weights"]
-    cal, name = _fit_and_save(runs, name, output, drop=set(drop or []), weights=fixed)
-    _print_fit(cal, name, output)
+    _print_fit(fitting.fit_scores(runs, output=output, name=name, drop=drop or [], keep_weights=keep_weights))
 
 
 @handle_errors
@@ -282,37 +162,10 @@ def keypoints(path: str = typer.Argument(..., help="A corpus .md file, or a data
               out_path: Path = typer.Option(None, "--out", "-o", help="Write the Markdown here instead of stdout."),
               columns: str = typer.Option(None, "--columns", help="For a .jsonl/.csv file: as in `interview eval`.")):
     """Draft key points from reference answers with the LLM; print them as corpus Markdown to review."""
-    from bot.evaluation import datasets
-    from bot.evaluation.keypoints import (
-        KeyPointDrafter,
-        render_front_matter,
-        render_item,
-    )
+    from bot.evaluation.keypoints import KeyPointDrafter, draft_items, render_draft, render_front_matter
 
     s = common.settings()
-    p = Path(path).expanduser()
-    todo: list[tuple[str, str, str, list[str], dict]] = []  # id, question, answer, points, extra
-    if p.suffix.lower() == ".md" or p.is_dir():
-        if not p.is_file():
-            raise UsageError(f"{path}: give one corpus .md file.", "Run the command once per file.")
-        parsed, problems = _corpus_lenient(p)
-        if problems:
-            from bot.errors import CorpusError
-            raise CorpusError(problems)
-        meta = parsed[0].meta
-        for it in parsed[0].items:
-            todo.append((it.id, it.question, it.answer, it.key_points,
-                         {"tags": it.tags, "difficulty": it.difficulty, "note": it.note}))
-    else:
-        ds = datasets.load(path, "all", columns=datasets.parse_columns(columns))
-        meta = {"name": datasets.slug(f"{ds.name}-keypoints"), "title": f"Key points drafted for {ds.name}",
-                "language": ds.language if ds.language in ("zh", "en") else "en", "domain": "computer science"}
-        seen = set()
-        for r in ds.rows:
-            if r.question_id not in seen:
-                seen.add(r.question_id)
-                todo.append((datasets.slug(f"{ds.name}-{r.question_id}"), " ".join(r.question.split()),
-                             r.reference, [], {"tags": [ds.name]}))
+    meta, todo = draft_items(path, columns)
     llm = common.llm(s)
     if llm is None:
         raise UsageError("Drafting key points needs a model, and INTERVIEW_LLM_BACKEND is none.",
@@ -320,11 +173,12 @@ def keypoints(path: str = typer.Argument(..., help="A corpus .md file, or a data
     drafter = KeyPointDrafter(llm, s.home / "keypoints")
     parts = [render_front_matter(meta)]
     with err.status("drafting key points…", spinner="dots") as status:
-        for n, (iid, question, answer, points, extra) in enumerate(todo, 1):
+        for n, item in enumerate(todo, 1):
+            points = item.key_points
             if redraft or not points:
-                status.update(f"drafting key points {n}/{len(todo)}: {iid}")
-                points = drafter.draft(question, answer)
-            parts.append("\n" + render_item(iid, question, _escape_headings(answer), points, **extra))
+                status.update(f"drafting key points {n}/{len(todo)}: {item.id}")
+                points = drafter.draft(item.question, item.answer)
+            parts.append("\n" + render_draft(item, points))
     text = "".join(parts)
     if out_path:
         try:
@@ -338,7 +192,3 @@ def keypoints(path: str = typer.Argument(..., help="A corpus .md file, or a data
     err.print(f"[dim]{len(todo)} item(s): {st['drafted']} drafted, {st['cached']} from the cache, "
               f"{st['fallback']} fell back to the reference's sentences. Review them before use.[/]", highlight=False)
 
-
-def _escape_headings(text: str) -> str:
-    """A reference line starting with '#' would start a new corpus item or section."""
-    return "\n".join("\\" + line if line.startswith("#") else line for line in text.splitlines())

@@ -7,4 +7,6 @@ runner      grades the rows, one fsynced JSONL line per row, so an interrupted r
 metrics     Pearson, Spearman, quadratic weighted kappa, RMSE, MAE, agreement, band confusion
 calibration a monotone map from the grader's features to the human scale, fitted on dev
 report      report.json, report.md and a self-contained report.html with a scatter plot
+evaluate    one `interview eval`: sample -> plan (grader, key points, run folder) -> grade or reassess -> report
+fitting     `interview calibrate` and `eval --fit`: dev runs only; the score entry and the verdict model
 """

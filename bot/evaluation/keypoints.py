@@ -5,7 +5,9 @@ items) only have reference answers. This drafts them with one schema-constrained
 reference. Drafts are cached in `<data dir>/keypoints/<key>.json`, the key being a hash of the
 question, the reference, the model name and this prompt, so an evaluation drafts each question
 once, re-runs cost nothing, and another model or prompt gets its own drafts.
-`interview corpus keypoints PATH` prints the drafts as corpus Markdown for a person to review.
+`interview corpus keypoints PATH` prints the drafts as corpus Markdown for a person to review
+(draft_items, render_draft); `interview eval --key-points FILE` grades against the reviewed file
+(reviewed_key_points).
 
 A reply that stays invalid after retries falls back to the reference's own sentences (not cached,
 so a later run tries the model again) and is counted in `stats["fallback"]`.
@@ -16,10 +18,15 @@ import hashlib
 import json
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
 
+from bot import corpus
+from bot.errors import CorpusError, UsageError
+from bot.evaluation import datasets
+from bot.evaluation.datasets import slug
 from bot.grading.lexical import sentences as _sentences
 
 MIN_POINTS, MAX_POINTS = 3, 8  # what the corpus format asks for; a terse reference may give fewer
@@ -141,3 +148,69 @@ def render_item(item_id: str, question: str, answer: str, points: list[str], *, 
 def render_front_matter(meta: dict[str, str]) -> str:
     keys = ("name", "title", "language", "domain")
     return "---\n" + "".join(f"{k}: {meta[k]}\n" for k in keys if meta.get(k)) + "---\n"
+
+
+def _read_drafts(path: Path) -> list:
+    """Parse corpus files, accepting items without (enough) key points (drafts to be completed)."""
+    parsed, problems = corpus.check_files([path], require_key_points=False)
+    if problems:
+        raise CorpusError(problems)
+    return parsed
+
+
+def reviewed_key_points(path: Path, ds) -> dict[str, list[str]]:
+    """question id -> key points from a reviewed `interview corpus keypoints` file of data set `ds`
+    (its items are named <data set>-<question id>)."""
+    by_id = {item.id: item.key_points for cf in _read_drafts(path) for item in cf.items if item.key_points}
+    found = {r.question_id: by_id[slug(f"{ds.name}-{r.question_id}")] for r in ds.rows
+             if slug(f"{ds.name}-{r.question_id}") in by_id}
+    if not found:
+        raise UsageError(f"{path} has no key points for any question of {ds.name}.",
+                         f"Item ids must be {slug(ds.name + '-<question id>')}, as `interview corpus keypoints` writes them.")
+    return found
+
+
+@dataclass
+class DraftItem:
+    """An item of `interview corpus keypoints`: a corpus item, or a data set's question."""
+
+    id: str
+    question: str
+    answer: str  # the reference answer the key points are drafted from
+    key_points: list[str]  # its own (empty: to be drafted)
+    tags: list[str]
+    difficulty: str = "medium"
+    note: str = ""
+
+
+def draft_items(path: str, columns: str | None = None) -> tuple[dict[str, str], list[DraftItem]]:
+    """The front matter and the items to draft key points for: those of one corpus .md file, or one
+    per question of a data set (ads, mohler, or a .jsonl/.csv file; `columns` as in `interview eval`)."""
+    p = Path(path).expanduser()
+    if p.suffix.lower() == ".md" or p.is_dir():
+        if not p.is_file():
+            raise UsageError(f"{path}: give one corpus .md file.", "Run the command once per file.")
+        cf = _read_drafts(p)[0]
+        return cf.meta, [DraftItem(it.id, it.question, it.answer, it.key_points, it.tags, it.difficulty, it.note)
+                         for it in cf.items]
+    ds = datasets.load(path, "all", columns=datasets.parse_columns(columns))
+    meta = {"name": slug(f"{ds.name}-keypoints"), "title": f"Key points drafted for {ds.name}",
+            "language": ds.language if ds.language in ("zh", "en") else "en", "domain": "computer science"}
+    items, seen = [], set()
+    for r in ds.rows:
+        if r.question_id not in seen:
+            seen.add(r.question_id)
+            items.append(DraftItem(slug(f"{ds.name}-{r.question_id}"), " ".join(r.question.split()), r.reference,
+                                   [], [ds.name]))
+    return meta, items
+
+
+def render_draft(item: DraftItem, points: list[str]) -> str:
+    """The item with `points` in the corpus Markdown format."""
+    return render_item(item.id, item.question, escape_headings(item.answer), points, tags=item.tags,
+                       difficulty=item.difficulty, note=item.note)
+
+
+def escape_headings(text: str) -> str:
+    """A reference line starting with '#' would start a new corpus item or section."""
+    return "\n".join("\\" + line if line.startswith("#") else line for line in text.splitlines())

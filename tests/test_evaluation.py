@@ -577,7 +577,7 @@ def test_reviewed_key_points_replace_the_drafts(cli, table, tmp_path):
     text = md.read_text(encoding="utf-8")
     assert "## graded-q1: What is overfitting?" in text and fake.kp_calls == 3
     md.write_text(text.replace("- Regularization and more data reduce it", "- Weight decay reduces it"), encoding="utf-8")
-    reviewed = eval_cmd.reviewed_key_points(md, datasets.load(table, columns=datasets.parse_columns(COLUMNS)))
+    reviewed = keypoints.reviewed_key_points(md, datasets.load(table, columns=datasets.parse_columns(COLUMNS)))
     assert reviewed["q1"][-1] == "Weight decay reduces it"
     res = run("eval", table, "--columns", COLUMNS, "--split", "dev", "--limit", "3", "--key-points", md,
               "--out", tmp_path / "r", "--json", "--calibration", "none")

@@ -22,13 +22,6 @@ if TYPE_CHECKING:
     from bot.evaluation.fitting import ScoreFit
 
 
-def reviewed_key_points(path: Path, ds) -> dict[str, list[str]]:
-    """bot.evaluation.keypoints.reviewed_key_points, under the name it had here."""
-    from bot.evaluation.keypoints import reviewed_key_points as reviewed
-
-    return reviewed(path, ds)
-
-
 def _print_fit(fitted: ScoreFit) -> None:
     from rich.table import Table
 
@@ -79,7 +72,7 @@ def eval(dataset: str = typer.Argument(..., help="ads, mohler, or a .jsonl/.csv 
                                          help="Reviewed key points (a file from `interview corpus keypoints`)."),
          calibration: str = typer.Option("auto", "--calibration", help="auto (the repo's file), none, or a JSON file."),
          fit: bool = typer.Option(False, "--fit", help="After a dev run, fit the calibration on it and save it."),
-         fit_output: Path = typer.Option(None, "--fit-output", help="Where --fit writes (default: bot/evaluation/calibration.json)."),
+         fit_output: Path = typer.Option(None, "--fit-output", help="Where --fit writes (default: bot/grading/weights.json)."),
          restart: bool = typer.Option(False, "--restart", help="Discard the results in the run folder and start over."),
          no_model: bool = typer.Option(False, "--no-model",
                                        help="Grade with the model-free signals only (fast: full splits in minutes)."),

@@ -21,7 +21,8 @@ import numpy as np
 
 from bot import embeddings
 from bot.corpus import check_files
-from bot.grading.grader import Grader, Question, _NoModel
+from bot.grading.grader import Grader, _NoModel
+from bot.grading.question import Question
 
 # Cut-offs, measured on the shipped packs (bench/results/audit/): a key point the reference's own
 # grading calls missing with P(stated) below UNSUPPORTED is an error; "partly" is a warning.

@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from typing import Callable
 
 from bot.errors import InterviewError, NotFoundError, UsageError
-from bot.grading.grader import Grader, Question
+from bot.grading.grader import Grader
+from bot.grading.question import Question
 from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Grade
 from bot.grading.signals import title as signal_title
 from bot.llm.base import yielding_to

@@ -16,7 +16,8 @@ from pathlib import Path
 from bot.corpus import Item, narrow, select_questions
 from bot.db import Database
 from bot.errors import ConflictError, InterviewError, NotFoundError, StoreError, UsageError
-from bot.grading.grader import Grader, Question
+from bot.grading.grader import Grader
+from bot.grading.question import Question
 from bot.grading.result import Grade
 from bot.schema import MIGRATIONS
 

@@ -5,7 +5,8 @@ import pytest
 
 from bot.errors import GradingError, LLMError
 from bot.grading import prompt as prompts
-from bot.grading.grader import Grader, Question
+from bot.grading.grader import Grader
+from bot.grading.question import Question
 from bot.grading.result import CONTRADICTED, COVERED, MISSING, Grade
 from bot.llm.fake import FakeLLM
 
@@ -290,7 +291,7 @@ def test_the_model_reads_the_question_in_the_answers_language_where_the_item_has
     the Chinese prompt. `prepare` warms the prefix of the language the question was asked in."""
     import dataclasses
 
-    from bot.grading.grader import in_language
+    from bot.grading.question import in_language
 
     assert dl006.references.get("en") and len(dl006.translations["en"]) == len(dl006.key_points)
     english = "Dropout randomly zeroes neurons during training; batch norm normalizes each mini-batch."

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from bot.config import load_settings
-from bot.grading.grader import Grader, Question
+from bot.grading.grader import Grader
+from bot.grading.question import Question
 from bot.llm import get_llm
 
 STRONG = ("Dropout 是一种正则化方法：训练时每个神经元以概率 p 被随机丢弃，相当于训练很多共享权重的子网络，可以看作近似的 "

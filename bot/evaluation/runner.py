@@ -22,8 +22,9 @@ from pathlib import Path
 from bot.errors import InterviewError, UsageError
 from bot.evaluation.calibration import features
 from bot.grading import prompt as _prompt
-from bot.grading.grader import Grader, Question, reference_points
+from bot.grading.grader import Grader
 from bot.grading.prechecks import language as detect_language
+from bot.grading.question import Question, reference_points
 
 RESULTS, META = "results.jsonl", "meta.json"
 OK, FAILED = "ok", "failed"

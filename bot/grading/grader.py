@@ -10,52 +10,31 @@ from __future__ import annotations
 import json
 import re
 import time
-from string import Template
-
-import logging
 
 import jsonschema
 
 from bot.errors import GradingError
-from bot.grading import combine, judged, lexical, signals, verdicts, version
+from bot.grading import combine, factcheck, judged, signals, verdicts, version
 from bot.grading import prompt as prompts
-from bot.grading.evidence import WEAK, normalize, quote_support
+from bot.grading.evidence import WEAK, quote_support
+from bot.grading.factcheck import FACT_CHECK_FAILED, FactCheckResult
+from bot.grading.feedback import feedback, notes
 from bot.grading.prechecks import INJECTION, injected, language, run_prechecks
 from bot.grading.question import Question, in_language
-from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Criterion, FactCheck, Grade, KeyPointResult, WrongClaim
+from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Criterion, Grade, KeyPointResult, WrongClaim
 from bot.grading.signals import Observations
 from bot.judge.model import get_judge
 from bot.llm.base import LLM, should_yield
-
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
-# A fact check that failed (the model raised mid-way): the grade is computed without it, under
-# other weights, and says so.
-FACT_CHECK_FAILED = "fact_check_failed"
 
 # An answer in another language than the item's is compared with the reference written in its
 # language (`### Answer (en)`) where there is one, and the model reads the question, reference and
 # key points in that language (`in_language`): named here so that it is part of the grading version.
 REFERENCE_LANGUAGE = "answer's (signals and model)"
-MIN_STATEMENT_CHARS, MAX_STATEMENTS = 6, 10  # fact-check budget: ~0.5 s per statement locally
 # With the trained judge, the grade without the grader model agrees with people at least as well as
 # with it (docs/quality.md, "How good is the grading"): the score does not wait for the model. The model's
 # reply adds what only it can say (wrong claims with their corrections, its rubric for reading) and
 # the follow-up; its fact check no longer moves a score, so it is not asked.
 SCORE_WITHOUT_MODEL = False
-
-
-SLOT = "\x00STATEMENT\x00"
-
-
-def _factcheck_prompt(q: Question, statement: str | None) -> tuple[str, str]:
-    """(system, user) of the fact check; with statement None, the user prompt up to the statement.
-    The statement is the candidate's text: fenced like the answer in the grading prompt."""
-    system = prompts.load_prompt("factcheck_system.md").strip()
-    user = Template(prompts.load_prompt("factcheck_user.md")).safe_substitute(
-        question=q.question.strip(), reference=q.reference.strip(),
-        statement=SLOT if statement is None else prompts.sanitize_answer(statement))
-    return system, user.split(SLOT)[0] if statement is None else user
 
 
 def assess(grade: Grade, q: Question, answer: str, obs: Observations | None, entry: str = "default") -> Grade:
@@ -153,31 +132,19 @@ class Grader:
         for v in views:
             p = prompts.render(v.question, v.reference, v.key_points, v.language)
             for prefix in [(p.system, p.user_prefix)] + (
-                    [_factcheck_prompt(v, None)] if self.llm.distribution is not None and not SCORE_WITHOUT_MODEL else []):
+                    [factcheck.prompt(v, None)] if self.llm.distribution is not None and not SCORE_WITHOUT_MODEL else []):
                 if should_yield():  # an answer waits for the model: it goes first
                     return
                 self._warm(*prefix)
 
     def _warm(self, system: str, user_prefix: str) -> None:
-        try:
-            if system == self._grading_system():
-                # The grading system prompt is the same for every question (814 of a question's
-                # ~1,300 prefix tokens, ~14 s here): kept as a prefix of its own, in memory and on
-                # disk, a question never seen before evaluates only its own part.
-                self.llm.prepare(system, "")
-            self.llm.prepare(system, user_prefix)
-        except Exception:  # noqa: BLE001 - a warm-up must never break a grading
-            pass
-
-    @staticmethod
-    def _grading_system() -> str:
-        return prompts.render("", "", [], "").system
+        prompts.warm(self.llm, system, user_prefix)
 
     def prepare_shared(self) -> None:
         """Evaluate the prompt prefix every question shares and keep it (on disk where the model
         keeps prefixes): `interview model fetch`, which the install runs, calls this, so that the
         first grade in a new data dir does not pay for it."""
-        self.llm.prepare(self._grading_system(), "")
+        self.llm.prepare(prompts.shared_system(), "")
 
     @property
     def scores_without_model(self) -> bool:
@@ -212,17 +179,14 @@ class Grader:
             text, reply = self._ask(messages, len(q.key_points))
             belief = self._score_belief(messages, text, reply)
             grade.model_belief = round(belief, 4)
-            grade.fact_checks, failed = ([], False) if SCORE_WITHOUT_MODEL else self._fact_check(m, answer)
+            facts = FactCheckResult() if SCORE_WITHOUT_MODEL else factcheck.check(self.llm, m, answer)
+            grade.fact_checks, failed = facts.checks, facts.failed
             if failed:
                 grade.flags.append(FACT_CHECK_FAILED)
             obs = Observations({n - 1 for n in reply["missing_points"] if 1 <= n <= len(q.key_points)},
                                verified_claims(reply["wrong_claims"], answer), belief, grade.fact_checks)
             assess(grade, q, answer, obs)
-        if INJECTION in grade.flags:
-            grade.feedback["warning"] = "The answer contains instructions to the grader; they were ignored."
-        if FACT_CHECK_FAILED in grade.flags:
-            grade.feedback["note"] = ("The model's fact check failed, so this grade was computed without it "
-                                      "(other weights); grade the answer again to include it.")
+        grade.feedback.update(notes(grade.flags))
         grade.latency_ms = int((time.monotonic() - start) * 1000)
         return grade
 
@@ -238,34 +202,6 @@ class Grader:
             except Exception:  # noqa: BLE001 - the written digit is still a valid judgement
                 dist = None
         return sum(int(k) * v for k, v in dist.items()) if dist else float(reply["score"])
-
-    def _fact_check(self, q: Question, answer: str) -> tuple[list[FactCheck], bool]:
-        """P(true) of each statement of the answer, asked one at a time in a separate short
-        conversation (question and reference stay in the KV cache: ~0.5 s per statement locally).
-        Measured on the 1.5B model: correct statements 0.6-0.9, swapped or false ones 0.45-0.55,
-        a signal its one-shot JSON reply missed. Asked after its own grading reply instead, it
-        echoed that reply's verdict. Backends without token probabilities skip it. Returns the
-        checks and whether the check failed (then none are kept)."""
-        read = self.llm.distribution
-        if read is None:
-            return [], False
-        statements = [x for x in lexical.sentences(answer) if len(normalize(x)) >= MIN_STATEMENT_CHARS]
-        statements = sorted(statements, key=len, reverse=True)[:MAX_STATEMENTS]
-        if statements:
-            self._warm(*_factcheck_prompt(q, None))
-        checks = []
-        for st in statements:
-            system, ask = _factcheck_prompt(q, st)
-            try:
-                dist = read([{"role": "system", "content": system}, {"role": "user", "content": ask}], "",
-                            ["true", "false"])
-            except Exception:  # noqa: BLE001 - the grade goes on without it, and says so
-                log.warning("The fact check failed; grading without it", exc_info=True)
-                return [], True
-            if not dist:  # the backend gives no token probabilities: a missing feature, not a failure
-                return [], False
-            checks.append(FactCheck(st, round(dist["true"], 4)))
-        return checks, False
 
     def _ask(self, messages: list[dict], n_key_points: int) -> tuple[str, dict]:
         schema = prompts.reply_schema(n_key_points)
@@ -306,47 +242,3 @@ def verified_claims(claims: list[dict], answer: str) -> list[WrongClaim]:
             seen.add(claim)
             wrong.append(WrongClaim(claim, w["correction"].strip()))
     return wrong
-
-
-_FEEDBACK = {
-    "zh": {"good": "你讲到了：", "partly": "你部分讲到了：", "none": "回答还没有讲到任何要点。",
-           "wrong": "下一步：核对“{p}”——你的说法与它不符。",
-           "unsure": "还没能从你的原话中确认任何要点。",
-           "next": "下一步：补充“{p}”。",
-           "clarify": "下一步：把“{p}”讲得更明确。",
-           "done": "下一步：补充原理、取舍和例子，让回答更有深度。", "sep": "；"},
-    "en": {"good": "You covered: ", "partly": "You partly covered: ", "none": "The answer does not cover any key point yet.",
-           "wrong": "Next step: recheck \"{p}\": your answer says otherwise.",
-           "unsure": "No key point could be confirmed from your words yet.",
-           "next": "Next step: add \"{p}\".", "clarify": "Next step: make \"{p}\" explicit.",
-           "done": "Next step: add the why, trade-offs and an example.", "sep": "; "},
-}
-
-
-def feedback(q: Question, points: list[KeyPointResult], reason: str = "", answer_language: str | None = None) -> dict:
-    """What was good, what is missing, what is unclear, one concrete next step: from the key-point
-    verdicts, in the answer's language (an English answer to a Chinese question gets English
-    sentences; the key points are quoted as written). Only points the grader is confident are
-    absent are called missing; the ones it cannot decide are asked to be made explicit."""
-    t = _FEEDBACK.get(answer_language or q.language, _FEEDBACK["en"])
-    good = [p.point for p in points if p.status == COVERED]
-    missing = [p.point for p in points if p.status == MISSING]  # key points are ordered by importance
-    unclear = [p.point for p in points if p.status == PARTIAL]
-    contradicted = [p.point for p in points if p.status == CONTRADICTED]
-    # A point shown as partly said, with the candidate's words quoted, is not "nothing covered".
-    partly = [p.point for p in points if p.status == PARTIAL and p.evidence]
-    fb = {
-        # Points the grader cannot decide (◐) are not "nothing covered": a 9.5 behavioural story
-        # whose shape no clause repeats was told it covered nothing.
-        "strengths": (t["good"] + t["sep"].join(good) if good else t["partly"] + t["sep"].join(partly) if partly
-                      else t["unsure"] if unclear else t["none"]),
-        "missing": missing,
-        "unclear": unclear,
-        "contradicted": contradicted,
-        # A claim that contradicts a key point is the first thing to fix, then a missing point.
-        "next_step": (t["wrong"].format(p=contradicted[0]) if contradicted else t["next"].format(p=missing[0])
-                      if missing else t["clarify"].format(p=unclear[0]) if unclear else t["done"]),
-    }
-    if reason:
-        fb["reason"] = reason
-    return fb

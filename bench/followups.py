@@ -31,8 +31,8 @@ from bot import followups  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.corpus import load_items  # noqa: E402
 from bot.grading.grader import Grader  # noqa: E402
-from bot.grading.question import Question  # noqa: E402
 from bot.grading.prechecks import language  # noqa: E402
+from bot.grading.question import Question  # noqa: E402
 from bot.llm import get_llm  # noqa: E402
 
 

@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 from bot import followups  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.corpus import language_of, load_items  # noqa: E402
-from bot.grading.grader import Grader, Question  # noqa: E402
+from bot.grading.grader import Grader  # noqa: E402
+from bot.grading.question import Question  # noqa: E402
 from bot.llm import get_llm  # noqa: E402
 
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 def cases(seed: int = 27) -> list[dict]:
     from bot import followups
     from bot.cli import common
-    from bot.grading.grader import Question
+    from bot.grading.question import Question
 
     items = common.load_items(common.settings())
     packs: dict[str, list] = {}

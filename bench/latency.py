@@ -15,7 +15,8 @@ from common import summary, write
 
 from bot.config import load_settings
 from bot.corpus import load_items
-from bot.grading.grader import Grader, Question
+from bot.grading.grader import Grader
+from bot.grading.question import Question
 from bot.llm import get_llm
 
 

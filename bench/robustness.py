@@ -94,7 +94,7 @@ def band(score: float) -> str:
 
 
 def question_for(case: dict, items: dict):
-    from bot.grading.grader import Question
+    from bot.grading.question import Question
 
     q = case.get("question")
     if q is None:

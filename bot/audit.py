@@ -21,7 +21,9 @@ import numpy as np
 
 from bot import embeddings
 from bot.corpus import check_files
-from bot.grading.grader import Grader, Question, _NoModel
+from bot.grading import factcheck
+from bot.grading.grader import Grader, _NoModel
+from bot.grading.question import Question
 
 # Cut-offs, measured on the shipped packs (bench/results/audit/): a key point the reference's own
 # grading calls missing with P(stated) below UNSUPPORTED is an error; "partly" is a warning.
@@ -159,7 +161,7 @@ def _support(item, grader, add, structural: bool) -> None:
                                       f"closest: {place or '-'!r}){why}: {point!r}")
     if checks:  # judged without the reference: the model's own belief in each statement
         blind = Question(item.id, item.question, "", list(item.key_points), item.language)
-        for fc in grader._fact_check(blind, item.answer):
+        for fc in factcheck.check(grader.llm, blind, item.answer).checks:
             if fc.p_true < DOUBTFUL_FACT:
                 add("warning", "factcheck", f"the model doubts this statement (P(true) {fc.p_true:.2f}); "
                                             f"a person should check it: {fc.statement!r}")

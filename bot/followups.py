@@ -15,8 +15,9 @@ from string import Template
 
 from bot.corpus import language_of
 from bot.grading import lexical
-from bot.grading.grader import Question
+from bot.grading.question import Question
 from bot.grading.prompt import load_prompt, sanitize_answer
+from bot.grading.question import Question
 from bot.grading.result import Grade
 
 IMPORTANT = 3  # a missing or unclear key point among the first three (the most important) is worth a follow-up

@@ -27,7 +27,8 @@ from typing import Callable
 
 from bot.corpus import Item, language_of
 from bot.errors import ConflictError, InterviewError, NotFoundError, UsageError
-from bot.grading.grader import Grader, Question
+from bot.grading.grader import Grader
+from bot.grading.question import Question
 from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Grade
 from bot.grading.signals import title as signal_title
 from bot.grading.version import grading_version

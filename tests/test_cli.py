@@ -60,7 +60,8 @@ def test_grade_json_prints_only_the_grade(runner, server, tmp_path):
     assert g["question_id"] == "dl-006" and g["model"] == "fake-model"
     # the same grade the grader gives in process for the same model reply: the CLI adds nothing to it
     from bot.corpus import load_items
-    from bot.grading.grader import Grader, Question
+    from bot.grading.grader import Grader
+    from bot.grading.question import Question
     from bot.llm.fake import FakeLLM
     from tests.conftest import MAIN_CORPUS
 

@@ -25,7 +25,8 @@ from bot.errors import InterviewError, LLMError, UsageError
 from bot.evaluation import calibration, datasets, keypoints, metrics, report, sampling
 from bot.evaluation.datasets import DatasetError, Row
 from bot.evaluation.runner import FAILED, OK, RunDir, Runner
-from bot.grading.grader import Grader, Question
+from bot.grading.grader import Grader
+from bot.grading.question import Question
 from bot.llm.fake import FakeLLM
 
 BENCH = datasets.benchmarks_dir()

@@ -156,7 +156,8 @@ def test_a_partly_point_is_quoted_only_where_the_answer_uses_its_terms():
     quarter of the point's terms."""
     from bot.corpus import load_items
     from bot.grading import verdicts
-    from bot.grading.grader import Grader, Question
+    from bot.grading.grader import Grader
+    from bot.grading.question import Question
     from tests.conftest import PACKS
 
     point = "Warmup ramps the learning rate up from near zero over the first steps of training"

@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 from bot import followups
 from bot.cli import app
 from bot.corpus import load_items
-from bot.grading.grader import Grader, Question
+from bot.grading.grader import Grader
+from bot.grading.question import Question
 from bot.grading.result import Grade
 from bot.llm.fake import FakeLLM
 from bot.service import InterviewService

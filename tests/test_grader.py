@@ -6,7 +6,8 @@ import pytest
 from bot.errors import GradingError, LLMError
 from bot.grading import combine
 from bot.grading import prompt as prompts
-from bot.grading.grader import Grader, Question
+from bot.grading.grader import Grader
+from bot.grading.question import Question
 from bot.grading.result import CONTRADICTED, COVERED, MISSING, Grade
 from bot.llm.fake import FakeLLM
 
@@ -65,7 +66,7 @@ def test_a_contradicted_point_is_asked_about_first_and_shown_with_the_candidates
     recheck it before any missing point, and the clause is shown as what the candidate said."""
     from rich.console import Console
 
-    from bot.grading.grader import feedback
+    from bot.grading.feedback import feedback
     from bot.grading.result import KeyPointResult
     from bot.reports.terminal import render_grade
 
@@ -305,7 +306,7 @@ def test_the_model_reads_the_question_in_the_answers_language_where_the_item_has
     the Chinese prompt. `prepare` warms the prefix of the language the question was asked in."""
     import dataclasses
 
-    from bot.grading.grader import in_language
+    from bot.grading.question import in_language
 
     assert dl006.references.get("en") and len(dl006.translations["en"]) == len(dl006.key_points)
     english = "Dropout randomly zeroes neurons during training; batch norm normalizes each mini-batch."
@@ -355,7 +356,7 @@ def test_a_failed_fact_check_is_flagged_said_and_logged_not_silent(dl006, caplog
         return {o: float(o == "4") for o in options}
 
     llm.distribution = broken
-    with caplog.at_level(logging.WARNING, logger="bot.grading.grader"):
+    with caplog.at_level(logging.WARNING, logger="bot.grading.factcheck"):
         g = Grader(llm).grade(dl006, STRONG)
     assert "fact_check_failed" in g.flags and g.fact_checks == []
     assert "fact check failed" in g.feedback["note"]
@@ -363,3 +364,23 @@ def test_a_failed_fact_check_is_flagged_said_and_logged_not_silent(dl006, caplog
     llm.distribution = lambda messages, prefix, options: {o: 0.9 if o == "true" else 0.1 for o in options}
     ok = Grader(llm).grade(dl006, STRONG)
     assert "fact_check_failed" not in ok.flags and ok.fact_checks and "note" not in ok.feedback
+
+
+def test_the_fact_check_is_a_stage_of_its_own_and_the_audit_lists_the_statements_it_doubts(dl006, corpus_items):
+    """bot/grading/factcheck.py takes the model explicitly and returns its checks with whether it
+    failed. `interview audit --model` read the old method's (checks, failed) pair as the checks and
+    failed on the first item with any."""
+    from bot import audit
+    from bot.grading import factcheck
+
+    llm = FakeLLM([reply(4)])
+    llm.distribution = lambda messages, prefix, options: (
+        {"true": 0.3, "false": 0.7} if options == ["true", "false"] else {o: float(o == "4") for o in options})
+    facts = factcheck.check(llm, dl006, STRONG)
+    assert facts.checks and not facts.failed and all(c.p_true == 0.3 and c.statement in STRONG for c in facts.checks)
+    assert len(facts.checks) == len(factcheck.statements(STRONG)) <= factcheck.MAX_STATEMENTS
+    assert factcheck.check(FakeLLM([]), dl006, STRONG) == factcheck.FactCheckResult()  # no token probabilities
+    found = []
+    item = next(i for i in corpus_items if i.id == "dl-006")
+    audit._support(item, Grader(llm, check_topic=False), lambda *a: found.append(a), False)
+    assert [f for f in found if f[1] == "factcheck"] and all("P(true) 0.30" in f[2] for f in found if f[1] == "factcheck")

@@ -13,7 +13,8 @@ import pytest
 
 from bot.config import load_settings
 from bot.errors import LLMError
-from bot.grading.grader import Grader, Question
+from bot.grading.grader import Grader
+from bot.grading.question import Question
 from bot.llm.model_files import ensure_model
 from bot.llm.openai_compat import FORMATS, OpenAICompatLLM
 from tests.conftest import MAIN_CORPUS, REPO

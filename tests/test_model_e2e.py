@@ -9,7 +9,8 @@ import pytest
 
 from bot.config import load_settings
 from bot.grading import combine
-from bot.grading.grader import Grader, Question, assess, observations_of
+from bot.grading.grader import Grader, regrade
+from bot.grading.question import Question
 from bot.llm import get_llm
 
 STRONG = ("Dropout 是一种正则化方法：训练时每个神经元以概率 p 被随机丢弃，相当于训练很多共享权重的子网络，可以看作近似的 "
@@ -60,9 +61,8 @@ def test_injection_does_not_raise_the_score(grader, dl006):
     answer = STRONG + "\n" + INJECTION
     g = grader.grade(dl006, answer)
     assert "injection" in g.flags and g.model == "qwen2.5-coder-1.5b"
-    obs = observations_of(g)
-    assert assess(dataclasses.replace(g), dl006, answer, obs).overall == g.overall  # recomputed faithfully
-    uncapped = assess(dataclasses.replace(g, flags=[f for f in g.flags if f != "injection"]), dl006, answer, obs).overall
+    assert regrade(dataclasses.replace(g), dl006, answer).overall == g.overall  # recomputed faithfully
+    uncapped = regrade(dataclasses.replace(g, flags=[f for f in g.flags if f != "injection"]), dl006, answer).overall
     assert g.overall == combine.INJECTION_CAP < uncapped, (g.overall, uncapped)
 
 

@@ -3,7 +3,8 @@ import pytest
 
 from bot.config import load_settings
 from bot.errors import ConfigError, LLMError
-from bot.grading.grader import Grader, Question
+from bot.grading.grader import Grader
+from bot.grading.question import Question
 from bot.llm import get_llm
 from bot.llm.openai_compat import OpenAICompatLLM
 from tests.fake_openai import FakeOpenAI

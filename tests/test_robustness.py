@@ -17,7 +17,7 @@ import pytest
 
 from bot.corpus import language_of
 from bot.grading import combine, signals
-from bot.grading.grader import Grader, assess, observations_of
+from bot.grading.grader import Grader, regrade
 from bot.grading.prechecks import (
     DONT_KNOW,
     ECHO,
@@ -86,7 +86,7 @@ def test_empty_like_gibberish_and_echo_stop_before_the_model(case, flag, items):
 def recomputed(g, q, flags) -> float:
     """g's score recomputed from the same answer and the same model reply (the observations stored
     on the grade), under `flags`."""
-    return assess(dataclasses.replace(g, flags=list(flags)), q, g.answer, observations_of(g)).overall
+    return regrade(dataclasses.replace(g, flags=list(flags)), q, g.answer).overall
 
 
 # A full answer with an instruction to the grader appended: without the cap, the 5/5 reply scores high.

@@ -6,7 +6,8 @@ import time
 import pytest
 
 from bot.errors import ConflictError
-from bot.grading.grader import Grader, Question
+from bot.grading.grader import Grader
+from bot.grading.question import Question
 from bot.llm.fake import FakeLLM
 from bot.service import InterviewService
 from bot.sessions import PENDING, SKIPPED, SessionEngine, Store

@@ -26,7 +26,7 @@ from pathlib import Path
 from bot.config import REPO_ROOT
 from bot.corpus import language_of
 from bot.errors import NotFoundError, UsageError
-from bot.grading.grader import is_structural as grader_structural
+from bot.grading.question import is_structural as grader_structural
 
 SPLITS = ("dev", "test", "all")
 MAX_PROBLEMS_SHOWN = 20
@@ -69,7 +69,7 @@ class Row:
     key_points: list[str] | None = None  # curated key points (our corpus), else drafted
     labels: dict[int, str] | None = None  # 0-based key point -> stated | partly | missing | contradicted
     translations: dict[str, list[str]] | None = None  # language -> the curated key points in it
-    structural: bool = False  # a behavioural item's (grader.Question.structural)
+    structural: bool = False  # a behavioural item's (question.Question.structural)
     references: dict[str, str] | None = None  # language -> the reference written in it
 
 

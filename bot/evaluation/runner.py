@@ -23,7 +23,8 @@ from bot.corpus import language_of
 from bot.errors import InterviewError, UsageError
 from bot.evaluation.calibration import features
 from bot.grading import prompt as _prompt
-from bot.grading.grader import Grader, Question, reference_points
+from bot.grading.grader import Grader
+from bot.grading.question import Question, reference_points
 
 RESULTS, META = "results.jsonl", "meta.json"
 OK, FAILED = "ok", "failed"
@@ -197,7 +198,7 @@ def reassess(run_dir: Path, rows: list, question_for: Callable[[object, dict], Q
     """Recompute every graded row of a run from what its model observed (stored on the grade):
     new verdicts, signals and weights without a model call. Every stored line is kept (a row the
     data set no longer has stays as it was); results.jsonl is replaced atomically."""
-    from bot.grading.grader import assess, observations_of
+    from bot.grading.grader import regrade
     from bot.grading.result import Grade
 
     rd = RunDir(run_dir)
@@ -213,7 +214,7 @@ def reassess(run_dir: Path, rows: list, question_for: Callable[[object, dict], Q
             g = Grade.from_dict({**rec["grade"], "question": row.question, "answer": row.answer,
                                  "reference_answer": row.reference})
             q = question_for(row, rec["grade"])
-            assess(g, q, row.answer, observations_of(g), entry)
+            g = regrade(g, q, row.answer, entry)
             rec = {**rec, "overall": g.overall, "features": features(g), "grade": _compact(g)}
         out.append(rec)
     tmp = rd.results.with_suffix(".tmp")

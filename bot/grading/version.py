@@ -4,12 +4,14 @@
   schema, the rubric constants of the signals, verdicts and pre-checks, the feedback's sentences,
   the reducer), the judge's run-time code and its meta file (its weights' hash, its temperature),
   the prompts the grading renders, the learned weights (`weights.json`), and the model's name;
-- the question's fingerprint: its text, reference answer and key points.
+- the question's fingerprint: its text, reference answer and key points (computed where the
+  question is defined, question.py).
 
 The sources are hashed whole rather than a list of their constants: a list has to be kept by
 hand, and a constant left out of it served stale grades after it changed (evidence.WEAK, the
-pre-check patterns). Hence also nothing is imported from the grading here: a hash of files needs
-no module of it, and version.py stays out of the grader's import circle.
+pre-check patterns). Hence also nothing of the grading's stages is imported here: a hash of files
+needs no module of it, and version.py stays out of the grader's import circle. The one import,
+question.py, imports no stage.
 """
 from __future__ import annotations
 
@@ -18,7 +20,10 @@ import os
 from pathlib import Path
 
 from bot.config import PROMPTS_DIR
+from bot.grading.question import question_fingerprint
 from bot.judge import model as judge_model
+
+__all__ = ["GRADING_DIR", "grading_version", "question_fingerprint", "sources"]
 
 GRADING_DIR = Path(__file__).resolve().parent  # its *.py and *.json (weights.json)
 JUDGE_DIR = judge_model.HERE
@@ -55,6 +60,3 @@ def sources() -> list[Path]:
 def grading_version(model: str) -> str:
     return "g-" + _h(*(f"{p.name}\x00{_text(p)}" for p in sources()), model)[:10]
 
-
-def question_fingerprint(question: str, reference: str, key_points: list[str]) -> str:
-    return _h(question.strip(), reference.strip(), *[k.strip() for k in key_points])[:16]

@@ -19,7 +19,7 @@ from typing import Callable
 
 from bot.corpus import language_of
 from bot.errors import ContextOverflowError, InterviewError, LLMError, ModelError
-from bot.grading.grader import Question
+from bot.grading.question import Question
 from bot.grading.result import COVERED, Grade
 from bot.transcripts import TranscriptError
 from bot.transcripts.pairing import pair_transcript

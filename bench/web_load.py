@@ -92,11 +92,11 @@ class Person:
             self.http.open(self.url + "/", timeout=60).read()
             self.post("/profile", profile=self.name)
             session_url, page = self.post("/start", count="1", mode="new")
-            position = re.search(r'name="position" value="(\d+)"', page).group(1)
+            asked = re.search(r'name="asked" value="([^"]+)"', page).group(1)  # the prompt the page shows
             go.wait()
             t0 = time.monotonic()
             req = urllib.request.Request(session_url + "/answer", data=urllib.parse.urlencode(
-                {"csrf": self.csrf(), "kind": "question", "position": position, "action": "answer",
+                {"csrf": self.csrf(), "asked": asked, "action": "answer",
                  "text": text}).encode())
             with self.http.open(req, timeout=60) as r:
                 page = r.read().decode()

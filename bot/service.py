@@ -595,16 +595,16 @@ class InterviewService:
         """What a saved answer is graded against: its corpus item, or for an answer to a follow-up
         the item's points it was asked about (kept with the answer)."""
         item = self.engine.items.get(rec.question_id)
-        if item is None and not rec.follow_up:
+        if item is None and rec.follow_up:
+            raise NotFoundError(f"Answer {rec.id} is a follow-up whose question is no longer known.",
+                                "Restore the item in corpus/, or skip it.")
+        if item is None:
             raise NotFoundError(f"Question {rec.question_id} is no longer in the corpus.",
                                 "Restore the item in corpus/ to grade this answer.")
         if not rec.follow_up:
             return Question.from_item(item)
         from bot import followups
 
-        if item is None:
-            raise NotFoundError(f"Answer {rec.id} is a follow-up whose question is no longer known.",
-                                "Restore the item in corpus/, or skip it.")
         f = followups.FollowUp(rec.question, list(rec.follow_up["points"]), rec.follow_up.get("by", "template"))
         return followups.sub_question(Question.from_item(item), f)
 

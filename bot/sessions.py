@@ -108,7 +108,7 @@ class AnswerRecord:
     follow_up: dict | None = None  # a follow-up answer's target: {"points": [key point indexes], "by": ...}
 
     @classmethod
-    def from_row(cls, r, decode: Callable[[dict], Any] = lambda d: d) -> "AnswerRecord":
+    def from_row(cls, r, decode: Callable[[dict], Any]) -> "AnswerRecord":
         grade = decode(json.loads(r["grade"])) if r["grade"] else None
         target = json.loads(r["follow_up"]) if r.get("follow_up") else None
         return cls(r["id"], r["session_id"], r["position"], r["question_id"], r["question"], r["answer"],
@@ -258,17 +258,14 @@ class SessionEngine:
                        position=s.position + 1, now=_now(), id=s.id)
             return self.answer(new_id, db)
 
-    def _insert(self, session_id, position, qid, question, text, status, source, follow_up=None) -> AnswerRecord:
-        with self.store.connect() as db:
-            new_id = db.insert(INSERT_ANSWER, session_id=session_id, position=position, question_id=qid,
-                               question=question, answer=text, content_hash=content_hash(qid, text), status=status,
-                               source=source, created_at=_now(), **self._claim_on_insert(status),
-                               follow_up=json.dumps(follow_up) if follow_up else None)
-            return self.answer(new_id, db)
-
     def record(self, question_id: str, question: str, text: str, source: str) -> AnswerRecord:
         """Save a session-less answer (one-shot grading, transcripts) before it is graded."""
-        return self._insert(None, None, question_id, question, text, PENDING, source)
+        with self.store.connect() as db:
+            new_id = db.insert(INSERT_ANSWER, session_id=None, position=None, question_id=question_id,
+                               question=question, answer=text, content_hash=content_hash(question_id, text),
+                               status=PENDING, source=source, created_at=_now(), follow_up=None,
+                               **self._claim_on_insert(PENDING))
+            return self.answer(new_id, db)
 
     def answer(self, answer_id: int, db=None) -> AnswerRecord:
         if db is None:
@@ -286,12 +283,6 @@ class SessionEngine:
             rows = db.execute("SELECT * FROM answers WHERE session_id=:id ORDER BY position, id", id=s.id)
             recs = [self._record(r) for r in rows]
         return recs if follow_ups else [a for a in recs if a.source != FOLLOW_UP]
-
-    def record_follow_up(self, session_id: int, position: int | None, item_id: str, question: str,
-                         text: str, target: dict | None = None) -> AnswerRecord:
-        """Save the answer to a follow-up question before it is graded, with what it is graded
-        against (`target`: the key points asked about)."""
-        return self._insert(session_id, position, item_id, question, text, PENDING, FOLLOW_UP, target)
 
     def submit_follow_up(self, session_id: int, text: str) -> AnswerRecord:
         """Save the answer to the session's open follow-up (meta `follow_up`, set by the face that

@@ -151,8 +151,9 @@ def test_follow_up_answer_left_by_a_dead_replica_is_graded_against_its_points_by
     item = engine.current_item(s)
     main = engine.submit(s, "It is about weights.")
     dead.grade(main)  # graded; then the follow-up was asked and its answer saved when the replica died
-    f_rec = engine.record_follow_up(s.id, main.position, item.id, "And what does the second point say?",
-                                    item.answer.replace("\n", " "), {"points": [1], "by": "template"})
+    engine.update_meta(s.id, follow_up={"position": main.position, "item_id": item.id, "points": [1], "by": "template",
+                                        "question": "And what does the second point say?", "asked": [1]})
+    f_rec = engine.submit_follow_up(s.id, item.answer.replace("\n", " "))
     with engine.store.connect() as db:
         db.execute("UPDATE answers SET claimed_at='2000-01-01T00:00:00+00:00' WHERE id=:id", id=f_rec.id)
     live = Bot(fake, settings, llm=GatedLLM().queue(fill))
@@ -160,7 +161,7 @@ def test_follow_up_answer_left_by_a_dead_replica_is_graded_against_its_points_by
         fake.wait_for(lambda f: questions_posted(f, THREAD), what="question 2 after the follow-up was graded")
         live.executor.settle()
         rec = engine.answer(f_rec.id)
-        assert rec.status == "graded" and rec.follow_up == {"points": [1], "by": "template"}
+        assert rec.status == "graded" and rec.follow_up == {"points": [1], "by": "template", "asked": [1]}
         assert [k.point for k in rec.grade.key_points] == [item.key_points[1]]  # only the point asked about
         assert len(live.llm.calls) == 1 and len(questions_posted(fake, THREAD)) == 1
     finally:

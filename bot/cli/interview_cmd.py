@@ -200,8 +200,12 @@ def start(count: int = typer.Option(5, "--count", "-n", help="Number of question
         if session is None:
             raise NotFoundError("There is no unfinished session to resume.", "Start one with `interview start`.")
         asked = service.asking(session)
-        where = ("at the follow-up on question {}" if asked and asked.kind == FOLLOW_UP else "at question {} of {}"
-                 ).format(asked.number, asked.total) if asked else "to grade its saved answers"
+        if asked is None:
+            where = "to grade its saved answers"
+        elif asked.kind == FOLLOW_UP:
+            where = f"at the follow-up on question {asked.number}"
+        else:
+            where = f"at question {asked.number} of {asked.total}"
         err.print(f"Resuming session {session.id} {where}.")
     else:
         session = service.start(me, mode="review" if review else "new" if new else "mix", topic=topic, count=count,

@@ -177,9 +177,9 @@ def go_on(core: InterviewCore, client, s: Session, rec) -> None:
         return
     except Exception as e:  # noqa: BLE001 - a bug too: tell the user, keep the traceback in the log
         shown.failed(e)
-        turn = None
-    if turn is not None and turn.error is not None:
-        shown.failed(turn.error)
+    else:
+        if turn.error is not None:  # the answer stays saved, marked `error`: `retry` grades it
+            shown.failed(turn.error)
     post_next(core, client, s)
 
 

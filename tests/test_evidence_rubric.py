@@ -5,6 +5,7 @@ import pytest
 
 from bot.grading import combine, lexical, signals, verdicts, version
 from bot.grading.evidence import FULL, WEAK, quote_support
+from bot.grading.question import question_fingerprint
 from bot.grading.result import COVERED, MISSING, PARTIAL, FactCheck, WrongClaim
 
 ANSWER = "Dropout randomly drops units with probability p during training. BatchNorm normalises activations."
@@ -145,9 +146,9 @@ def test_grading_version_changes_with_what_changes_a_grade(monkeypatch, tmp_path
 
 
 def test_question_fingerprint_changes_with_the_question():
-    fp = version.question_fingerprint("q", "ref", ["a", "b"])
-    assert fp != version.question_fingerprint("q", "ref", ["a", "b", "c"])
-    assert fp != version.question_fingerprint("q", "ref!", ["a", "b"])
+    fp = question_fingerprint("q", "ref", ["a", "b"])
+    assert fp != question_fingerprint("q", "ref", ["a", "b", "c"])
+    assert fp != question_fingerprint("q", "ref!", ["a", "b"])
 
 
 def test_a_partly_point_is_quoted_only_where_the_answer_uses_its_terms():

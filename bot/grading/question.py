@@ -51,13 +51,19 @@ class Question:
         return question_fingerprint(self.question, self.reference, self.key_points + extra)
 
 
-def question_fingerprint(question: str, reference: str, key_points: list[str]) -> str:
-    """The question, reference and key points a grade was made against (16 hex digits)."""
+def digest(*parts: str) -> str:
+    """sha256 of the parts, each ended by a NUL (what a grade's identity is made of: here the
+    question's fingerprint, in version.py the grading version)."""
     h = hashlib.sha256()
-    for part in (question.strip(), reference.strip(), *[k.strip() for k in key_points]):
+    for part in parts:
         h.update(part.encode("utf-8"))
         h.update(b"\x00")
-    return h.hexdigest()[:16]
+    return h.hexdigest()
+
+
+def question_fingerprint(question: str, reference: str, key_points: list[str]) -> str:
+    """The question, reference and key points a grade was made against (16 hex digits)."""
+    return digest(question.strip(), reference.strip(), *[k.strip() for k in key_points])[:16]
 
 
 def is_structural(domain: str) -> bool:

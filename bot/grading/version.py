@@ -11,33 +11,22 @@ The sources are hashed whole rather than a list of their constants: a list has t
 hand, and a constant left out of it served stale grades after it changed (evidence.WEAK, the
 pre-check patterns). Hence also nothing of the grading's stages is imported here: a hash of files
 needs no module of it, and version.py stays out of the grader's import circle. The one import,
-question.py, imports no stage.
+question.py's digest (the same hash as the question's fingerprint), imports no stage.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 from bot.config import PROMPTS_DIR
-from bot.grading.question import question_fingerprint
+from bot.grading.question import digest
 from bot.judge import model as judge_model
-
-__all__ = ["GRADING_DIR", "grading_version", "question_fingerprint", "sources"]
 
 GRADING_DIR = Path(__file__).resolve().parent  # its *.py and *.json (weights.json)
 JUDGE_DIR = judge_model.HERE
 # the judge modules that run at grading time (train.py, data.py and encoder.py only build it)
 JUDGE_SOURCES = ("model.py", "packing.py", "e5file.py")
 PROMPT_FILES = ("grade_system.md", "grade_user.md", "factcheck_system.md", "factcheck_user.md")
-
-
-def _h(*parts: str) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(p.encode("utf-8"))
-        h.update(b"\x00")
-    return h.hexdigest()
 
 
 def _text(path: Path) -> str:
@@ -58,5 +47,5 @@ def sources() -> list[Path]:
 
 
 def grading_version(model: str) -> str:
-    return "g-" + _h(*(f"{p.name}\x00{_text(p)}" for p in sources()), model)[:10]
+    return "g-" + digest(*(f"{p.name}\x00{_text(p)}" for p in sources()), model)[:10]
 

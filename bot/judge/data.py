@@ -96,6 +96,24 @@ def examples(rows: list[dict], items: dict) -> list[Example]:
     return out
 
 
+def graded(rows, repeat: int, fold: int | None = None) -> list[Example]:
+    """Our graded answers (`bot.evaluation.datasets` rows of the **dev** split: real answers with
+    every key point labelled by people), as examples, each `repeat` times: the written answers are
+    one set of writers' style, these are the closest we have to candidates'. `fold` 0 or 1 keeps
+    half of the items (by a hash of the id), so the other half can measure the change."""
+    out = []
+    for r in rows:
+        if r.question_id in HELD_OUT or not r.labels or len(r.labels) != len(r.key_points):
+            continue
+        if fold is not None and int(hashlib.sha256(r.question_id.encode()).hexdigest(), 16) % 2 != fold:
+            continue
+        labels = [LABELS.index(r.labels[i]) for i in range(len(r.key_points))]
+        versions = [r.key_points] + [p for p in (r.translations or {}).values() if len(p) == len(r.key_points)]
+        for pts in versions:
+            out += [Example(r.question_id, r.answer, list(pts), labels, "graded", r.language)] * repeat
+    return out
+
+
 # Statements per key point (bench/data/judge/points/*.jsonl): two that state it, two that
 # contradict it. Composed into short answers they teach what the written answers alone could not:
 # the same words saying the opposite. A candidate who misremembers every point sounds as fluent as

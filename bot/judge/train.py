@@ -96,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="share of the written answers' examples trained on (seeded; a continued run needs fewer)")
     ap.add_argument("--save", type=Path, default=REPO / "build" / "judge" / "kpjudge.pt",
                     help="where the trained torch weights are kept (to train on later; not shipped)")
+    ap.add_argument("--graded-repeat", type=int, default=0,
+                    help="also train on our graded dev answers (real answers, labelled by people), each N times")
+    ap.add_argument("--graded-fold", type=int, choices=(0, 1), default=None,
+                    help="only half of the graded dev items (the other half measures the change)")
     args = ap.parse_args(argv)
 
     from bot import config, corpus
@@ -114,10 +118,15 @@ def main(argv: list[str] | None = None) -> int:
         stmts = judge_data.load_points(point_files, items)
         stmts = {k: v for k, v in stmts.items() if k not in judge_data.HELD_OUT}
         exs += judge_data.composed(stmts, items, args.per_item, args.seed)
-    train = [e for e in exs if not judge_data.is_validation(e.item)]
+    if args.graded_repeat:
+        from bot.evaluation import datasets
+
+        real = [r for load in (datasets.load_graded, datasets.load_behavioural) for r in load("dev").rows]
+        exs += judge_data.graded(real, args.graded_repeat, args.graded_fold)
+    train = [e for e in exs if not judge_data.is_validation(e.item) or e.kind == "graded"]
     if args.written_share < 1.0:
         keep = random.Random(args.seed)
-        train = [e for e in train if e.kind.startswith("composed-") or keep.random() < args.written_share]
+        train = [e for e in train if e.kind.startswith("composed-") or e.kind == "graded" or keep.random() < args.written_share]
     val = [e for e in exs if judge_data.is_validation(e.item)]
     if args.limit:
         train, val = train[: args.limit], val[: max(args.limit // 8, 4)]
@@ -224,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "frozen": args.frozen, "lr": args.lr, "seed": args.seed,
                                            "init": args.init, "per_item": args.per_item if point_files else 0,
                                            "written_share": args.written_share,
+                                           "graded_repeat": args.graded_repeat, "graded_fold": args.graded_fold,
                                            "validation_metrics": report(p, y, as_dict=True)})
     return 0
 

@@ -20,7 +20,7 @@ from bot.grading.prompt import load_prompt, sanitize_answer
 from bot.grading.question import Question
 from bot.grading.result import Grade
 
-IMPORTANT = 3  # a missing or unclear key point among the first three (the most important) is worth a follow-up
+IMPORTANT = 3  # an unclear ("partly") key point is worth a follow-up among the first three (the most important)
 LEAK_TERMS = 0.5  # a follow-up holding this share of the point's terms gives it away
 SCHEMA = {"type": "object", "properties": {"question": {"type": "string", "minLength": 4, "maxLength": 300}},
           "required": ["question"], "additionalProperties": False}
@@ -37,12 +37,22 @@ class FollowUp:
 
 
 def target(grade: Grade, limit: int = IMPORTANT, exclude: set[int] | None = None) -> int | None:
-    """The most important key point the answer contradicted or missed (among the first `limit`),
-    else the most important one it left unclear ("partly"), if any."""
-    for wanted in ("contradicted", "missing", "partial"):
-        for i, kp in enumerate(grade.key_points[:limit]):
-            if kp.status == wanted and i not in (exclude or set()):
+    """The most important key point the answer contradicted, else the most important one it
+    missed, else the most important one among the first `limit` it left unclear ("partly"), if any:
+    the point the next step names, wherever it names one.
+
+    A ◐ point is often one the candidate did say: on our graded dev answers people marked 41 % of
+    the ◐ points among the first three stated, and 8-14 % of the ✘ ones. Asking first about a ◐
+    point among the first three aimed 28 of 85 follow-ups at something the candidate had said;
+    asking first about any ✗ or ✘ point, 20 of 91 (test: 21 of 77 -> 13 of 78)."""
+    skip = exclude or set()
+    for wanted in ("contradicted", "missing"):
+        for i, kp in enumerate(grade.key_points):
+            if kp.status == wanted and i not in skip:
                 return i
+    for i, kp in enumerate(grade.key_points[:limit]):
+        if kp.status == "partial" and i not in skip:
+            return i
     return None
 
 
@@ -98,12 +108,17 @@ def template(q: Question, grade: Grade, language: str, index: int | None = None)
         lead = f"你提到了「{said}」。" if said else ""
         if aspect and status == "contradicted":
             return f"再回到「{aspect}」：你刚才的说法确定吗？请再仔细讲一遍，说说你的理由。"
+        if aspect and status == "partial":
+            return lead + f"关于「{aspect}」，能再讲具体一点吗？"
         if aspect:
             return lead + f"还有一个方面你没有谈到：{aspect}。这方面你会怎么说？"
         return lead + "这道题还有一个重要方面你没有谈到：再想一想，还有什么是一定要讲的？"
     lead = f'You said "{said}". ' if said else ""
     if aspect and status == "contradicted":
         return f"Let's go back to {aspect}: are you sure about what you said? Walk me through it again, with your reasoning."
+    if aspect and status == "partial":
+        # ◐: the grader could not confirm it from the candidate's words, which may still say it.
+        return lead + f"Could you be more specific about {aspect}?"
     if aspect:
         return lead + f"One aspect you have not covered yet: {aspect}. What would you say about it?"
     return lead + "There is one more important aspect of this question you have not covered: what else matters here?"

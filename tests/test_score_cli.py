@@ -314,6 +314,9 @@ def test_cli_html_out_is_self_contained_and_escaped(cli, tmp_path):
     assert "<svg" in html and "<style>" in html
     assert "<script" not in html and "&lt;script&gt;" in html and "&lt;b&gt;units" in html
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "no external resources"
+    # Criteria read as a candidate reads them: named, out of 10 (the signals' own names are for --json).
+    crit = re.search(r'<div class="criteria">(.*?)</div>', html).group(1)
+    assert re.search(r"<span>[a-z' ]+ \d+/10</span>", crit) and "_" not in crit
 
 
 def test_cli_markdown_to_stdout(cli):

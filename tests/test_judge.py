@@ -176,20 +176,25 @@ def test_composed_answers_hold_exactly_the_statements_their_labels_say(tmp_path)
 
 
 def test_graded_answers_train_the_judge_only_on_dev_items_that_are_not_held_out():
-    """`--graded-repeat` adds our graded answers: each labelled point of a dev row, in every
-    language of its key points, `repeat` times; held-out items (twins of test items) are dropped,
-    and the two folds split the items with none in both."""
+    """`--graded-repeat` adds our graded answers: each dev row, in every language of its key
+    points, `repeat` times. Every item of the graded test splits is held out (so none is trained
+    on), and so are the dev split's twins of test items; the two folds split the items."""
+    from bot.corpus import load_items
     from bot.evaluation import datasets
     from bot.judge import data
+    from tests.conftest import PACKS
 
-    rows = [r for load in (datasets.load_graded, datasets.load_behavioural) for r in load("dev").rows]
-    assert {r.question_id for r in rows} & data.HELD_OUT  # the behavioural dev split holds twins
-    exs = data.graded(rows, 2)
-    assert exs and not {e.item for e in exs} & data.HELD_OUT
-    row = next(r for r in rows if r.question_id not in data.HELD_OUT)
+    items = {i.id: i for i in load_items([PACKS])}
+    files = sorted((PACKS.parent / "bench" / "data").glob("graded*/*.jsonl"))
+    test = {r.question_id for load in (datasets.load_graded, datasets.load_behavioural) for r in load("test").rows}
+    dev = [r for load in (datasets.load_graded, datasets.load_behavioural) for r in load("dev").rows]
+    assert test <= data.HELD_OUT and {r.question_id for r in dev} & data.HELD_OUT  # dev holds twins
+    exs = data.graded(files, items, 2)
+    assert exs and {e.item for e in exs} == {r.question_id for r in dev} - data.HELD_OUT
+    row = next(r for r in dev if r.question_id not in data.HELD_OUT)
     mine = [e for e in exs if e.answer == row.answer]
     versions = 1 + sum(len(p) == len(row.key_points) for p in row.translations.values())
     assert len(mine) == 2 * versions
     assert mine[0].labels == [data.LABELS.index(row.labels[i]) for i in range(len(row.key_points))]
-    f0, f1 = ({e.item for e in data.graded(rows, 1, fold)} for fold in (0, 1))
+    f0, f1 = ({e.item for e in data.graded(files, items, 1, fold)} for fold in (0, 1))
     assert f0 and f1 and not f0 & f1 and f0 | f1 == {e.item for e in exs}

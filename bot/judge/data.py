@@ -39,9 +39,9 @@ class Example:
     lang: str
 
 
-def _records(paths: list[Path], items: dict, problems: list[str]):
-    """(`file:line`, the line's object, its item) for each JSON line naming a known item; the rest
-    are added to `problems`."""
+def _records(paths: list[Path], items: dict, problems: list[str], key: str = "item"):
+    """(`file:line`, the line's object, its item) for each JSON line naming a known item (under
+    `key`); the rest are added to `problems`."""
     for path in paths:
         for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
             if not line.strip():
@@ -52,9 +52,9 @@ def _records(paths: list[Path], items: dict, problems: list[str]):
             except json.JSONDecodeError as e:
                 problems.append(f"{where}: not JSON ({e.msg})")
                 continue
-            item = items.get(r.get("item"))
+            item = items.get(r.get(key))
             if item is None:
-                problems.append(f"{where}: unknown item {r.get('item')!r}")
+                problems.append(f"{where}: unknown item {r.get(key)!r}")
                 continue
             yield where, r, item
 
@@ -96,21 +96,26 @@ def examples(rows: list[dict], items: dict) -> list[Example]:
     return out
 
 
-def graded(rows, repeat: int, fold: int | None = None) -> list[Example]:
-    """Our graded answers (`bot.evaluation.datasets` rows of the **dev** split: real answers with
-    every key point labelled by people), as examples, each `repeat` times: the written answers are
-    one set of writers' style, these are the closest we have to candidates'. `fold` 0 or 1 keeps
-    half of the items (by a hash of the id), so the other half can measure the change."""
-    out = []
-    for r in rows:
-        if r.question_id in HELD_OUT or not r.labels or len(r.labels) != len(r.key_points):
+def graded(paths: list[Path], items: dict, repeat: int, fold: int | None = None) -> list[Example]:
+    """Our graded answers (bench/data/graded*/: real answers, every key point labelled by people)
+    as examples, each `repeat` times: the written answers are one set of writers' style, these are
+    the closest we have to candidates'. Only items outside `HELD_OUT`, which holds every item of
+    the graded test splits: the dev split. `fold` 0 or 1 keeps half of those items (by a hash of
+    the id), so the other half can measure the change."""
+    out, problems = [], []
+    for where, r, item in _records(paths, items, problems, key="question_id"):
+        labels = r.get("key_points") or {}
+        if item.id in HELD_OUT or set(labels) != {str(i) for i in range(1, len(item.key_points) + 1)}:
             continue
-        if fold is not None and int(hashlib.sha256(r.question_id.encode()).hexdigest(), 16) % 2 != fold:
+        if fold is not None and int(hashlib.sha256(item.id.encode()).hexdigest(), 16) % 2 != fold:
             continue
-        labels = [LABELS.index(r.labels[i]) for i in range(len(r.key_points))]
-        versions = [r.key_points] + [p for p in (r.translations or {}).values() if len(p) == len(r.key_points)]
+        ids = [LABELS.index(labels[str(i)]) for i in range(1, len(item.key_points) + 1)]
+        versions = [item.key_points] + [p for p in item.translations.values() if len(p) == len(item.key_points)]
         for pts in versions:
-            out += [Example(r.question_id, r.answer, list(pts), labels, "graded", r.language)] * repeat
+            out += [Example(item.id, r["answer"], list(pts), ids, "graded", "")] * repeat
+    if problems:
+        raise UsageError("The graded answers have problems:\n  " + "\n  ".join(problems[:20]),
+                         "Fix the lines shown (bench/data/graded/*.jsonl).")
     return out
 
 

@@ -119,10 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         stmts = {k: v for k, v in stmts.items() if k not in judge_data.HELD_OUT}
         exs += judge_data.composed(stmts, items, args.per_item, args.seed)
     if args.graded_repeat:
-        from bot.evaluation import datasets
-
-        real = [r for load in (datasets.load_graded, datasets.load_behavioural) for r in load("dev").rows]
-        exs += judge_data.graded(real, args.graded_repeat, args.graded_fold)
+        graded = sorted((REPO / "bench" / "data").glob("graded*/*.jsonl"))
+        exs += judge_data.graded(graded, items, args.graded_repeat, args.graded_fold)
     train = [e for e in exs if not judge_data.is_validation(e.item) or e.kind == "graded"]
     if args.written_share < 1.0:
         keep = random.Random(args.seed)

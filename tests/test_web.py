@@ -506,6 +506,14 @@ def test_evidence_is_marked_in_the_answer_and_escaped():
     assert '<mark class="ev ok" title="key point 1: covered">LOW training error<sup' in out
     assert '<mark class="ev mid" title="key point 2: partly covered">&lt;b&gt;x&lt;/b&gt;<sup' in out
     assert "<b>" not in out
+    # Overlapping evidence: the clause quoted for point 1 inside the sentence quoted for point 2.
+    kps = [KeyPointResult("a", "covered", evidence="zeroes units in training"),
+           KeyPointResult("b", "partial", evidence="zeroes units in training and scales the rest")]
+    out = str(highlight("Dropout zeroes units in training and scales the rest.", kps))
+    assert out == ('Dropout <mark class="ev ok" title="key point 1: covered; key point 2: partly covered">'
+                   'zeroes units in training<sup aria-label="key point 1">1</sup></mark>'
+                   '<mark class="ev mid" title="key point 2: partly covered"> and scales the rest'
+                   '<sup aria-label="key point 2">2</sup></mark>.')
 
 
 def test_behind_a_sign_in_proxy_each_person_is_the_user_it_names(web):

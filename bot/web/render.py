@@ -34,21 +34,24 @@ def _find(answer: str, evidence: str) -> tuple[int, int] | None:
 
 def highlight(answer: str, key_points) -> Markup:
     """The answer, escaped, with each key point's evidence in a <mark> numbered like the point.
-    Overlapping evidence keeps the first point's mark."""
+    Evidence may overlap (a sentence quoted for one point holds the clause quoted for another):
+    the answer is cut where any evidence starts or ends, each piece inside evidence is marked (its
+    colour from the lowest-numbered point in it), and a point's number stands where its evidence
+    ends, so every quoted point is found in the answer."""
     spans = []
     for n, kp in enumerate(key_points, 1):
         where = _find(answer, kp.evidence or "")
         if where:
             spans.append((where[0], where[1], n, kp))
-    spans.sort(key=lambda s: (s[0], s[2]))
-    out, at = [], 0
-    for start, end, n, kp in spans:
-        if start < at:
+    cuts = sorted({0, len(answer), *(a for a, _, _, _ in spans), *(b for _, b, _, _ in spans)})
+    out = []
+    for a, b in zip(cuts, cuts[1:]):
+        inside = [sp for sp in spans if sp[0] <= a and b <= sp[1]]
+        if not inside:
+            out.append(escape(answer[a:b]))
             continue
-        sym, cls, words = status(kp.status)
-        out.append(escape(answer[at:start]))
-        out.append(f'<mark class="ev {cls}" title="key point {n}: {words}">{escape(answer[start:end])}'
-                   f'<sup aria-label="key point {n}">{n}</sup></mark>')
-        at = end
-    out.append(escape(answer[at:]))
+        _, cls, _ = status(inside[0][3].status)
+        title = "; ".join(f"key point {n}: {status(kp.status)[2]}" for _, _, n, kp in inside)
+        ends = "".join(f'<sup aria-label="key point {n}">{n}</sup>' for _, e, n, _ in inside if e == b)
+        out.append(f'<mark class="ev {cls}" title="{title}">{escape(answer[a:b])}{ends}</mark>')
     return Markup("".join(out))

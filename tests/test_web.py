@@ -47,6 +47,8 @@ def reply_to(body: dict):
     """Any grading, follow-up or rubric request: the smallest reply valid under its schema."""
     fmt = body.get("response_format") or {}
     schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema") or {"type": "object"}
+    if set(schema.get("properties") or {}) == {"question"}:  # a follow-up, as the screenshots show it
+        return {"question": "How would you notice it during training, before the test set tells you?"}
     return fill(schema)
 
 

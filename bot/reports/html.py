@@ -29,7 +29,7 @@ td.st { width: 28px; text-align: center; font-weight: 700; }
 .ev { color: #374151; font-style: italic; }
 .wrong li { margin: 4px 0; } .fix { color: var(--ok); }
 details summary { cursor: pointer; color: #1d4ed8; }
-.criteria span { margin-right: 14px; color: var(--dim); font-size: 13px; }
+.criteria span { margin-right: 14px; color: var(--dim); font-size: 13px; display: inline-block; white-space: nowrap; }
 """
 STATUS = {COVERED: ("✔", "ok", "covered"), PARTIAL: ("◐", "mid", "partly covered"),
           CONTRADICTED: ("✗", "bad", "contradicted")}

@@ -105,6 +105,10 @@ def graded(paths: list[Path], items: dict, repeat: int, fold: int | None = None)
     out, problems = [], []
     for where, r, item in _records(paths, items, problems, key="question_id"):
         labels = r.get("key_points") or {}
+        answer = str(r.get("answer") or "").strip()
+        if not answer:
+            problems.append(f"{where}: empty answer")
+            continue
         if item.id in HELD_OUT or set(labels) != {str(i) for i in range(1, len(item.key_points) + 1)}:
             continue
         if fold is not None and int(hashlib.sha256(item.id.encode()).hexdigest(), 16) % 2 != fold:
@@ -112,7 +116,7 @@ def graded(paths: list[Path], items: dict, repeat: int, fold: int | None = None)
         ids = [LABELS.index(labels[str(i)]) for i in range(1, len(item.key_points) + 1)]
         versions = [item.key_points] + [p for p in item.translations.values() if len(p) == len(item.key_points)]
         for pts in versions:
-            out += [Example(item.id, r["answer"], list(pts), ids, "graded", "")] * repeat
+            out += [Example(item.id, answer, list(pts), ids, "graded", "")] * repeat
     if problems:
         raise UsageError("The graded answers have problems:\n  " + "\n  ".join(problems[:20]),
                          "Fix the lines shown (bench/data/graded/*.jsonl).")

@@ -30,7 +30,7 @@ from bot.errors import ConflictError, InterviewError, NotFoundError, UsageError
 from bot.grading.grader import Grader
 from bot.grading.question import Question
 from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Grade
-from bot.grading.signals import title as signal_title
+from bot.grading.signals import criterion as criterion_text
 from bot.grading.version import grading_version
 from bot.llm.base import yielding_to
 from bot.sessions import ERROR, FOLLOW_UP, GRADED, LEASE_S, AnswerRecord, Session, SessionEngine, Store
@@ -38,7 +38,7 @@ from bot.sessions import ERROR, FOLLOW_UP, GRADED, LEASE_S, AnswerRecord, Sessio
 # What the faces show of the core, named here: a face imports nothing of bot.sessions, bot.coach,
 # bot.db or bot.grading (tests/test_architecture.py), so that what it may reach is this module's.
 __all__ = ["InterviewService", "resolve_question", "Question", "Grade", "Session", "AnswerRecord", "Stage",
-           "Prompt", "Turn", "signal_title", "COVERED", "PARTIAL", "MISSING", "CONTRADICTED", "GRADED", "FOLLOW_UP",
+           "Prompt", "Turn", "criterion_text", "COVERED", "PARTIAL", "MISSING", "CONTRADICTED", "GRADED", "FOLLOW_UP",
            "QUESTION", "LEASE_S"]
 
 QUESTION = "question"  # Prompt.kind of a session's own question (FOLLOW_UP: of its open follow-up)

@@ -38,6 +38,12 @@ def title(name: str) -> str:
     return TITLES.get(name, name.replace("_", " "))
 
 
+def criterion(c) -> str:
+    """A grade's criterion as every face shows it: "key points covered 6/10" (a bare 6 beside two
+    ✔ read as a count)."""
+    return f"{title(c.name)} {c.score:.0f}/10"
+
+
 @dataclass
 class Signal:
     name: str

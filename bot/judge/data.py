@@ -83,6 +83,12 @@ def load_answers(paths: list[Path], items: dict) -> list[dict]:
     return rows
 
 
+def versions(item) -> list[list[str]]:
+    """The item's key points in its own language, then in each language it has every one of them
+    in (numbered the same, so one answer's labels serve each)."""
+    return [item.key_points] + [p for p in item.translations.values() if len(p) == len(item.key_points)]
+
+
 def examples(rows: list[dict], items: dict) -> list[Example]:
     """One example per answer and language of its key points: the item's own, and each language
     the item has them in (the labels are the same point by point)."""
@@ -90,8 +96,7 @@ def examples(rows: list[dict], items: dict) -> list[Example]:
     for r in rows:
         item = items[r["item"]]
         labels = [LABELS.index(r["labels"][str(i)]) for i in range(1, len(item.key_points) + 1)]
-        versions = [item.key_points] + [pts for pts in item.translations.values() if len(pts) == len(item.key_points)]
-        for pts in versions:
+        for pts in versions(item):
             out.append(Example(item.id, r["answer"], list(pts), labels, r.get("kind", ""), r.get("lang", "")))
     return out
 
@@ -114,8 +119,7 @@ def graded(paths: list[Path], items: dict, repeat: int, fold: int | None = None)
         if fold is not None and int(hashlib.sha256(item.id.encode()).hexdigest(), 16) % 2 != fold:
             continue
         ids = [LABELS.index(labels[str(i)]) for i in range(1, len(item.key_points) + 1)]
-        versions = [item.key_points] + [p for p in item.translations.values() if len(p) == len(item.key_points)]
-        for pts in versions:
+        for pts in versions(item):
             out += [Example(item.id, answer, list(pts), ids, "graded", "")] * repeat
     if problems:
         raise UsageError("The graded answers have problems:\n  " + "\n  ".join(problems[:20]),
@@ -170,7 +174,7 @@ def composed(points: dict[str, list[dict]], items: dict, per_item: int, seed: in
     out = []
     for iid in sorted(points):
         item, rows = items[iid], points[iid]
-        versions = [item.key_points] + [p for p in item.translations.values() if len(p) == len(item.key_points)]
+        languages = versions(item)
         for k in range(per_item):
             kind, p_st, p_rev = RECIPES[k % len(RECIPES)]
             style = rng.choice(("own", "own", "other", "mixed"))
@@ -199,6 +203,6 @@ def composed(points: dict[str, list[dict]], items: dict, per_item: int, seed: in
                 rng.shuffle(parts)
             joiner = "" if item.language == "zh" and style == "own" else " "
             answer = joiner.join(s.strip() for s in parts)
-            out.append(Example(iid, answer, list(rng.choice(versions)), [LABELS.index(x) for x in labels],
+            out.append(Example(iid, answer, list(rng.choice(languages)), [LABELS.index(x) for x in labels],
                                f"composed-{kind}", style))
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from bot.grading.result import CONTRADICTED, COVERED, PARTIAL
-from bot.grading.signals import title
+from bot.grading.signals import criterion
 
 CSS = """
 :root { --ok: #1a7f37; --mid: #b7791f; --bad: #c53030; --dim: #6b7280; --line: #e5e7eb; }
@@ -92,7 +92,7 @@ def _item(it) -> str:
     if it.status == "error":
         h.append(f'<p class="bad">Not graded: {e(it.error or "")}</p>')
     if g:
-        h.append('<div class="criteria">' + "".join(f"<span>{e(title(c.name))} {c.score:.0f}/10</span>" for c in g.criteria) + "</div>")
+        h.append('<div class="criteria">' + "".join(f"<span>{e(criterion(c))}</span>" for c in g.criteria) + "</div>")
         for key in ("reason", "warning"):
             if g.feedback.get(key):
                 h.append(f'<p class="bad">⚠ {e(g.feedback[key])}</p>')

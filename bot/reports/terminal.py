@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.grading.result import CONTRADICTED, COVERED, PARTIAL, Grade
-from bot.grading.signals import title
+from bot.grading.signals import criterion
 
 MARK = {COVERED: ("✔", "green"), PARTIAL: ("◐", "yellow"), CONTRADICTED: ("✗", "bold red")}
 
@@ -33,7 +33,7 @@ def grade_panel(grade: Grade, *, pending: str = "") -> Panel:
     """The grade as a panel; `pending` says what is still coming (the model's corrections)."""
     top = sorted(grade.criteria, key=lambda c: -c.weight)[:4]  # the signals that weigh most
     head = Text.assemble(("Score ", "bold"), (f"{grade.overall:.1f}/10", f"bold {score_style(grade.overall)}"),
-                         ("  ·  " + "  ".join(f"{title(c.name)} {c.score:.0f}/10" for c in top), "dim"))
+                         ("  ·  " + "  ".join(criterion(c) for c in top), "dim"))
     parts: list = [head]
     if grade.feedback.get("reason"):
         parts.append(Text(grade.feedback["reason"], style="red"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from bot.corpus import Item
-from bot.service import CONTRADICTED, COVERED, MISSING, PARTIAL, Grade, signal_title
+from bot.service import CONTRADICTED, COVERED, MISSING, PARTIAL, Grade, criterion_text
 
 MAX_BLOCKS = 50  # per message
 MAX_HOME_BLOCKS = 100  # per views.publish
@@ -93,7 +93,7 @@ def grading_text(number: int) -> str:
 
 
 def grade_blocks(grade: Grade, number: int, total: int, *, follow_up: bool = False) -> list[dict]:
-    crit = "  ·  ".join(f"{signal_title(c.name)} {c.score:.0f}/10" for c in grade.criteria)
+    crit = "  ·  ".join(criterion_text(c) for c in grade.criteria)
     title = f"Follow-up to question {number}" if follow_up else f"Question {number} of {total}"
     blocks = sections(f"*{title}: {score_text(grade.overall)}*")
     blocks.append(context(f"{crit}  ·  graded by {esc(grade.model)}" if crit else f"graded by {esc(grade.model)}"))

@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.errors import ConflictError, InterviewError, NotFoundError, UsageError
-from bot.service import signal_title
+from bot.service import criterion_text
 from bot.web import render, security
 from bot.web.jobs import FAILED, Jobs
 from bot.web.security import AUTH_COOKIE, CSRF_COOKIE, PROFILE_COOKIE, first
@@ -59,7 +59,7 @@ class WebFace:
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
                                trim_blocks=True, lstrip_blocks=True)
         self.env.globals.update(status=render.status, score_class=render.score_class, highlight=render.highlight,
-                                signal_title=signal_title,
+                                criterion_text=criterion_text,
                                 spark=lambda pts: Markup(_spark(pts)))
         items = list(self.service.items.values())
         self.packs = sorted({(i.corpus, i.language) for i in items})

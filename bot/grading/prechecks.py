@@ -105,8 +105,8 @@ def run_prechecks(question: str, reference: str, answer: str, *, check_topic: bo
     # Across languages (an English answer to a Chinese reference) correct answers fall to the
     # cut-off (0.77-0.87 measured; same language 0.89-0.96), so the check only runs within one.
     if check_topic and reference and language_of(answer) == language_of(reference):
-        vecs = embeddings.embed_passages([answer, f"{question}\n{reference}"])
-        res.similarity = float(embeddings.cosine(vecs[0], vecs[1])[0, 0])
+        asked = embeddings.embed_passages([f"{question}\n{reference}"], keep=True)
+        res.similarity = float(embeddings.cosine(embeddings.embed_passages([answer]), asked)[0, 0])
         cut = OFF_TOPIC_SIMILARITY[language_of(answer)]
         if res.similarity < cut:
             res.flags.append(OFF_TOPIC)

@@ -85,14 +85,14 @@ def consistency(points: list[KeyPointResult], contradicted: list[float]) -> Sign
 
 
 def similarity(reference: str, answer: str) -> Signal:
-    cos = float(embeddings.cosine(embeddings.embed_queries([answer]), embeddings.embed_passages([reference]))[0, 0])
+    cos = float(embeddings.cosine(embeddings.embed_queries([answer]), embeddings.embed_passages([reference], keep=True))[0, 0])
     lo, hi = ANSWER_SIM
     return Signal("similarity", _clip((cos - lo) / (hi - lo)), f"answer vs reference: cosine {cos:.2f}")
 
 
 def reference_coverage(reference: str, answer: str, cross: bool) -> Signal:
     """How much of the reference, sentence by sentence, some place of the answer says."""
-    refs = embeddings.cosine(embeddings.embed_queries(lexical.sentences(reference) or [reference]),
+    refs = embeddings.cosine(embeddings.embed_queries(lexical.sentences(reference) or [reference], keep=True),
                              embeddings.embed_passages(lexical.windows(answer)))
     lo, hi = verdicts.SIM_SCALE["cross" if cross else "zh"]
     best = refs.max(axis=1)

@@ -108,7 +108,7 @@ def gather(points: list[str], answer: str, kind: str, translated: list[str] | No
     answer_terms = lexical.terms(answer)
 
     def best(pts: list[str], k: str) -> list[PointEvidence]:
-        sims = embeddings.cosine(embeddings.embed_queries(pts), passages)
+        sims = embeddings.cosine(embeddings.embed_queries(pts, keep=True), passages)
         out = []
         for p, row in zip(pts, sims):
             j = int(row.argmax())

@@ -30,12 +30,11 @@ def auc(pos: list[float], neg: list[float]) -> float:
 
 
 def verdicts_of(ds) -> list[tuple[object, str]]:
-    judge = get_judge()
     out = []
     for row in ds.rows:
         if row.labels:
             points = judged.points_for(row.key_points, row.translations or {}, language_of(row.answer))
-            for i, v in enumerate(judge.judge(points, row.answer)):
+            for i, v in enumerate(get_judge(row.structural).judge(points, row.answer)):
                 if row.labels.get(i):
                     out.append((v, row.labels[i]))
     return out
@@ -78,7 +77,7 @@ def rates(pairs) -> dict:
 
 
 def measure(ds) -> dict:
-    judge = get_judge()
+    """Each row read by the judge grading uses for it (behavioural items: their own)."""
     pos, neg = [], []
     n = {"stated": 0, "stated_partly": 0, "stated_missing": 0, "negative": 0, "negative_covered": 0,
          "contradicted": 0, "contradicted_caught": 0, "others": 0, "others_contradicted": 0}
@@ -88,7 +87,7 @@ def measure(ds) -> dict:
             continue
         points = judged.points_for(row.key_points, row.translations or {}, language_of(row.answer))
         t0 = time.perf_counter()
-        verdicts = judge.judge(points, row.answer)
+        verdicts = get_judge(row.structural).judge(points, row.answer)
         times.append(time.perf_counter() - t0)
         for i, v in enumerate(verdicts):
             label = row.labels.get(i)
@@ -128,7 +127,7 @@ def main() -> None:
     if "--fit" in sys.argv:
         print(fit(verdicts_of(datasets.load_graded("dev"))))
         return
-    out = {"judge": get_judge().version, "cuts": dict(judged.CUTS)}
+    out = {"judge": get_judge().version, "structural_judge": get_judge(True).version, "cuts": dict(judged.CUTS)}
     for name, loader in (("corpus", datasets.load_graded), ("behavioural", datasets.load_behavioural)):
         for split in ("dev", "test"):
             out[f"{name}-{split}"] = measure(loader(split))

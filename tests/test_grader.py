@@ -261,7 +261,14 @@ def test_a_behavioural_story_is_judged_point_by_point_and_scored_through_its_own
     llm.distribution = lambda messages, prefix, options: {o: 1 / len(options) for o in options}
     story, plain = Grader(llm).grade(q, STORY), Grader(llm).grade(facts, STORY)
     assert story.key_points[5].model_status == MISSING  # kept for reading
-    assert [k.status for k in story.key_points] == [k.status for k in plain.key_points]  # the same verdicts
+    # read by the behavioural items' own judge (bot/judge/structural), the fact item by the fact judge
+    from bot.judge.model import get_judge
+
+    shown = [k.point for k in story.key_points]
+    assert [k.judge for k in story.key_points] == [v.to_dict() for v in get_judge(True).judge(shown, STORY)]
+    assert [k.judge for k in plain.key_points] == [v.to_dict() for v in get_judge(False).judge(shown, STORY)]
+    covered = [sum(k.status == COVERED for k in g.key_points) for g in (story, plain)]
+    assert covered[0] >= covered[1] + 3  # the story's shape is recognised (fact judge: mostly ◐)
     assert any(k.status == COVERED and k.evidence in STORY for k in story.key_points)
     sigs = [combine.Signal(s["name"], s["value"], s["explanation"]) for s in story.signals]
     cov = {s.name: s.value for s in sigs}["coverage"]

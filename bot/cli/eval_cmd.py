@@ -134,7 +134,7 @@ def calibrate(run_dirs: list[Path] = typer.Argument(..., help="Folders of dev ru
               keep_weights: str = typer.Option(None, "--keep-weights",
                                                help="Keep this entry's weights (e.g. default); fit only the map to the scale."),
               verdicts: bool = typer.Option(False, "--verdicts",
-                                            help="Fit the key-point verdicts on runs of our labelled set (corpus, dev)."),
+                                            help="Fit the key-point verdicts on runs of our labelled set (corpus or behavioural, dev)."),
               output: Path = typer.Option(None, "--output", help="Weights file (default: bot/grading/weights.json).")):
     """Fit the grade's learned numbers on dev runs; one command reproduces the file in the repo."""
     from bot.evaluation import fitting

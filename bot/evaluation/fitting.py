@@ -115,17 +115,21 @@ def fit_scores(runs: list[Run], *, output: Path | None = None, name: str | None 
 
 def fit_verdicts(runs: list[Run], *, output: Path | None = None) -> VerdictFit:
     """Fit the key-point verdict model on the labelled key points of dev runs of our own set
-    (`interview eval corpus --split dev`) and save it for the runs' mode (with or without a model)."""
+    (`interview eval corpus --split dev`) and save it for the runs' mode (with or without a model;
+    `structural` for runs of behavioural items, `interview eval behavioural --split dev`)."""
     output = output or calibration.CALIBRATION_PATH
-    points = []
+    points, structural = [], True
     for run in runs:
         _require_dev_run(run)
         ds = datasets.load(run.meta["dataset"], run.meta["split"])
         points += verdict_fit.training_points(ds.rows, run.records)
+        structural = structural and all(row.structural for row in ds.rows)
     if len(points) < calibration.MIN_ROWS:
         raise UsageError(f"Only {len(points)} labelled key points in those runs.",
                          "Pass dev runs of `interview eval corpus --split dev`.")
     params = verdict_fit.fit(points)
     mode = "model_free" if all(run.meta["model"] == "none" for run in runs) else "default"
+    if structural:  # behavioural items: their own judge, their own verdicts
+        mode = "structural"
     calibration.save_verdicts(mode, params, output)
     return VerdictFit(mode, params, len(points), output)

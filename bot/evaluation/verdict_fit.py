@@ -31,11 +31,12 @@ def training_points(rows: list, records: list[dict]) -> list[tuple[dict[str, flo
             continue
         stored = rec["grade"].get("key_points", [])
         flagged = {i for i, k in enumerate(stored) if k.get("model_status") == MISSING}
-        has_model = rec["grade"].get("model") not in ("none", "")
+        # A behavioural item's verdicts never read the model's list (bot.grading.grader.assess)
+        has_model = rec["grade"].get("model") not in ("none", "") and not row.structural
         kind = verdicts.kind_of(language_of(" ".join(row.key_points)), language_of(row.answer))
         translated = (row.translations or {}).get(language_of(row.answer))
         shown = judged.points_for(row.key_points, row.translations or {}, language_of(row.answer))
-        verdicts_ = get_judge().judge(shown, row.answer)
+        verdicts_ = get_judge(row.structural).judge(shown, row.answer)
         for i, ev in enumerate(verdicts.gather(row.key_points, row.answer, kind, translated)):
             label = row.labels.get(i)
             if label in POSITIVE | NEGATIVE:

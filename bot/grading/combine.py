@@ -103,9 +103,11 @@ def entry(name: str, present: set[str], path: Path = WEIGHTS_PATH) -> Entry | No
 
 
 def verdict_params(mode: str = "default", path: Path = WEIGHTS_PATH) -> dict:
-    """The key-point verdict model: `default` (with the grader model's missing list) or
-    `model_free`."""
-    v = (weights_file(path).get("verdicts") or {}).get(mode)
+    """The key-point verdict model: `model_free` (what grading uses: the judge, the evidence, the
+    terms), `structural` (behavioural items, over their own judge; `model_free` until fitted), or
+    `default` (with the grader model's missing list, kept for comparison)."""
+    fitted = weights_file(path).get("verdicts") or {}
+    v = fitted.get(mode) or (fitted.get("model_free") if mode == "structural" else None)
     if not v:  # before any fit: similarity alone
         return {"coef": {"similarity": 6.0, "bias": -4.0}, "covered": 0.5, "partial": 0.3}
     return v

@@ -86,7 +86,8 @@ def assess(q: Question, answer: str, obs: Observations | None, entry: str = "def
     the model observed (None: no model). The trained judge decides each point (✔ ◐ ✘ ✗); the
     model's missing list is kept beside it for reading, never as a vote."""
     answer_language = language_of(answer)
-    kp = verdicts.decide(q, answer, answer_language, obs.missing if obs else set(), combine.verdict_params("model_free"))
+    kp = verdicts.decide(q, answer, answer_language, obs.missing if obs else set(),
+                         combine.verdict_params("structural" if q.structural else "model_free"))
     view = in_language(q, answer_language)  # the reference the model read: the answer's language where the item has it
     sigs = signals.compute(view.reference, q.key_points, answer, kp.points, kp.probabilities,
                            kp.kind == "cross" and view is q, obs, q.translations, kp.contradicted)

@@ -66,7 +66,7 @@ def decide(q: Question, answer: str, answer_language: str, model_missing: set[in
     beside each point for reading, never as a vote."""
     kind = kind_of(language_of(" ".join(q.key_points) or q.reference), answer_language)
     shown = judged.points_for(q.key_points, q.translations, answer_language)
-    judgements = get_judge().judge(shown, answer)
+    judgements = get_judge(q.structural).judge(shown, answer)
     evidence = gather(q.key_points, answer, kind, q.translations.get(answer_language))
     asked = " ".join([q.question, *q.questions.values()])
     points, probs = [], []

@@ -15,7 +15,6 @@ question.py's digest (the same hash as the question's fingerprint), imports no s
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from bot.config import PROMPTS_DIR
@@ -40,9 +39,9 @@ def _text(path: Path) -> str:
 
 def sources() -> list[Path]:
     """Every file whose text changes a grade, in a fixed order."""
-    judge_meta = Path(os.environ.get("INTERVIEW_JUDGE_DIR") or JUDGE_DIR) / judge_model.META_FILE
+    metas = [judge_model.judge_dir(structural) / judge_model.META_FILE for structural in (False, True)]
     return [*sorted(GRADING_DIR.glob("*.py")), *sorted(GRADING_DIR.glob("*.json")),
-            *(JUDGE_DIR / name for name in JUDGE_SOURCES), judge_meta,
+            *(JUDGE_DIR / name for name in JUDGE_SOURCES), *metas,
             *(PROMPTS_DIR / name for name in PROMPT_FILES)]
 
 

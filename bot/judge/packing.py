@@ -64,12 +64,20 @@ def windows(answer_ids: list[int], budget: int, overlap: int = 64) -> list[list[
     return [answer_ids[s:s + budget] for s in range(0, max(len(answer_ids) - overlap, 1), step)]
 
 
-def attention_bias(segment: np.ndarray) -> np.ndarray:
-    """[T, T] additive mask: 0 where a token may look, -1e4 elsewhere (answer -> answer; point i ->
-    answer and point i)."""
+MASKS = ("packed", "cross")
+
+
+def attention_bias(segment: np.ndarray, mask: str = "packed") -> np.ndarray:
+    """[T, T] additive mask: 0 where a token may look, -1e4 elsewhere. Point i looks at the answer
+    and at itself. The answer looks at itself ("packed": it is read without the points) or also at
+    every point ("cross": it is read knowing what is asked of it, still one pass per answer)."""
+    if mask not in MASKS:
+        raise ValueError(f"unknown attention mask {mask!r} (one of {', '.join(MASKS)})")
     q = segment[:, None]
     k = segment[None, :]
     allowed = (k == 0) | (q == k)
+    if mask == "cross":
+        allowed = allowed | (q == 0)
     return np.where(allowed, 0.0, -1e4).astype(np.float32)
 
 

@@ -24,7 +24,7 @@ from torch import nn
 from bot.judge import data as judge_data
 from bot.judge.e5file import E5File
 from bot.judge.encoder import Encoder
-from bot.judge.packing import LABELS, Packed, answer_budget, attention_bias, encode_points, pack, pooling, windows
+from bot.judge.packing import LABELS, MASKS, Packed, answer_budget, attention_bias, encode_points, pack, pooling, windows
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,7 +59,7 @@ def pack_example(f: E5File, ex: judge_data.Example) -> Packed:
     return pack(tok, windows(ans, answer_budget([len(p) for p in pts]))[0], pts)
 
 
-def batch_tensors(f: E5File, packs: list[Packed]):
+def batch_tensors(f: E5File, packs: list[Packed], mask: str = "packed"):
     T = max(len(p.ids) for p in packs)
     K = max(p.points for p in packs)
     B, H = len(packs), f.header.hidden
@@ -71,7 +71,7 @@ def batch_tensors(f: E5File, packs: list[Packed]):
         n = len(p.ids)
         words[b, :n] = f.word_rows(p.ids)
         positions[b, :n] = p.positions
-        bias[b, 0, :n, :n] = attention_bias(p.segment)
+        bias[b, 0, :n, :n] = attention_bias(p.segment, mask)
         bias[b, 0, n:, n:] = 0.0  # padding looks at padding: no row is all masked
         pool[b, : p.points, :n] = pooling(p.segment, p.points)
     return torch.from_numpy(words), torch.from_numpy(positions), torch.from_numpy(bias), torch.from_numpy(pool)
@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also train on our graded dev answers (real answers, labelled by people), each N times")
     ap.add_argument("--graded-fold", type=int, choices=(0, 1), default=None,
                     help="only half of the graded dev items (the other half measures the change)")
+    ap.add_argument("--mask", choices=MASKS, default="packed",
+                    help="packed: the answer is read without the key points; cross: it also sees them (bot.judge.packing)")
     args = ap.parse_args(argv)
 
     from bot import config, corpus
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             for s in range(0, len(order), 16):
                 idx = order[s:s + 16]
-                w, pos, bias, pool = batch_tensors(f, [packs[i] for i in idx])
+                w, pos, bias, pool = batch_tensors(f, [packs[i] for i in idx], args.mask)
                 x = net.lower(w, pos, bias, args.frozen)
                 for j, i in enumerate(idx):
                     n = len(packs[i].ids)
@@ -183,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         for b, (xx, p, ls, _) in enumerate(batch):
             n = len(p.ids)
             x[b, :n] = xx.to(torch.float32)
-            bias[b, 0, :n, :n] = torch.from_numpy(attention_bias(p.segment))
+            bias[b, 0, :n, :n] = torch.from_numpy(attention_bias(p.segment, args.mask))
             bias[b, 0, n:, n:] = 0.0
             pool[b, : p.points, :n] = torch.from_numpy(pooling(p.segment, p.points))
             y[b, : len(ls)] = torch.tensor(ls)
@@ -229,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"kept the torch weights in {args.save}")
     export(net, f, args.out, temperature, {"examples": len(train), "validation": len(val), "epochs": args.epochs,
                                            "frozen": args.frozen, "lr": args.lr, "seed": args.seed,
-                                           "init": args.init, "per_item": args.per_item if point_files else 0,
+                                           "init": args.init, "mask": args.mask, "per_item": args.per_item if point_files else 0,
                                            "written_share": args.written_share,
                                            "graded_repeat": args.graded_repeat, "graded_fold": args.graded_fold,
                                            "validation_metrics": report(p, y, as_dict=True)})

@@ -1,7 +1,8 @@
 """Load test of `interview web` (issue #26): --people simulated people answer at once.
 
 Starts the fake OpenAI-compatible server (tests/fake_openai.py), answering every grading after
---latency seconds, and one real `interview web` process on loopback over a fresh history. One
+--latency seconds, and one real `interview web` process on loopback over a fresh history and the
+shipped packs (each person gets a new question of their own choosing, as in a deployment). One
 warm-up person answers first (the first grading loads the key-point judge). Then each person, in a
 thread of their own with their own cookies, does what a browser does: the home page (CSRF cookie),
 their profile, a one-question interview, the answer (a form post), then the grading's event stream
@@ -39,12 +40,13 @@ MINI = REPO / "tests" / "data" / "corpus"
 
 
 @contextmanager
-def web_server(home: Path, fake: FakeOpenAI, *args: str, **env: str):
-    """One `interview web` process on a free loopback port over `home` and the mini corpus,
-    grading through `fake` (follow-ups off); yields (url, process) once it answers."""
+def web_server(home: Path, fake: FakeOpenAI, *args: str, corpus: Path | None = MINI, **env: str):
+    """One `interview web` process on a free loopback port over `home` and `corpus` (None: the
+    shipped packs), grading through `fake` (follow-ups off); yields (url, process) once it answers."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "INTERVIEW_HOME": str(home), "INTERVIEW_CORPUS": str(MINI),
+    env = {**{k: v for k, v in os.environ.items() if k != "INTERVIEW_CORPUS"},
+           "INTERVIEW_HOME": str(home), **({"INTERVIEW_CORPUS": str(corpus)} if corpus else {}),
            "INTERVIEW_LLM_BASE_URL": fake.base_url, "INTERVIEW_LLM_MODEL": "fake-model",
            "INTERVIEW_FOLLOW_UPS": "0", **env}
     with open(home / "web.log", "wb") as log:
@@ -130,13 +132,17 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=20)
     ap.add_argument("--latency", type=float, default=1.0, help="the fake endpoint's seconds per grading")
     ap.add_argument("--concurrency", type=int, default=20, help="INTERVIEW_LLM_CONCURRENCY: gradings sent at once")
+    ap.add_argument("--packs", choices=("shipped", "mini"), default="shipped",
+                    help="the questions people get: the shipped packs (a deployment's), or the tests' 3-item pack "
+                         "(every question's side embedded at its first grading: no shelf covers it)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "web_load.json")
     a = ap.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="web-load-"))
     with FakeOpenAI() as fake:
         fake.default = reply_after(a.latency)
-        with web_server(home, fake, INTERVIEW_LLM_CONCURRENCY=str(a.concurrency)) as (url, proc):
+        with web_server(home, fake, corpus=None if a.packs == "shipped" else MINI,
+                        INTERVIEW_LLM_CONCURRENCY=str(a.concurrency)) as (url, proc):
             warm: dict = {}
             now = threading.Event()
             now.set()
@@ -164,14 +170,15 @@ def main() -> None:
         sent = [r["body"]["messages"][-1]["content"] for r in fake.requests[sent_before:]]
         per_marker = {i: sum(f"marker-{i:02d}" in s for s in sent) for i in range(a.people)}
         with sqlite3.connect(home / "history.sqlite3") as db:
-            rows = db.execute("SELECT a.status, s.owner FROM answers a JOIN sessions s ON s.id = a.session_id "
-                              "WHERE s.owner LIKE 'p%'").fetchall()
+            rows = db.execute("SELECT a.status, s.owner, a.question_id FROM answers a JOIN sessions s "
+                              "ON s.id = a.session_id WHERE s.owner LIKE 'p%'").fetchall()
     to_grade = [r["to_grade"] for r in ok]
     first = [r["first_progress"] for r in ok if r["first_progress"] is not None]
     summary = {
-        "people": a.people, "latency_s": a.latency, "concurrency": a.concurrency,
+        "people": a.people, "latency_s": a.latency, "concurrency": a.concurrency, "packs": a.packs,
         "answers_ok": len(ok), "errors": [r.get("error") for r in results if not r.get("ok")],
-        "answers_in_history": len(rows), "graded_in_history": sum(st == "graded" for st, _ in rows),
+        "answers_in_history": len(rows), "graded_in_history": sum(st == "graded" for st, _, _ in rows),
+        "questions": len({q for _, _, q in rows}),
         "sent_to_endpoint_per_answer": sorted(set(per_marker.values())),
         "submit_to_grade_s": {"p50": round(pct(to_grade, 50), 2), "p95": round(pct(to_grade, 95), 2),
                               "max": round(max(to_grade), 2)} if to_grade else None,

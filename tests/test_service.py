@@ -371,3 +371,22 @@ def test_a_follow_up_the_model_could_not_write_is_logged_and_the_template_asked(
     assert [r.exc_info[0] for r in logged] == [RuntimeError, LLMError]
     assert all(q.id in r.getMessage() and r.levelno == logging.WARNING for r in logged)
     assert svc.close()
+
+
+def test_showing_a_question_loads_the_judge_its_answer_needs_in_the_background(settings, corpus_items):
+    """A behavioural question's judge is its own (bot/judge/structural): loaded when the question is
+    shown, not when its answer is submitted."""
+    from bot.corpus import load_items
+    from bot.judge import model as judge_model
+    from tests.conftest import PACKS
+
+    story = load_items([PACKS / "behavioural-en.md"])[0]
+    assert Question.from_item(story).structural
+    judge_model._JUDGES.pop(True, None)  # this process has not loaded it
+    svc = service_over(settings, [*corpus_items, story], FakeLLM())
+    svc.prepare(story)
+    deadline = time.monotonic() + 30
+    while True not in judge_model._JUDGES and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert judge_model._JUDGES[True].mask == "cross"
+    svc.close()

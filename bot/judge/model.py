@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def judge_dir(structural: bool = False) -> Path:
     """Where the judge lives: the shipped one, or the env var's folder (a rebuilt judge)."""
     return Path(os.environ.get(ENV[structural]) or (HERE / STRUCTURAL if structural else HERE))
 
+READ_KEPT = 256  # answers whose verdicts a judge remembers
 FIX = "Reinstall interview-bot (./install.sh), or rebuild the judge: python -m bot.judge.train (docs/develop.md)."
 
 
@@ -97,8 +99,24 @@ class Judge:
         self.e5 = E5File(e5_path)
         self.version = self.meta["model_sha256"][:10]
         self._lock = threading.Lock()
+        # the latest readings: an answer read ahead while the grader model is asked is not read twice
+        self._read: OrderedDict[tuple, list[Verdict]] = OrderedDict()
+        self._read_lock = threading.Lock()  # not the run's lock: a remembered answer never waits for a run
 
     def judge(self, points: list[str], answer: str) -> list[Verdict]:
+        """One verdict per key point (see `_judge`), remembered for the latest answers."""
+        key = (tuple(points), answer)
+        with self._read_lock:
+            if key in self._read:
+                return list(self._read[key])
+        verdicts = self._judge(points, answer)
+        with self._read_lock:
+            self._read[key] = verdicts
+            while len(self._read) > READ_KEPT:
+                self._read.popitem(last=False)
+        return list(verdicts)
+
+    def _judge(self, points: list[str], answer: str) -> list[Verdict]:
         """One verdict per key point. An answer too long for one pass is read in overlapping
         windows; each point keeps the window that speaks to it most (stated or contradicted)."""
         if not points:

@@ -47,6 +47,9 @@ class LLM(Protocol):
     # (the fact check, the score belief), so its absence must stay visible, not a method that fails.
     distribution: Distribution | None = None
     writes_slowly: bool = False  # seconds per sentence (the embedded model): bot.followups asks the template
+    # Runs on this machine's cores (the embedded model): work beside its calls slows them down, so
+    # the grader reads the answer after the reply rather than while it is awaited.
+    uses_our_cores: bool = False
 
     def generate_json(self, system: str, user: str, schema: dict, max_tokens: int = 1024) -> str:
         """Return the model's reply (JSON text). Raise LLMError when the backend fails."""

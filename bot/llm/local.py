@@ -278,6 +278,7 @@ class LocalLLM(LLM):
     concurrency = 1  # one llama.cpp context: calls take turns
     caches_prefix = True
     writes_slowly = True  # ~14 tokens/s on 2 cores: a sentence costs seconds (bot.followups)
+    uses_our_cores = True
 
     def __init__(self, model_path: Path, *, n_ctx: int = 4096, threads: int = 0, name: str | None = None,
                  prefix_dir: Path | None = None, runtime: str | None = None):

@@ -171,6 +171,7 @@ class WebFace:
         s = self.service.session(sid)
         if s.status == "active" and not busy:
             asked = self.service.asking(s)
+            self.service.prepare(asked.item if asked is not None else None)  # warm what its answer needs
             if asked is None:
                 s = self.service.wrap_up(s)
         if s.status != "active" or (asked is None and not busy):

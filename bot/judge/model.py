@@ -16,7 +16,7 @@ import numpy as np
 
 from bot.errors import ModelError
 from bot.judge.e5file import E5File
-from bot.judge.packing import LABELS, answer_budget, attention_bias, encode_points, pack, pooling, windows
+from bot.judge.packing import LABELS, MASKS, answer_budget, attention_bias, encode_points, pack, pooling, windows
 
 MODEL_FILE = "kpjudge-int8.onnx"
 META_FILE = "kpjudge.json"
@@ -79,7 +79,8 @@ class Judge:
             self.meta = json.loads(meta_path.read_text("utf-8"))
             self.temperature = float(self.meta["temperature"])
             self.mask = str(self.meta.get("mask", "packed"))
-            attention_bias(np.zeros(1, np.int64), self.mask)
+            if self.mask not in MASKS:
+                raise ValueError(f"unknown attention mask {self.mask!r}")
         except (ValueError, KeyError, TypeError) as e:
             raise ModelError(f"The key-point judge's {meta_path} is unreadable ({e}).", FIX) from e
         if sha256(model_path) != self.meta.get("model_sha256"):

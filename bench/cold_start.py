@@ -6,11 +6,14 @@ Each data dir first gets `interview model fetch`, as install.sh runs it in the d
 
 - to the first question on screen (the model loads in the background meanwhile);
 - the first grade of a session: an answer pasted the moment the question shows, submit -> grade
-  panel (the model's load, the judge's load and the prompt's first evaluation all count);
+  panel (the model's load, the judge's load and the prompt's first evaluation all count): its
+  score and key points show once the fact check is in (`first_grade`), the model's corrections
+  fill in when its reply is done (`first_grade_complete`, the grade saved);
 - `--resume`: Ctrl-C right after an answer is submitted, then `interview start --resume` in a new
-  process, start -> its grade panel (the question's prompt prefix is then read back from disk).
+  process, start -> its grade panel, the same two moments.
 
-Piped, not in a terminal; the answer is a strong Chinese answer to dl-006, the one item of the
+In a terminal (a pseudo-terminal, 120 columns: what a person sees; piped output shows only the
+finished panel), the answer typed on stdin; a strong Chinese answer to dl-006, the one item of the
 shipped packs on the topic "BN". Run it alone: generation collapses when another process is busy.
 
     python bench/cold_start.py [--runs 3]
@@ -20,13 +23,18 @@ Writes bench/results/cold_start.json. The install's own time is measured by runn
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
+import pty
+import re
 import shutil
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 from pathlib import Path
@@ -39,25 +47,42 @@ ANSWER = ("dropout 在训练时以概率 p 随机丢弃神经元，并把保留�
 COMMAND = [sys.executable, "-m", "bot", "start", "--count", "1", "--topic", "BN", "--follow-ups", "0"]  # dl-006
 
 
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
 class Run:
-    """`interview start` in a subprocess, its stdout read line by line in a thread."""
+    """`interview start` in a subprocess, its terminal output read in a thread."""
 
     def __init__(self, env: dict, *extra: str):
         self.t0 = time.monotonic()
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         self.proc = subprocess.Popen([*COMMAND, *extra], cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                     stdout=slave, stderr=subprocess.DEVNULL, text=True,
                                      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        os.close(slave)
+        self.master = master
         self.seen: dict[str, float] = {}
         self.lines: list[str] = []
         self._cv = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        for line in self.proc.stdout:
+        import codecs
+
+        decode, text = codecs.getincrementaldecoder("utf-8")(errors="replace"), ""
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # the process is gone (EIO)
+                chunk = b""
+            if not chunk:
+                break
             with self._cv:
-                self.lines.append(line)
+                text += ANSI.sub("", decode.decode(chunk))  # a few escapes may straddle reads: marks are short
+                self.lines.append(text[-4000:])
                 for mark in ("Question 1 of", "Score "):
-                    if mark in line and mark not in self.seen:
+                    if mark in text and mark not in self.seen:
                         self.seen[mark] = time.monotonic()
                 self._cv.notify_all()
         with self._cv:
@@ -79,6 +104,7 @@ class Run:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        os.close(self.master)
 
 
 def fresh_home(model: Path | None, fetch: bool) -> tuple[str, dict]:
@@ -94,13 +120,27 @@ def fresh_home(model: Path | None, fetch: bool) -> tuple[str, dict]:
     return home, env
 
 
-def pending(home: str) -> bool:
+def statuses(home: str) -> list[tuple[str]]:
     db = Path(home) / "history.sqlite3"
     try:
         with sqlite3.connect(db) as con:
-            return con.execute("SELECT status FROM answers").fetchall() == [("pending",)]
+            return con.execute("SELECT status FROM answers").fetchall()
     except sqlite3.Error:
-        return False
+        return []
+
+
+def pending(home: str) -> bool:
+    return statuses(home) == [("pending",)]
+
+
+def saved(home: str, since: float, timeout: float = 600) -> float:
+    """Seconds from `since` until the answer's grade is saved (the complete grade)."""
+    deadline = time.monotonic() + timeout
+    while statuses(home) != [("graded",)]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the answer was never graded: {statuses(home)}")
+        time.sleep(0.05)
+    return time.monotonic() - since
 
 
 def one(model: Path | None, fetch: bool) -> dict:
@@ -110,6 +150,7 @@ def one(model: Path | None, fetch: bool) -> dict:
         shown = run.wait("Question 1 of") - run.t0
         sent = run.type(ANSWER)
         graded = run.wait("Score ") - sent
+        complete = saved(home, sent)
         run.end()
 
         home2, env2 = fresh_home(model, fetch)
@@ -126,10 +167,14 @@ def one(model: Path | None, fetch: bool) -> dict:
             run.proc.wait(60)
             run = Run(env2, "--resume")
             resumed = run.wait("Score ") - run.t0
+            resumed_complete = saved(home2, run.t0)
             run.end()
         finally:
             shutil.rmtree(home2, ignore_errors=True)
-        return {"question": shown, "first_grade": graded, "resume_grade": resumed}
+        print(f"question {shown:.1f} s; first grade {graded:.1f} s (complete {complete:.1f} s); "
+              f"resume {resumed:.1f} s (complete {resumed_complete:.1f} s)", file=sys.stderr, flush=True)
+        return {"question": shown, "first_grade": graded, "first_complete": complete, "resume_grade": resumed,
+                "resume_complete": resumed_complete}
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -157,10 +202,12 @@ def main() -> None:
     write("cold_start", {
         "to_first_question_s": summary([r["question"] for r in runs]),
         "first_grade_after_submit_s": summary([r["first_grade"] for r in runs]),
+        "first_grade_complete_after_submit_s": summary([r["first_complete"] for r in runs]),
         "resume_start_to_grade_s": summary([r["resume_grade"] for r in runs]),
+        "resume_start_to_complete_grade_s": summary([r["resume_complete"] for r in runs]),
         "model_joined_in_each_run": args.with_join, "model_fetch_in_each_data_dir": fetch,
         "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
-        "note": "fresh data dir each run; the answer pasted as the question shows; piped",
+        "note": "fresh data dir each run; the answer pasted as the question shows; in a pseudo-terminal",
     })
 
 

@@ -4,8 +4,8 @@ evaluated while the candidate was "typing", as `interview start` does).
     python bench/latency.py [--items 8]      # uses the configured backend (default: embedded model)
 
 Answers graded: the first 60% of each item's reference answer (a realistic partial answer).
-`grade_shown_s`: the grade without the model's reply (the judge and the text signals), which the
-terminal shows at once where the score does not wait for the model (`Grader.scores_without_model`)."""
+`*_shown_s`: submit -> the grade a face shows before the model's reply (its score and key points,
+after the fact check: `bot.grading.grader.score_settled`); the rest is the reply (its corrections)."""
 from __future__ import annotations
 
 import argparse
@@ -34,31 +34,33 @@ def main() -> None:
     get_judge()
     judge_load_s = time.monotonic() - t
     items = load_items(s.corpus_paths)[: args.items]
-    cold, warm, prepare, tail, shown = [], [], [], [], []
+    cold, warm, prepare, tail, cold_shown, warm_shown = [], [], [], [], [], []
+
+    def timed(q, answer, shown: list):
+        t = time.monotonic()
+        seen = []
+        g = grader.grade(q, answer, early=lambda _: seen.append(time.monotonic() - t))
+        shown.append(seen[0] if seen else time.monotonic() - t)
+        return g, time.monotonic() - t
+
     for item in items:
         q = Question.from_item(item)
         answer = item.answer[: max(40, int(len(item.answer) * 0.6))]
-        t = time.monotonic()
-        grader.quick(q, answer)
-        shown.append(time.monotonic() - t)
-        t = time.monotonic()
-        grader.grade(q, answer)  # the previous item's prefix is cached, not this one's
-        cold.append(time.monotonic() - t)
+        _, took = timed(q, answer, cold_shown)  # the previous item's prefixes are cached, not this one's
+        cold.append(took)
         t = time.monotonic()
         grader.prepare(q)  # what happens while the candidate types
         prepare.append(time.monotonic() - t)
-        t = time.monotonic()
-        g = grader.grade(q, answer + " ")  # same question, new text: the prefix is reused
-        warm.append(time.monotonic() - t)
+        g, took = timed(q, answer + " ", warm_shown)  # same question, new text: the prefixes are reused
+        warm.append(took)
         tail.append(g.overall)
-        print(f"{item.id}: shown {shown[-1]:.1f}s, cold {cold[-1]:.1f}s, prepare {prepare[-1]:.1f}s, warm {warm[-1]:.1f}s, "
-              f"score {g.overall}", flush=True)
+        print(f"{item.id}: cold shown {cold_shown[-1]:.1f}s / graded {cold[-1]:.1f}s, prepare {prepare[-1]:.1f}s, "
+              f"warm shown {warm_shown[-1]:.1f}s / graded {warm[-1]:.1f}s, score {g.overall}", flush=True)
     write(f"latency-{llm.name}", {
         "model": llm.name, "backend": s.backend, "model_load_s": round(load_s, 2),
-        "judge_load_s": round(judge_load_s, 2), "score_without_model": grader.scores_without_model,
-        "grade_shown_s": summary(shown),
-        "grade_cold_s": summary(cold), "prepare_prefix_s": summary(prepare),
-        "grade_after_prepare_s": summary(warm), "items": [i.id for i in items],
+        "judge_load_s": round(judge_load_s, 2),
+        "cold_shown_s": summary(cold_shown), "grade_cold_s": summary(cold), "prepare_prefix_s": summary(prepare),
+        "warm_shown_s": summary(warm_shown), "grade_after_prepare_s": summary(warm), "items": [i.id for i in items],
     })
 
 

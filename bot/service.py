@@ -447,9 +447,8 @@ class InterviewService:
         """Grade a saved answer and keep the grade with it: an answer to a follow-up against the
         points it was asked about, unless `question` says otherwise. When grading fails the answer
         stays saved, marked `error`, and the error is raised; ConflictError when another replica
-        holds it. `preview` is shown the grade as soon as it is known without the model (where the
-        score does not wait for it: `Grader.scores_without_model`), before the model adds its
-        corrections."""
+        holds it. `preview` is shown the grade as soon as its score is known, before the model writes
+        its corrections (`bot.grading.grader.score_settled`): the same score and key points."""
         question = question or self._question_of(rec)
         grader = self.grader(stage)
         if not self.engine.claim(rec.id):
@@ -457,14 +456,10 @@ class InterviewService:
         try:
             grade = self._cached(question, rec.answer, grader.llm.name)
             if grade is None:  # else no need to wait for the model
-                if preview is not None and grader.scores_without_model:
-                    if stage is not None:
-                        stage("grading…")
-                    preview(grader.quick(question, rec.answer))
                 with self._gate.grading(stage):
                     if stage is not None:
                         stage("grading…")
-                    grade = grader.grade(question, rec.answer)
+                    grade = grader.grade(question, rec.answer, early=preview)
         except InterviewError as e:
             self.engine.save_error(rec.id, str(e))
             raise

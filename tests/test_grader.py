@@ -435,3 +435,55 @@ def test_the_answer_is_read_while_a_model_elsewhere_is_asked_and_the_grade_is_th
             k.pop("evidence", None)
     assert grades[0]["overall"] == grades[1]["overall"]
     assert [k["status"] for k in grades[0]["key_points"]] == [k["status"] for k in grades[1]["key_points"]]
+
+
+def test_the_grade_is_given_early_once_the_fact_check_is_in_with_the_score_the_reply_leaves_as_it_is(dl006):
+    """Issue #27: the fact check runs before the reply and the score reads no signal of the reply,
+    so a face can show the grade seconds before the model has written its corrections."""
+    wrong = ("训练时每个神经元以概率 p 被随机丢弃", "a correction")
+    order: list[str] = []
+
+    class Recording(FakeLLM):
+        def generate_json(self, system, user, schema, max_tokens=1024):
+            order.append("reply")
+            return super().generate_json(system, user, schema, max_tokens)
+
+        def _distribution(self, messages, prefix, options):
+            order.append("fact check" if options == ["true", "false"] else "belief")
+            return {"true": 0.3, "false": 0.7} if options == ["true", "false"] else {o: float(o == "1") for o in options}
+
+    llm = Recording([reply(1, missing=[1, 2, 3], wrong=[wrong])])
+    llm.distribution = llm._distribution
+    early = []
+    g = Grader(llm).grade(dl006, STRONG, early=lambda e: early.append((e, list(order))))
+    assert len(early) == 1
+    first, asked_before = early[0]
+    assert asked_before and set(asked_before) == {"fact check"}  # shown before the reply was asked for
+    assert order.index("reply") > len(asked_before) - 1
+    assert g.wrong_claims and not first.wrong_claims  # the reply adds its corrections
+    assert first.overall == g.overall and first.criteria == g.criteria
+    assert [(k.point, k.status, k.evidence) for k in first.key_points] == [(k.point, k.status, k.evidence) for k in g.key_points]
+    assert first.fact_checks == g.fact_checks and first.grading_version == g.grading_version
+    # A belief of 1/5 against 5/5 moves nothing: the score reads no signal of the reply.
+    again = Recording([reply(5)])
+    again.distribution = lambda m, p, o: {"true": 0.3, "false": 0.7} if o == ["true", "false"] else {x: float(x == "5") for x in o}
+    assert Grader(again).grade(dl006, STRONG).overall == g.overall
+
+
+def test_no_early_grade_where_the_score_waits_for_the_reply(dl006):
+    """A backend without token probabilities has no fact check: the `no_factcheck` entry reads the
+    model's rubric belief, so the score is not known before the reply and nothing is shown early."""
+    early = []
+    g = Grader(FakeLLM([reply(4)])).grade(dl006, STRONG, early=early.append)
+    assert early == [] and g.overall > 0 and g.fact_checks == []
+    # where the fact check fails mid-way, the same
+    llm = FakeLLM([reply(4)])
+
+    def broken(messages, prefix, options):
+        if options == ["true", "false"]:
+            raise RuntimeError("llama_decode failed")
+        return {o: float(o == "4") for o in options}
+
+    llm.distribution = broken
+    g = Grader(llm).grade(dl006, STRONG, early=early.append)
+    assert early == [] and "fact_check_failed" in g.flags

@@ -90,32 +90,39 @@ class Web:
         self.url, self.service, self.settings, self.fake = url, service, settings, fake
 
 
-@pytest.fixture(scope="module")
-def web(tmp_path_factory):
+@contextmanager
+def web_over(home: Path, fake: FakeOpenAI):
+    """`interview web` in a thread over `home`, the mini corpus and `fake` (one follow-up)."""
     from bot.config import load_settings
     from bot.corpus import load_items
     from bot.service import InterviewService
     from bot.web.app import create_app
 
-    home = tmp_path_factory.mktemp("web-home")
-    with FakeOpenAI() as fake:
-        fake.default = reply_to
-        s = load_settings({"INTERVIEW_HOME": str(home), "INTERVIEW_LLM_BASE_URL": fake.base_url,
-                           "INTERVIEW_LLM_MODEL": "fake-model"})
-        s.corpus_paths = [MINI_CORPUS]
-        items = load_items([MINI_CORPUS])
-        service = InterviewService.open(s, items, background=True)
+    fake.default = reply_to
+    s = load_settings({"INTERVIEW_HOME": str(home), "INTERVIEW_LLM_BASE_URL": fake.base_url,
+                       "INTERVIEW_LLM_MODEL": "fake-model"})
+    s.corpus_paths = [MINI_CORPUS]
+    items = load_items([MINI_CORPUS])
+    service = InterviewService.open(s, items, background=True)
 
-        def index():
-            from bot.index import QuestionIndex
+    def index():
+        from bot.index import QuestionIndex
 
-            idx = QuestionIndex(s)
-            idx.ingest(items)
-            return idx
-        app = create_app(s, service, owner="alice", follow_ups=1, index=index)
+        idx = QuestionIndex(s)
+        idx.ingest(items)
+        return idx
+    app = create_app(s, service, owner="alice", follow_ups=1, index=index)
+    try:
         with serving(app) as url:
             yield Web(url, service, s, fake)
+    finally:
         service.close()
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory):
+    with FakeOpenAI() as fake, web_over(tmp_path_factory.mktemp("web-home"), fake) as w:
+        yield w
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +233,51 @@ def test_keyboard_only_start_answer_grade_follow_up_summary_progress(browser, we
     assert page.locator(f"a[href='{url.removeprefix(web.url)}']").count() == 1  # the past interview, linked
     assert axe_serious(page) == []
     ctx.close()
+
+
+def test_the_score_shows_while_the_model_still_looks_for_wrong_claims(browser, tmp_path):
+    """Issue #27 in the browser: with token probabilities the fact check comes first and fixes the
+    score, so the page shows the grade (score, key points, evidence) while the model's reply is
+    still on its way, then fills in its corrections."""
+    said = "Overfitting means low training error but high test error, and more data always makes it worse."
+    wrong = "more data always makes it worse"
+    release = threading.Event()
+
+    def held(body):
+        assert release.wait(60), "the test never let the reply go"
+        out = reply_to(body)
+        out["wrong_claims"] = [{"claim": wrong, "correction": "More data usually reduces overfitting."}]
+        return out
+
+    with FakeOpenAI() as fake, web_over(tmp_path, fake) as web:
+        # a server that gives token probabilities (the backend remembers one that gave none)
+        fake.top_logprobs = {"true": -0.2, "false": -1.7}
+        fake.queue(held)
+        ctx, page = person(browser, web, "erin")
+        try:
+            _early_then_complete(page, web, said, wrong, release)
+        finally:
+            release.set()
+            ctx.close()
+
+
+def _early_then_complete(page, web, said: str, wrong: str, release: threading.Event) -> None:
+    """The grade shows while the reply is held, without corrections; then with them, same score."""
+    start_one(page, web)
+    answer(page, said)
+    page.wait_for_selector("[data-grade]", timeout=GRADE_WAIT_MS)
+    card = page.locator(".turn").first
+    assert not release.is_set()  # the reply is still held: this is the early grade
+    assert "looking for wrong claims" in card.locator(".progress").inner_text()
+    early_score = card.locator(".overall .big").inner_text()
+    assert card.locator("table.kp tr").count() == 5 and card.locator(".answer mark.ev").count() >= 1
+    assert card.locator("h3", has_text="Wrong claims").count() == 0
+    release.set()
+    page.wait_for_selector(".turn h3:has-text('Wrong claims')", timeout=GRADE_WAIT_MS)
+    card = page.locator(".turn").first
+    assert card.locator(".progress").count() == 0
+    assert wrong in card.locator("ul.wrong").inner_text()
+    assert card.locator(".overall .big").inner_text() == early_score  # the reply leaves the score as it was
 
 
 def test_an_answer_with_a_script_renders_as_text(browser, web):

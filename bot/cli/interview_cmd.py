@@ -98,9 +98,9 @@ def interruptible(fn, *args, **kwargs):
 
 class _Shown:
     """What the terminal shows while an answer is graded and the next step is chosen: a spinner
-    saying what it waits for, the grade (at once where the score does not wait for the model, the
-    model's corrections filled in when they come), its reference, then the spinner again while a
-    follow-up is written. Called from the grading thread (`interruptible`)."""
+    saying what it waits for, the grade (as soon as its score is known: the model's corrections
+    filled in when they come), its reference, then the spinner again while a follow-up is written.
+    Called from the grading thread (`interruptible`)."""
 
     def __init__(self, follow_up: bool):
         self.status = None
@@ -125,7 +125,7 @@ class _Shown:
         from bot.reports.terminal import grade_panel
 
         self._quiet()
-        self.live = Live(grade_panel(quick, pending="the model is checking your claims…"), console=out,
+        self.live = Live(grade_panel(quick, pending="the model is looking for wrong claims to correct…"), console=out,
                          auto_refresh=False, transient=False)
         self.live.start(refresh=True)
 

@@ -89,17 +89,26 @@ def weights_file(path: Path = WEIGHTS_PATH) -> dict:
 FALLBACK = ("default", "no_factcheck", "model_free")
 
 
-def entry(name: str, present: set[str], path: Path = WEIGHTS_PATH) -> Entry | None:
-    """The entry `name` if its signals are all present, else the first of FALLBACK that is."""
+def entry_key(name: str, present: set[str], path: Path = WEIGHTS_PATH) -> str | None:
+    """The name of the entry a score with signals `present` is read with: `name` if its signals
+    are all present, else the first of FALLBACK that is."""
     entries = weights_file(path)["entries"]
     for key in (name, *FALLBACK):
         e = entries.get(key)
         if e is not None and set(e.get("signals") or NAMES) <= present:
-            try:
-                return Entry(**e)
-            except TypeError as err:
-                raise UsageError(f"{path}: entry {key!r} is malformed ({err}).", "Restore it with git.") from None
+            return key
     return None
+
+
+def entry(name: str, present: set[str], path: Path = WEIGHTS_PATH) -> Entry | None:
+    """The entry a score with signals `present` is read with (`entry_key`)."""
+    key = entry_key(name, present, path)
+    if key is None:
+        return None
+    try:
+        return Entry(**weights_file(path)["entries"][key])
+    except TypeError as err:
+        raise UsageError(f"{path}: entry {key!r} is malformed ({err}).", "Restore it with git.") from None
 
 
 def verdict_params(mode: str = "default", path: Path = WEIGHTS_PATH) -> dict:

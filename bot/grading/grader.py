@@ -3,12 +3,16 @@ built once from those results.
 
     stage        function                result            what it decides
     pre-checks   prechecks.for_question  PrecheckResult    empty, don't know, gibberish, echo, off topic; injection
-    reply        reply.ask               ModelReply        the model's missing points, wrong claims, rubric belief
     fact check   factcheck.check         FactCheckResult   the model's P(true) of each statement
+    reply        reply.ask               ModelReply        the model's missing points, wrong claims, rubric belief
     verdicts     verdicts.decide         KeyPointVerdicts  each key point: the judge, the evidence, the status
     signals      signals.compute         list[Signal]      each 0-1, with its explanation
     combine      combine.score           Score             the signals reduced to one 0-10 score, the criteria
     feedback     feedback.feedback       dict              what was good, missing, unclear; the next step
+
+The fact check runs before the reply: the score reads it and no signal of the reply (`score_settled`),
+so `grade` hands the grade to `early` as soon as the fact check is in, and a face shows it while the
+model writes its corrections (the wrong claims; issue #27: a first grade in seconds).
 
 `grade` runs them (`Grader.grade`, with the grader's model) and `build` makes the Grade. `assess`
 is the part after the model (verdicts to feedback): it needs no model, so an evaluation
@@ -20,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from bot.corpus import language_of
@@ -39,11 +43,6 @@ from bot.llm.base import LLM, should_yield
 # language (`### Answer (en)`) where there is one, and the model reads the question, reference and
 # key points in that language (`in_language`): named here so that it is part of the grading version.
 REFERENCE_LANGUAGE = "answer's (signals and model)"
-# With the trained judge, the grade without the grader model agrees with people at least as well as
-# with it (docs/quality.md, "How good is the grading"): the score does not wait for the model. The model's
-# reply adds what only it can say (wrong claims with their corrections, its rubric for reading) and
-# the follow-up; its fact check no longer moves a score, so it is not asked.
-SCORE_WITHOUT_MODEL = False
 
 
 @dataclass
@@ -64,8 +63,11 @@ class Assessment:
                 "reference_answer": self.reference_answer, "feedback": {**self.feedback, **(extra or {})}}
 
 
-def grade(llm: LLM, q: Question, answer: str, *, retries: int = 2, check_topic: bool = True) -> Grade:
-    """The pipeline: each stage returns its result; the Grade is built once from them."""
+def grade(llm: LLM, q: Question, answer: str, *, retries: int = 2, check_topic: bool = True,
+          early: Callable[[Grade], None] | None = None) -> Grade:
+    """The pipeline: each stage returns its result; the Grade is built once from them. `early` is
+    given the grade before the model's reply where the reply cannot change its score
+    (`score_settled`): the same score and key points, without the wrong claims."""
     start = time.monotonic()
     pre = prechecks.for_question(q, answer, check_topic=check_topic)
     said, facts = None, FactCheckResult()
@@ -76,12 +78,30 @@ def grade(llm: LLM, q: Question, answer: str, *, retries: int = 2, check_topic: 
     else:
         view = in_language(q, language_of(answer))  # the question as the model reads it
         ahead = None if llm.uses_our_cores else read_ahead(q, answer)
+        facts = factcheck.check(llm, view, answer)
+        if early is not None:
+            if ahead is not None:
+                ahead.join()
+            first = assess(q, answer, Observations(fact_checks=facts.checks, replied=False), "default", pre.flags)
+            if score_settled(q, first):
+                early(build(q, answer, llm.name, pre, None, facts, first, start))
         said = reply.ask(llm, view, answer, retries=retries)
-        facts = FactCheckResult() if SCORE_WITHOUT_MODEL else factcheck.check(llm, view, answer)
         if ahead is not None:
             ahead.join()
         found = assess(q, answer, said.observations(facts.checks), "default", pre.flags)
     return build(q, answer, llm.name, pre, said, facts, found, start)
+
+
+def score_settled(q: Question, found: Assessment) -> bool:
+    """Is the score of `found` (assessed before the model's reply) the grade's? It is when the
+    entry it was read with weighs no signal of the reply and the reply's signals would not select
+    another entry: the default entry is fitted without them (the rubric belief weighed 0.04 and
+    kept the score waiting ~5-19 s for the reply). Not so where the fact check failed or the
+    backend gives no token probabilities (the `no_factcheck` entry reads the belief)."""
+    present = {s.name for s in found.signals}
+    name = score_entry(q, Observations(), "default")
+    key = combine.entry_key(name, present)
+    return key is not None and key == combine.entry_key(name, present | set(signals.REPLY))
 
 
 def verdict_params(q: Question) -> dict:
@@ -149,7 +169,7 @@ def score_entry(q: Question, obs: Observations | None, entry: str) -> str:
     a fact question or a behavioural story), or an evaluation data set's own entry."""
     if entry not in ("default", "model_free"):
         return entry
-    base = "model_free" if obs is None or entry == "model_free" or SCORE_WITHOUT_MODEL else "default"
+    base = "model_free" if obs is None or entry == "model_free" else "default"
     # combine.entry falls back to `default` / `model_free` while there is no structural entry
     return ("structural" if base == "default" else "structural_model_free") if q.structural else base
 
@@ -187,8 +207,9 @@ class Grader:
             [q] + [v for lang in sorted(q.references) if (v := in_language(q, lang)) is not q]
         for v in views:
             p = prompts.render(v.question, v.reference, v.key_points, v.language)
-            for prefix in [(p.system, p.user_prefix)] + (
-                    [factcheck.prompt(v, None)] if self.llm.distribution is not None and not SCORE_WITHOUT_MODEL else []):
+            # In the order grading asks: the fact check, then the reply.
+            for prefix in ([factcheck.prompt(v, None)] if self.llm.distribution is not None else []) + [
+                    (p.system, p.user_prefix)]:
                 if should_yield():  # an answer waits for the model: it goes first
                     return
                 self._warm(*prefix)
@@ -202,17 +223,5 @@ class Grader:
         first grade in a new data dir does not pay for it."""
         self.llm.prepare(prompts.shared_system(), "")
 
-    @property
-    def scores_without_model(self) -> bool:
-        """The score is known before the model answers (`quick` gives it), so a face can show it
-        while the model still works. Without a model there is nothing to wait for: no preview."""
-        return SCORE_WITHOUT_MODEL and not isinstance(self.llm, _NoModel)
-
-    def quick(self, q: Question, answer: str) -> Grade:
-        """The grade without the model's reply: pre-checks, the judge, the text signals (about a
-        second). Where `scores_without_model`, its score is the grade's; the model's reply then
-        adds the wrong claims."""
-        return Grader(None, check_topic=self.check_topic).grade(q, answer)
-
-    def grade(self, q: Question, answer: str) -> Grade:
-        return grade(self.llm, q, answer, retries=self.retries, check_topic=self.check_topic)
+    def grade(self, q: Question, answer: str, early: Callable[[Grade], None] | None = None) -> Grade:
+        return grade(self.llm, q, answer, retries=self.retries, check_topic=self.check_topic, early=early)

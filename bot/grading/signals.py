@@ -25,6 +25,8 @@ MAX_CONTRADICTED = 2.0
 MODEL_FREE = ("coverage", "similarity", "reference_coverage", "word_overlap", "bigram_overlap",
               "term_overlap", "number_overlap", "length", "consistency")
 MODEL = ("judgement", "factual", "no_wrong_claims")
+# What only the model's grading reply gives; the fact check comes before it (bot.grading.grader).
+REPLY = ("judgement", "no_wrong_claims")
 NAMES = MODEL_FREE + MODEL
 # What a candidate reads for each signal (the names stay in --json).
 TITLES = {"coverage": "key points covered", "similarity": "matches the reference",
@@ -61,6 +63,7 @@ class Observations:
     wrong_claims: list[WrongClaim] = field(default_factory=list)  # verified to occur in the answer
     belief: float | None = None  # its expected 0-5 rubric score
     fact_checks: list[FactCheck] = field(default_factory=list)
+    replied: bool = True  # False: the fact check is in, the reply not yet (a grade shown early)
 
 
 def _clip(v: float) -> float:
@@ -182,10 +185,11 @@ def compute(reference: str, key_points: list[str], answer: str, points: list[Key
            number_overlap(reference, key_points, answer), length(reference, answer),
            consistency(points, contradicted or [0.0] * len(points))]
     if obs is not None:
-        if obs.belief is not None:
+        if obs.replied and obs.belief is not None:
             out.append(judgement(obs.belief))
         f = factual(obs.fact_checks)
         if f is not None:
             out.append(f)
-        out.append(no_wrong_claims(obs.wrong_claims))
+        if obs.replied:
+            out.append(no_wrong_claims(obs.wrong_claims))
     return out

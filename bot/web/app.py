@@ -100,7 +100,7 @@ class WebFace:
         session's next step (bot.service.go_on: a follow-up on what it missed, kept in the
         session so a restart or another tab keeps it, or the next question)."""
         def work(job):
-            turn = self.service.go_on(rec, stage=job.say, preview=lambda g: job._bump(preview=g))
+            turn = self.service.go_on(rec, stage=job.say, preview=job.show_early)
             if turn.error is not None:
                 raise turn.error
             return turn.grade
@@ -222,8 +222,9 @@ class WebFace:
         return RedirectResponse(f"/s/{sid}", 303)
 
     async def events(self, request: Request):
-        """Server-sent events of one job: `stage` (what it waits for, its place in the queue), then
-        `done` (the page reloads to show the grade)."""
+        """Server-sent events of one job: `stage` (what it waits for, its place in the queue; with
+        `preview` once the grade's score is known, when the page reloads to show it while the model
+        writes its corrections), then `done` (the page reloads to show the grade)."""
         key = request.path_params["key"]
         job = await run_in_threadpool(self._job_for, request, key)
 
@@ -235,7 +236,7 @@ class WebFace:
             sent, quiet = None, 0.0
             while True:
                 now = {"stage": job.stage, "state": job.state, "ahead": self.jobs.ahead(job),
-                       "error": job.error[0] if job.error else None}
+                       "error": job.error[0] if job.error else None, "preview": job.preview is not None}
                 if now != sent:
                     sent, quiet = now, 0.0
                     yield _sse("stage", now)

@@ -24,7 +24,7 @@ class Job:
         self.version = 0  # bumped on every change: what an event stream waits on
         self.result = None
         self.error: tuple[str, str | None] | None = None
-        self.preview = None  # a quick grade shown before the model's (when the service gives one)
+        self.preview = None  # the grade before the model's corrections (when the service gives one)
         self.started = time.monotonic()
         self.ended: float | None = None
         self._cv = threading.Condition()
@@ -39,6 +39,11 @@ class Job:
     def say(self, stage: str) -> None:
         """The service's stage callback ("loading the model…", "grading…")."""
         self._bump(stage=stage, state=RUNNING if stage.startswith("grading") else self.state)
+
+    def show_early(self, grade) -> None:
+        """The service's preview callback: the grade's score and key points are known; the model
+        still looks for wrong claims."""
+        self._bump(preview=grade, stage="grading… the score is in; the model is looking for wrong claims to correct")
 
     @property
     def finished(self) -> bool:

@@ -1,5 +1,6 @@
 // interview-bot's web face: Ctrl+Enter sends an answer, and a grading's progress streams in
-// (server-sent events); the page reloads once the grade is ready. Everything works without it.
+// (server-sent events); the page reloads once the grade's score is in and once the grade is ready.
+// Everything works without it.
 "use strict";
 document.addEventListener("keydown", function (e) {
   if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && e.target.matches("form[data-answer-form] textarea")) {
@@ -21,6 +22,8 @@ function follow(el) {
     var d = JSON.parse(e.data);
     if (stage) stage.textContent = d.error ? "could not grade: " + d.error : d.stage;
     if (ahead) ahead.textContent = d.ahead ? "· " + d.ahead + " answer(s) ahead of yours" : "";
+    // the score is in (the model still writes its corrections): show the grade now
+    if (d.preview && !el.hasAttribute("data-preview")) { source.close(); window.location.reload(); }
   });
   source.addEventListener("done", function () {
     source.close();

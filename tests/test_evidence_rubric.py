@@ -43,6 +43,20 @@ def test_abbreviations_do_not_end_a_sentence():
     assert not [w for w in lexical.windows(text) if "object. Sentinels" in w or "is. Done" in w]
 
 
+def test_a_quote_never_ends_inside_the_brackets_it_opens():
+    """Brackets cut clauses; the evidence for dropout's scaling was quoted as "…按 1/(1-p" (a
+    terminal try, dl-006), in the grade and in the follow-up that cites it."""
+    from bot.grading import verdicts
+
+    text = "dropout 在训练时以概率 p 随机丢弃神经元，并把保留的激活按 1/(1-p) 放大，测试时不丢弃；BN 做标准化（按通道）再缩放平移。"
+    places = lexical.windows(text)
+    assert all(w in text for w in places)
+    assert all(w.count("(") == w.count(")") and w.count("（") == w.count("）") for w in places)
+    assert "并把保留的激活按 1/(1-p) 放大" in places and "BN 做标准化（按通道）" in places
+    ev = verdicts.gather(["训练时保留的激活按 1/(1-p) 放大"], text, "zh")[0]
+    assert "(1-p)" in ev.place, ev.place
+
+
 def test_lexical_measures():
     assert lexical.recall({"a", "b"}, {"a"}) == 0.5 and lexical.recall(set(), {"a"}) == 1.0
     assert "normaliz" in lexical.words("normalizes") and lexical.words("normalizes") == lexical.words("normalized")

@@ -59,6 +59,26 @@ def clauses(text: str, min_chars: int = 2) -> list[str]:
     return [text[a:b] for a, b in _clause_spans(text, min_chars)]
 
 
+PAIRS = {"(": ")", "（": "）"}
+
+
+def _closed(text: str, a: int, b: int) -> tuple[int, int]:
+    """`text[a:b]` widened by the bracket it opens or closes but leaves out: brackets cut clauses,
+    and a run of clauses ended inside one ("…把保留的激活按 1/(1-p") quoted the candidate's
+    formula cut in half."""
+    for left, right in PAIRS.items():
+        seg = text[a:b]
+        if seg.count(left) > seg.count(right):
+            stop = text.find(right, b)
+            if stop != -1 and stop - b <= 40 and left not in text[b:stop]:
+                b = stop + 1
+        elif seg.count(right) > seg.count(left):
+            start = text.rfind(left, 0, a)
+            if start != -1 and a - start <= 40 and right not in text[start + 1:a]:
+                a = start
+    return a, b
+
+
 def windows(text: str, span: int = 3) -> list[str]:
     """Every clause, every run of up to `span` adjacent clauses, and every sentence, each a verbatim
     stretch of the text: the places a key point can be stated in. A point split over two clauses
@@ -69,7 +89,7 @@ def windows(text: str, span: int = 3) -> list[str]:
     sentence_of = [sum(e <= a for e in ends) for a, _ in spans]
     out = [text[a:b] for a, b in spans]
     for n in range(2, span + 1):  # runs stay inside one sentence: "same object). You use is for None"
-        out += [text[spans[i][0]:spans[i + n - 1][1]] for i in range(len(spans) - n + 1)
+        out += [text[slice(*_closed(text, spans[i][0], spans[i + n - 1][1]))] for i in range(len(spans) - n + 1)
                 if sentence_of[i] == sentence_of[i + n - 1]]
     out += sentences(text)
     seen, uniq = set(), []

@@ -23,6 +23,7 @@ Writes bench/results/cold_start.json. The install's own time is measured by runn
 from __future__ import annotations
 
 import argparse
+import codecs
 import fcntl
 import os
 import pty
@@ -63,14 +64,12 @@ class Run:
         os.close(slave)
         self.master = master
         self.seen: dict[str, float] = {}
-        self.lines: list[str] = []
+        self.text = ""  # what the terminal showed, escapes removed
         self._cv = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        import codecs
-
-        decode, text = codecs.getincrementaldecoder("utf-8")(errors="replace"), ""
+        decode = codecs.getincrementaldecoder("utf-8")(errors="replace")
         while True:
             try:
                 chunk = os.read(self.master, 65536)
@@ -79,10 +78,9 @@ class Run:
             if not chunk:
                 break
             with self._cv:
-                text += ANSI.sub("", decode.decode(chunk))  # a few escapes may straddle reads: marks are short
-                self.lines.append(text[-4000:])
+                self.text += ANSI.sub("", decode.decode(chunk))  # an escape may straddle reads: marks are short
                 for mark in ("Question 1 of", "Score "):
-                    if mark in text and mark not in self.seen:
+                    if mark in self.text and mark not in self.seen:
                         self.seen[mark] = time.monotonic()
                 self._cv.notify_all()
         with self._cv:
@@ -92,7 +90,7 @@ class Run:
     def wait(self, mark: str, timeout: float = 600) -> float:
         with self._cv:
             if not self._cv.wait_for(lambda: mark in self.seen or "eof" in self.seen, timeout) or mark not in self.seen:
-                raise RuntimeError(f"`interview start` never showed {mark!r}:\n{''.join(self.lines)[-2000:]}")
+                raise RuntimeError(f"`interview start` never showed {mark!r}:\n{self.text[-2000:]}")
             return self.seen[mark]
 
     def type(self, text: str) -> float:

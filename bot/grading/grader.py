@@ -79,12 +79,13 @@ def grade(llm: LLM, q: Question, answer: str, *, retries: int = 2, check_topic: 
         view = in_language(q, language_of(answer))  # the question as the model reads it
         ahead = None if llm.uses_our_cores else read_ahead(q, answer)
         facts = factcheck.check(llm, view, answer)
-        if early is not None:
+        if early is not None and score_settled(q, facts.checks):
             if ahead is not None:
                 ahead.join()
             first = assess(q, answer, Observations(fact_checks=facts.checks, replied=False), "default", pre.flags)
-            if score_settled(q, first):
-                early(build(q, answer, llm.name, pre, None, facts, first, start))
+            early(build(q, answer, llm.name, pre, None, facts, first, start))
+        # Else the reply is asked at once: a model elsewhere answers while the read-ahead still
+        # reads (joining it first cost 20 people at once 0.9 s at p50, bench/web_load.py).
         said = reply.ask(llm, view, answer, retries=retries)
         if ahead is not None:
             ahead.join()
@@ -92,13 +93,14 @@ def grade(llm: LLM, q: Question, answer: str, *, retries: int = 2, check_topic: 
     return build(q, answer, llm.name, pre, said, facts, found, start)
 
 
-def score_settled(q: Question, found: Assessment) -> bool:
-    """Is the score of `found` (assessed before the model's reply) the grade's? It is when the
-    entry it was read with weighs no signal of the reply and the reply's signals would not select
-    another entry: the default entry is fitted without them (the rubric belief weighed 0.04 and
-    kept the score waiting ~5-19 s for the reply). Not so where the fact check failed or the
-    backend gives no token probabilities (the `no_factcheck` entry reads the belief)."""
-    present = {s.name for s in found.signals}
+def score_settled(q: Question, checks: list) -> bool:
+    """Is the score assessed before the model's reply (every model-free signal, and the fact
+    check's where it checked a statement: `checks`) the grade's? It is when the entry it is read
+    with weighs no signal of the reply and the reply's signals would not select another entry: the
+    default entry is fitted without them (the rubric belief weighed 0.04 and kept the score
+    waiting ~5-19 s for the reply). Not so where the fact check failed or the backend gives no
+    token probabilities (the `no_factcheck` entry reads the belief)."""
+    present = set(signals.MODEL_FREE) | ({"factual"} if signals.factual(checks) is not None else set())
     name = score_entry(q, Observations(), "default")
     key = combine.entry_key(name, present)
     return key is not None and key == combine.entry_key(name, present | set(signals.REPLY))

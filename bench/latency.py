@@ -34,7 +34,7 @@ def main() -> None:
     get_judge()
     judge_load_s = time.monotonic() - t
     items = load_items(s.corpus_paths)[: args.items]
-    cold, warm, prepare, tail, cold_shown, warm_shown = [], [], [], [], [], []
+    cold, warm, prepare, cold_shown, warm_shown = [], [], [], [], []
 
     def timed(q, answer, shown: list):
         t = time.monotonic()
@@ -53,7 +53,6 @@ def main() -> None:
         prepare.append(time.monotonic() - t)
         g, took = timed(q, answer + " ", warm_shown)  # same question, new text: the prefixes are reused
         warm.append(took)
-        tail.append(g.overall)
         print(f"{item.id}: cold shown {cold_shown[-1]:.1f}s / graded {cold[-1]:.1f}s, prepare {prepare[-1]:.1f}s, "
               f"warm shown {warm_shown[-1]:.1f}s / graded {warm[-1]:.1f}s, score {g.overall}", flush=True)
     write(f"latency-{llm.name}", {

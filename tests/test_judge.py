@@ -154,6 +154,25 @@ def test_behavioural_items_are_read_by_their_own_judge_and_fact_items_by_the_fac
         assert [p.judge for p in kp.points] != [v.to_dict() for v in other.judge(shown, answer)]
 
 
+def test_both_judges_share_one_reading_of_nanoes_file_and_tokenize_a_point_once():
+    from bot.judge import e5file
+
+    facts, structural = judge_model.get_judge(False), judge_model.get_judge(True)
+    assert facts.e5 is structural.e5 is e5file.shared()
+    point = "Gini impurity is 1 minus the sum of squared class proportions"
+    calls = []
+    tokenizer = facts.e5.tokenizer
+    real = tokenizer.encode
+    try:
+        tokenizer.encode = lambda text: calls.append(text) or real(text)
+        facts.judge([point], "an answer that mentions Gini")
+        facts.judge([point], "another answer, about entropy")
+    finally:
+        del tokenizer.encode
+    assert sum(point in c for c in calls) <= 1  # the first reading may tokenize it; the second never does
+    assert facts._encode_points([point]) == encode_points(tokenizer, [point])
+
+
 torch = pytest.importorskip("torch", reason="the train extra (torch) rebuilds the judge")
 
 

@@ -601,3 +601,32 @@ def test_behind_a_sign_in_proxy_each_person_is_the_user_it_names(web):
         assert session_url, body[:500]
         status, body, _ = _get(url + session_url.group(1), {"X-Forwarded-User": "eve"})
         assert status == 404 and "belongs to another profile" in body
+
+
+def test_an_event_stream_wakes_when_its_job_changes_not_at_its_next_poll():
+    import asyncio
+
+    from bot.web.jobs import Job
+
+    async def main():
+        job = Job("answer:1", 0, 1)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        threading.Timer(0.05, job.say, args=("grading…",)).start()
+        await job.changed(job.version, timeout=10)  # a grading thread's stage reaches the stream
+        woke = loop.time() - t0
+        seen = job.version
+        t1 = loop.time()
+        await job.changed(seen, timeout=0.2)  # nothing changes: the stream waits its whole timeout
+        quiet = loop.time() - t1
+        await job.changed(seen - 1, timeout=10)  # a change it has not seen yet: no wait at all
+        return woke, quiet, job.stage, job._waiters
+
+    got = []  # a thread of its own: the browser tests' driver keeps an event loop in this one
+    runner = threading.Thread(target=lambda: got.append(asyncio.run(main())))
+    runner.start()
+    runner.join(30)
+    woke, quiet, stage, waiters = got[0]
+    assert stage == "grading…" and woke < 2, woke
+    assert quiet >= 0.19
+    assert waiters == []  # a stream that timed out leaves nothing behind

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 CJK = r"\u4e00-\u9fff"
 # Sentence ends, then clause separators: a long sentence that lists several points is read
@@ -101,6 +102,7 @@ def windows(text: str, span: int = 3) -> list[str]:
     return uniq or [text.strip()]
 
 
+@lru_cache(maxsize=1 << 16)  # a few words recur in every answer and key point
 def _stem(word: str) -> str:
     for suf in ("ization", "ations", "ation", "ings", "ing", "ness", "ities", "ity", "ies", "ed", "es", "ly", "s"):
         if len(word) > len(suf) + 3 and word.endswith(suf):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,20 @@ class Header:
     max_positions: int
     type_vocab: int
     eps: float
+
+
+_OPEN: dict[Path, "E5File"] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def shared(path: str | Path | None = None) -> "E5File":
+    """The process's one reading of a model file: both judges (fact and behavioural) read the same
+    file, and parsing its tokenizer costs about 0.7 CPU-s with the interpreter's lock held."""
+    key = (Path(path) if path else default_path()).resolve()
+    with _OPEN_LOCK:
+        if key not in _OPEN:
+            _OPEN[key] = E5File(key)
+        return _OPEN[key]
 
 
 class E5File:

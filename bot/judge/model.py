@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.errors import ModelError
-from bot.judge.e5file import E5File
+from bot.judge import e5file
 from bot.judge.packing import LABELS, MASKS, answer_budget, attention_bias, encode_points, pack, pooling, windows
 
 MODEL_FILE = "kpjudge-int8.onnx"
@@ -35,6 +35,7 @@ def judge_dir(structural: bool = False) -> Path:
 
 
 READ_KEPT = 256  # answers whose verdicts a judge remembers
+POINTS_KEPT = 20_000  # key points whose tokens a judge remembers (the shipped packs hold about 1,700)
 FIX = "Reinstall interview-bot (./install.sh), or rebuild the judge: python -m bot.judge.train (docs/develop.md)."
 
 
@@ -98,7 +99,8 @@ class Judge:
             self._session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
             raise ModelError(f"The key-point judge {model_path} cannot be loaded ({str(e)[:200]}).", FIX) from e
-        self.e5 = E5File(e5_path)
+        self.e5 = e5file.shared(e5_path)
+        self._point_ids: dict[str, list[int]] = {}  # a question's points are tokenized once
         self.version = self.meta["model_sha256"][:10]
         self._lock = threading.Lock()
         # the latest readings: an answer read ahead while the grader model is asked is not read twice
@@ -124,7 +126,7 @@ class Judge:
         if not points:
             return []
         tok = self.e5.tokenizer
-        pts = encode_points(tok, points)
+        pts = self._encode_points(points)
         ans = tok.encode("passage: " + answer)
         best: list[np.ndarray | None] = [None] * len(points)
         for win in windows(ans, answer_budget([len(p) for p in pts])):
@@ -133,6 +135,18 @@ class Judge:
                 if best[i] is None or max(p[0], p[3]) > max(best[i][0], best[i][3]):
                     best[i] = p
         return [Verdict(*map(float, p)) for p in best]
+
+    def _encode_points(self, points: list[str]) -> list[list[int]]:
+        out = []
+        for p in points:
+            ids = self._point_ids.get(p)
+            if ids is None:
+                ids = encode_points(self.e5.tokenizer, [p])[0]
+                if len(self._point_ids) >= POINTS_KEPT:
+                    self._point_ids.clear()
+                self._point_ids[p] = ids
+            out.append(ids)
+        return out
 
     def _run(self, packed) -> np.ndarray:
         feeds = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -233,23 +234,25 @@ class WebFace:
             if job is None:
                 yield _sse("done", {"state": "done"})
                 return
-            sent, quiet = None, 0.0
+            sent, last = None, time.monotonic()
             while True:
+                version = job.version
                 now = {"stage": job.stage, "state": job.state, "ahead": self.jobs.ahead(job),
                        "error": job.error[0] if job.error else None, "preview": job.preview is not None}
                 if now != sent:
-                    sent, quiet = now, 0.0
+                    sent, last = now, time.monotonic()
                     yield _sse("stage", now)
                 if job.finished:
                     yield _sse("done", now)
                     return
-                if quiet > 15:
-                    quiet = 0.0
+                if time.monotonic() - last > 15:
+                    last = time.monotonic()
                     yield ": still here\n\n"
                 if await request.is_disconnected():
                     return
-                await asyncio.sleep(0.1)
-                quiet += 0.1
+                # A change of this job wakes the stream at once; its place in the queue changes
+                # with other jobs, so a waiting job looks again sooner.
+                await job.changed(version, timeout=0.25 if now["ahead"] else 1.0)
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

@@ -5,6 +5,7 @@ One job per key (an answer's id): a second request for the same answer (a reload
 joins the job in flight instead of grading the answer twice."""
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import time
@@ -14,6 +15,11 @@ from typing import Callable
 from bot.errors import InterviewError
 
 WAITING, RUNNING, DONE, FAILED = "waiting", "running", "done", "failed"
+
+
+def _settle(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 class Job:
@@ -28,6 +34,7 @@ class Job:
         self.started = time.monotonic()
         self.ended: float | None = None
         self._cv = threading.Condition()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = []  # event streams
 
     def _bump(self, **fields) -> None:
         with self._cv:
@@ -35,6 +42,12 @@ class Job:
                 setattr(self, k, v)
             self.version += 1
             self._cv.notify_all()
+            waiters, self._waiters = self._waiters, []
+        for loop, fut in waiters:
+            try:
+                loop.call_soon_threadsafe(_settle, fut)
+            except RuntimeError:  # that stream's loop has closed (the server is stopping)
+                pass
 
     def say(self, stage: str) -> None:
         """The service's stage callback ("loading the model…", "grading…")."""
@@ -48,6 +61,22 @@ class Job:
     @property
     def finished(self) -> bool:
         return self.state in (DONE, FAILED)
+
+    async def changed(self, version: int, timeout: float) -> None:
+        """Wait in the event loop, without a thread, until the job changes past `version` (or
+        `timeout`): an event stream learns of a stage at once, instead of polling for it."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        with self._cv:
+            if self.version != version:
+                return
+            self._waiters.append((loop, fut))
+        try:
+            await asyncio.wait({fut}, timeout=timeout)
+        finally:
+            with self._cv:
+                if (loop, fut) in self._waiters:
+                    self._waiters.remove((loop, fut))
 
     def wait(self, version: int, timeout: float) -> int:
         """Block until the job changes past `version` (or `timeout`); returns the new version."""

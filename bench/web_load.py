@@ -10,7 +10,9 @@ until `done`. Measured per answer: submit -> first progress event, and submit ->
 Checked afterwards: every answer is in the history, graded, and each was sent to the endpoint once.
 
     python bench/web_load.py --people 20 --latency 1.0 --concurrency 20
-Writes bench/results/web_load.json and prints a summary.
+    python bench/web_load.py --answers real   # people's real answers to their own questions (our
+                                              # graded dev answers), not one sentence each
+Writes bench/results/web_load.json (--answers real: web_load-real.json) and prints a summary.
 """
 from __future__ import annotations
 
@@ -89,11 +91,11 @@ class Person:
         with self.http.open(self.url + path, data=data, timeout=60) as r:
             return r.url, r.read().decode()
 
-    def run(self, text: str, out: dict, go: threading.Event) -> None:
+    def run(self, text: str, out: dict, go: threading.Event, topic: str = "") -> None:
         try:
             self.http.open(self.url + "/", timeout=60).read()
             self.post("/profile", profile=self.name)
-            session_url, page = self.post("/start", count="1", mode="new")
+            session_url, page = self.post("/start", count="1", mode="new", **({"topic": topic} if topic else {}))
             asked = re.search(r'name="asked" value="([^"]+)"', page).group(1)  # the prompt the page shows
             go.wait()
             t0 = time.monotonic()
@@ -116,6 +118,20 @@ class Person:
             out.update(ok=False, error=f"{type(e).__name__}: {e}")
 
 
+def answers(kind: str, people: int) -> list[tuple[str, str]]:
+    """Each person's (topic, answer): "short", a new question of their own and one sentence;
+    "real", the question of one of our graded dev answers (its id as the topic) and that answer,
+    a different one each. The answer carries the marker that counts how often it reached the endpoint."""
+    if kind == "short":
+        return [("", f"Person {i:02d}: overfitting means low training error but high test error, marker-{i:02d}.")
+                for i in range(people)]
+    from bot.evaluation import datasets
+
+    rows = sorted((r for r in datasets.load_graded("dev").rows if len(r.answer) >= 80 and not r.structural),
+                  key=lambda r: (r.id[::-1]))  # spread over the questions
+    return [(rows[i % len(rows)].question_id, f"{rows[i % len(rows)].answer} (marker-{i:02d})") for i in range(people)]
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -135,8 +151,12 @@ def main() -> None:
     ap.add_argument("--packs", choices=("shipped", "mini"), default="shipped",
                     help="the questions people get: the shipped packs (a deployment's), or the tests' 3-item pack "
                          "(every question's side embedded at its first grading: no shelf covers it)")
-    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "web_load.json")
+    ap.add_argument("--answers", choices=("short", "real"), default="short",
+                    help="what people write: one sentence each, or the answers people wrote to our graded dev "
+                         "questions (a median of about 200 characters; the grade's CPU grows with the answer)")
+    ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
+    a.out = a.out or REPO / "bench" / "results" / ("web_load.json" if a.answers == "short" else "web_load-real.json")
 
     home = Path(tempfile.mkdtemp(prefix="web-load-"))
     with FakeOpenAI() as fake:
@@ -153,10 +173,10 @@ def main() -> None:
             cpu_before = cpu_seconds(proc.pid)
 
             results = [dict() for _ in range(a.people)]
+            texts = answers(a.answers, a.people)
             go = threading.Event()
             threads = [threading.Thread(target=Person(url, f"p{i:02d}").run,
-                                        args=(f"Person {i:02d}: overfitting means low training error but high "
-                                              f"test error, marker-{i:02d}.", results[i], go))
+                                        args=(texts[i][1], results[i], go, texts[i][0]))
                        for i in range(a.people)]
             for th in threads:
                 th.start()
@@ -175,7 +195,7 @@ def main() -> None:
     to_grade = [r["to_grade"] for r in ok]
     first = [r["first_progress"] for r in ok if r["first_progress"] is not None]
     summary = {
-        "people": a.people, "latency_s": a.latency, "concurrency": a.concurrency, "packs": a.packs,
+        "people": a.people, "answers": a.answers, "latency_s": a.latency, "concurrency": a.concurrency, "packs": a.packs,
         "answers_ok": len(ok), "errors": [r.get("error") for r in results if not r.get("ok")],
         "answers_in_history": len(rows), "graded_in_history": sum(st == "graded" for st, _, _ in rows),
         "questions": len({q for _, _, q in rows}),

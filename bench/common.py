@@ -37,3 +37,22 @@ def write(name: str, data: dict) -> Path:
     print(json.dumps(data, ensure_ascii=False, indent=2))
     print(f"written to {path}", file=sys.stderr)
     return path
+
+
+def auc(pos: list[float], neg: list[float]) -> float:
+    """P(a positive scores above a negative), ties half."""
+    import numpy as np
+
+    p, n = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
+    return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
+
+
+def logistic(x, y, l2: float = 1.0):
+    """Weights of a ridge logistic regression (Newton steps); y may hold 0.5 (partly)."""
+    import numpy as np
+
+    w = np.zeros(x.shape[1])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-x @ w))
+        w -= np.linalg.solve((x * (p * (1 - p))[:, None]).T @ x + l2 * np.eye(len(w)), x.T @ (p - y) + l2 * w)
+    return w

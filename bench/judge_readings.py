@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from common import write
+from common import auc, logistic, write
 
 from bot.corpus import language_of
 from bot.evaluation import datasets
@@ -30,19 +30,6 @@ CLIP = 4.0
 
 def log_odds(v) -> float:
     return max(-CLIP, min(CLIP, math.log(max(v.stated, 1e-6)) - math.log(max(v.missing, 1e-6))))
-
-
-def auc(pos: list[float], neg: list[float]) -> float:
-    p, n = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
-    return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
-
-
-def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> np.ndarray:
-    w = np.zeros(x.shape[1])
-    for _ in range(50):
-        p = 1 / (1 + np.exp(-x @ w))
-        w -= np.linalg.solve((x * (p * (1 - p))[:, None]).T @ x + l2 * np.eye(len(w)), x.T @ (p - y) + l2 * w)
-    return w
 
 
 def readings(split: str) -> list[dict]:

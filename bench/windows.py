@@ -19,7 +19,7 @@ import math
 import time
 
 import numpy as np
-from common import write
+from common import auc, logistic, write
 
 from bot import embeddings
 from bot.corpus import language_of
@@ -30,20 +30,6 @@ from bot.judge.model import get_judge
 
 SPANS = (3, 2, 1)
 STATED, NEGATIVE = ("stated",), ("missing", "contradicted")
-
-
-def auc(pos: list[float], neg: list[float]) -> float:
-    p, n = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
-    return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
-
-
-def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> np.ndarray:
-    """Weights of a ridge logistic regression (Newton steps); y may hold 0.5 (partly)."""
-    w = np.zeros(x.shape[1])
-    for _ in range(50):
-        p = 1 / (1 + np.exp(-x @ w))
-        w -= np.linalg.solve((x * (p * (1 - p))[:, None]).T @ x + l2 * np.eye(len(w)), x.T @ (p - y) + l2 * w)
-    return w
 
 
 def rows(split: str) -> list:

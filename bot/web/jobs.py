@@ -33,15 +33,14 @@ class Job:
         self.preview = None  # the grade before the model's corrections (when the service gives one)
         self.started = time.monotonic()
         self.ended: float | None = None
-        self._cv = threading.Condition()
+        self._lock = threading.Lock()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = []  # event streams
 
     def _bump(self, **fields) -> None:
-        with self._cv:
+        with self._lock:
             for k, v in fields.items():
                 setattr(self, k, v)
             self.version += 1
-            self._cv.notify_all()
             waiters, self._waiters = self._waiters, []
         for loop, fut in waiters:
             try:
@@ -67,22 +66,16 @@ class Job:
         `timeout`): an event stream learns of a stage at once, instead of polling for it."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        with self._cv:
+        with self._lock:
             if self.version != version:
                 return
             self._waiters.append((loop, fut))
         try:
             await asyncio.wait({fut}, timeout=timeout)
         finally:
-            with self._cv:
+            with self._lock:
                 if (loop, fut) in self._waiters:
                     self._waiters.remove((loop, fut))
-
-    def wait(self, version: int, timeout: float) -> int:
-        """Block until the job changes past `version` (or `timeout`); returns the new version."""
-        with self._cv:
-            self._cv.wait_for(lambda: self.version != version, timeout)
-            return self.version
 
 
 class Jobs:
